@@ -1,0 +1,1 @@
+//! Fault plans and the fault engine (see `docs/fault-plans.md`).
