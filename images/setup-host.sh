@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building and testing dmalab needs on a Debian 12 host, and
+# nothing when it is all there already (idempotent; prints what it fetches).
+#
+#   gcc, make, binutils  the dmalab guest kernel (freestanding C) and its
+#                        instruction check (objdump)
+#   cargo, rustc         the VMM and the device model (the machine's rustup
+#                        toolchain; this script only checks that it is there)
+#
+# Usage: images/setup-host.sh         (run as root, or with sudo available)
+set -euo pipefail
+
+packages=(gcc make binutils)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup-host: need root to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "setup-host: installing ${missing[*]} (apt-get)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup-host: cargo not found: install a Rust toolchain (https://rustup.rs) and rerun" >&2
+  exit 1
+fi
