@@ -1,1 +1,32 @@
-//! Fault plans and the fault engine (see `docs/fault-plans.md`).
+//! Fault plans and the fault engine (user guide: `docs/fault-plans.md`).
+//!
+//! A [`FaultPlan`] is a list of [`FaultRule`]s, each a [`Trigger`] (when)
+//! and a [`FaultEffect`] (what). It is written in TOML, parsed and validated
+//! by [`FaultPlan::from_toml`], whose errors name the rule and the field.
+//! The device core owns a [`FaultEngine`], asks it once per accepted
+//! descriptor what applies ([`FaultEngine::on_descriptor`]), applies the
+//! effects in its pipeline and emits one trace event per [`AppliedFault`],
+//! carrying the descriptor's sequence number.
+//!
+//! Decisions are a pure function of the plan, the seed and the calls: the
+//! generator is keyed SplitMix64 on (seed, rule index, seq) (`rng.rs`), the
+//! engine keeps no clock and no global state, so a failing run replays
+//! exactly with `--seed`.
+//!
+//! Files: `plan.rs` (format, parser, validation, the module's error enum),
+//! `trigger.rs` (trigger semantics), `effect.rs` (effects, their parameters
+//! and defaults), `engine.rs` (the engine), `rng.rs` (the generator).
+
+mod effect;
+mod engine;
+mod plan;
+mod rng;
+mod trigger;
+
+pub use effect::{
+    FaultEffect, DEFAULT_DELAY_CYCLES, DEFAULT_FLIPS, DEFAULT_SHORT_BYTES, DEFAULT_SPIKE_CYCLES,
+    DEFAULT_STORM_COUNT, MAX_CYCLES, MAX_FLIPS, MAX_STORM_COUNT,
+};
+pub use engine::{AppliedFault, DescriptorContext, FaultEngine};
+pub use plan::{FaultPlan, FaultPlanError, FaultRule};
+pub use trigger::{CycleWindow, Trigger};
