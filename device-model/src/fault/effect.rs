@@ -15,7 +15,7 @@
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::plan::{expect_integer, suggest, FieldError};
+use super::parse::{expect_integer, suggest, FieldError};
 
 /// Default `cycles` of `delay-interrupt`: 100 µs at the 1 GHz device clock.
 pub const DEFAULT_DELAY_CYCLES: u64 = 100_000;

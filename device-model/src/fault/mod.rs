@@ -13,12 +13,14 @@
 //! engine keeps no clock and no global state, so a failing run replays
 //! exactly with `--seed`.
 //!
-//! Files: `plan.rs` (format, parser, validation, the module's error enum),
+//! Files: `plan.rs` (the plan, its TOML and serde forms, the module's error
+//! enum), `parse.rs` (reading a rule table with precise errors),
 //! `trigger.rs` (trigger semantics), `effect.rs` (effects, their parameters
 //! and defaults), `engine.rs` (the engine), `rng.rs` (the generator).
 
 mod effect;
 mod engine;
+mod parse;
 mod plan;
 mod rng;
 mod trigger;

@@ -7,13 +7,11 @@
 //!
 //! Parsing is two steps. The document goes through `toml::from_str` into a
 //! list of spanned tables, so that syntax errors and unknown top-level keys
-//! keep toml's line and column. Each rule table is then read key by key by
-//! hand rather than by a serde derive, so that every error can name the rule
-//! (its number from 1 in file order, its name, its line) and the field
-//! (`effect.cycles`), and so that unknown keys are rejected with a
-//! suggestion. Validation (ranges, a trigger present) is separate from
-//! parsing so that plans built in code, or rules injected at run time, get
-//! the same checks.
+//! keep toml's line and column. Each rule table is then read key by key
+//! (`parse.rs`), so that every error names the rule (its number from 1 in
+//! file order, its name, the line of its `[[rule]]` header) and the field.
+//! Validation (ranges, a trigger present) is separate from parsing so that
+//! plans built in code, or rules injected at run time, get the same checks.
 //!
 //! Serde: [`FaultPlan`] and [`FaultRule`] serialise to the same shape as the
 //! TOML (so a run report can embed the plan as TOML or JSON) and deserialise
@@ -24,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 use super::effect::FaultEffect;
+use super::parse::{line_of, rule_from_table, table_name, FieldError, RULE_KEYS};
 use super::trigger::{CycleWindow, Trigger};
 
 /// Why a fault plan was rejected.
@@ -72,44 +71,6 @@ impl fmt::Display for RuleLabel<'_> {
     }
 }
 
-/// One bad field, before it is placed in its rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FieldError {
-    field: String,
-    problem: String,
-}
-
-impl FieldError {
-    pub(super) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-
-    /// Places the error in rule `index` (0-based) of a plan.
-    pub(super) fn in_rule(
-        self,
-        index: usize,
-        rule_name: Option<&str>,
-        line: Option<usize>,
-    ) -> FaultPlanError {
-        FaultPlanError::Rule {
-            number: index.saturating_add(1),
-            name: rule_name.map(str::to_owned),
-            line,
-            field: self.field,
-            problem: self.problem,
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field \"{}\": {}", self.field, self.problem)
-    }
-}
-
 /// One rule: when it fires (trigger) and what it does (effect).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultRule {
@@ -143,18 +104,6 @@ struct Document {
     #[serde(default)]
     rule: Vec<toml::Spanned<toml::Table>>,
 }
-
-/// The keys a rule table accepts.
-const RULE_KEYS: [&str; 8] = [
-    "name",
-    "effect",
-    "nth",
-    "every",
-    "probability",
-    "channel",
-    "window",
-    "max_times",
-];
 
 impl FaultPlan {
     /// Parses and validates a plan written in TOML.
@@ -198,8 +147,28 @@ impl FaultPlan {
 
     /// Writes the plan as TOML that [`FaultPlan::from_toml`] reads back to
     /// an equal plan.
+    ///
+    /// Each rule is one `[[rule]]` table with its keys in a fixed order
+    /// (name, trigger, effect) and the effect and window as inline tables,
+    /// the way a person writes them.
     pub fn to_toml(&self) -> Result<String, FaultPlanError> {
-        toml::to_string(self).map_err(FaultPlanError::Write)
+        let mut out = String::new();
+        for rule in &self.rules {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str("[[rule]]\n");
+            let t = &rule.trigger;
+            write_key(&mut out, "name", &rule.name)?;
+            write_key(&mut out, "nth", &t.nth)?;
+            write_key(&mut out, "every", &t.every)?;
+            write_key(&mut out, "probability", &t.probability)?;
+            write_key(&mut out, "channel", &t.channel)?;
+            write_key(&mut out, "window", &t.window)?;
+            write_key(&mut out, "max_times", &t.max_times)?;
+            write_key(&mut out, "effect", &Some(rule.effect))?;
+        }
+        Ok(out)
     }
 
     /// Checks every rule, as [`FaultPlan::from_toml`] does.
@@ -225,144 +194,22 @@ impl FaultPlan {
     }
 }
 
-/// The 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let before = text.get(..offset).unwrap_or(text);
-    before.bytes().filter(|&b| b == b'\n').count() + 1
-}
-
-fn table_name(table: &toml::Table) -> Option<&str> {
-    table.get("name").and_then(toml::Value::as_str)
-}
-
-/// Reads one rule table, key by key. Ranges are left to validation.
-fn rule_from_table(table: &toml::Table) -> Result<FaultRule, FieldError> {
-    let mut name = None;
-    let mut effect = None;
-    let mut trigger = Trigger::default();
-    for (key, value) in table {
-        match key.as_str() {
-            "name" => match value {
-                toml::Value::String(s) => name = Some(s.clone()),
-                other => return Err(expected("name", "a string", other)),
-            },
-            "effect" => effect = Some(FaultEffect::from_value(value)?),
-            "nth" => trigger.nth = Some(count("nth", value)?),
-            "every" => trigger.every = Some(count("every", value)?),
-            "max_times" => trigger.max_times = Some(count("max_times", value)?),
-            "probability" => trigger.probability = Some(probability(value)?),
-            "channel" => trigger.channel = Some(channel(value)?),
-            "window" => trigger.window = Some(window(value)?),
-            unknown => {
-                let hint = suggest(unknown, &RULE_KEYS)
-                    .map(|near| format!("did you mean \"{near}\"? "))
-                    .unwrap_or_default();
-                return Err(FieldError::new(
-                    unknown,
-                    format!("unknown key; {hint}a rule takes {}", RULE_KEYS.join(", ")),
-                ));
-            }
-        }
-    }
-    let effect = effect.ok_or_else(|| {
-        FieldError::new(
-            "effect",
-            "missing: every rule needs one, e.g. effect = \"drop-interrupt\"",
-        )
-    })?;
-    Ok(FaultRule {
-        name,
-        trigger,
-        effect,
-    })
-}
-
-fn expected(field: &str, what: &str, got: &toml::Value) -> FieldError {
-    FieldError::new(field, format!("expected {what}, got {}", got.type_str()))
-}
-
-/// The integer in `value`, or an error naming `field`.
-pub(super) fn expect_integer(field: &str, value: &toml::Value) -> Result<i64, FieldError> {
-    match value {
-        toml::Value::Integer(n) => Ok(*n),
-        other => Err(expected(field, "an integer", other)),
-    }
-}
-
-/// A count (`nth`, `every`, `max_times`): an integer of at least 1.
-fn count(field: &str, value: &toml::Value) -> Result<u64, FieldError> {
-    let n = expect_integer(field, value)?;
-    u64::try_from(n).map_err(|_| FieldError::new(field, format!("must be at least 1, got {n}")))
-}
-
-fn probability(value: &toml::Value) -> Result<f64, FieldError> {
-    match value {
-        toml::Value::Float(p) => Ok(*p),
-        // `probability = 1` and `= 0` are natural to write; both are exact.
-        toml::Value::Integer(n) => Ok(*n as f64),
-        other => Err(expected("probability", "a number between 0 and 1", other)),
-    }
-}
-
-fn channel(value: &toml::Value) -> Result<u8, FieldError> {
-    let n = expect_integer("channel", value)?;
-    u8::try_from(n)
-        .map_err(|_| FieldError::new("channel", format!("must be between 0 and 255, got {n}")))
-}
-
-fn window(value: &toml::Value) -> Result<CycleWindow, FieldError> {
-    let toml::Value::Table(table) = value else {
-        return Err(expected(
-            "window",
-            "an inline table such as { from = 0, until = 1_000_000 }",
-            value,
-        ));
+/// Appends `key = value` if `value` is set, the value written inline.
+fn write_key<T: Serialize>(
+    out: &mut String,
+    key: &str,
+    value: &Option<T>,
+) -> Result<(), FaultPlanError> {
+    let Some(value) = value else {
+        return Ok(());
     };
-    let mut window = CycleWindow::default();
-    for (key, value) in table {
-        let field = format!("window.{key}");
-        let slot = match key.as_str() {
-            "from" => &mut window.from,
-            "until" => &mut window.until,
-            _ => {
-                return Err(FieldError::new(
-                    field,
-                    "unknown key; a window takes from, until",
-                ))
-            }
-        };
-        let n = expect_integer(&field, value)?;
-        *slot = u64::try_from(n)
-            .map_err(|_| FieldError::new(&field, format!("must not be negative, got {n}")))?;
-    }
-    Ok(window)
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough
-/// to be a typo (at most 2 edits).
-pub(super) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
+    out.push_str(key);
+    out.push_str(" = ");
+    value
+        .serialize(toml::ser::ValueSerializer::new(out))
+        .map_err(FaultPlanError::Write)?;
+    out.push('\n');
+    Ok(())
 }
 
 impl Serialize for CycleWindow {
@@ -388,7 +235,6 @@ impl Serialize for FaultRule {
         optional(&mut s, "channel", &t.channel)?;
         optional(&mut s, "window", &t.window)?;
         optional(&mut s, "max_times", &t.max_times)?;
-        // Last, so that TOML writers can put it after the plain keys.
         s.serialize_field("effect", &self.effect)?;
         s.end()
     }

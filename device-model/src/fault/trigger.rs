@@ -21,7 +21,7 @@
 //! Evaluation never panics, even on a trigger that failed validation: a
 //! zero `every`, an empty window or a NaN probability simply never fire.
 
-use super::plan::FieldError;
+use super::parse::FieldError;
 
 /// A window of device cycles, `from <= cycle < until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
