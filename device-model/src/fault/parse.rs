@@ -65,8 +65,8 @@ pub(super) const RULE_KEYS: [&str; 8] = [
 
 /// The 1-based line of byte `offset` in `text`.
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    let before = text.get(..offset).unwrap_or(text);
-    before.bytes().filter(|&b| b == b'\n').count() + 1
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 pub(super) fn table_name(table: &toml::Table) -> Option<&str> {
@@ -201,4 +201,37 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_only_near_misses() {
+        assert_eq!(suggest("probabilty", &RULE_KEYS), Some("probability"));
+        assert_eq!(suggest("max-times", &RULE_KEYS), Some("max_times"));
+        assert_eq!(suggest("chanel", &RULE_KEYS), Some("channel"));
+        assert_eq!(suggest("seed", &RULE_KEYS), None);
+        assert_eq!(suggest("", &RULE_KEYS), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_substitutions() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("nth", "nht"), 2);
+        assert_eq!(edit_distance("évery", "every"), 1);
+    }
+
+    #[test]
+    fn line_of_counts_from_one_and_tolerates_any_offset() {
+        let text = "a\nb\nc";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, 2), 2);
+        assert_eq!(line_of(text, 4), 3);
+        assert_eq!(line_of(text, 100), 3);
+        assert_eq!(line_of("é\n", 1), 1);
+    }
 }
