@@ -32,3 +32,6 @@ pub use effect::{
 pub use engine::{AppliedFault, DescriptorContext, FaultEngine};
 pub use plan::{FaultPlan, FaultPlanError, FaultRule};
 pub use trigger::{CycleWindow, Trigger};
+
+#[cfg(test)]
+mod tests;

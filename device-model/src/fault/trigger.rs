@@ -4,10 +4,11 @@
 //! `channel` (if set) and its device cycle is inside the rule's `window` (if
 //! set). The rule counts the descriptors that pass its filters, 1, 2, 3, …
 //! (its *match number*), and fires on one of them when
-//! - `nth` (if set): the match number is `nth`, or, with `every` also set,
-//!   at least `nth`: `nth` is then where the `every` series starts;
-//! - `every` (if set): the match number, counted from `nth` (default 1), is
-//!   a multiple of `every` apart: `nth`, `nth + every`, `nth + 2·every`, …;
+//! - `every = k` alone: the match number is a multiple of `k`: k, 2k, 3k, …
+//!   (the usual reading of "every k-th"; `every = 1` is every descriptor);
+//! - `nth = n` alone: the match number is `n`;
+//! - `nth = n` and `every = k`: the match number is n, n + k, n + 2k, …
+//!   (`nth` says where the series starts);
 //! - `probability` (if set): the keyed SplitMix64 draw for (seed, rule index,
 //!   seq) is below `probability`; this draws for each candidate and does not
 //!   depend on the match number, so a run replays from its seed;
@@ -79,7 +80,7 @@ impl Trigger {
             (None, None) => true,
             (Some(n), None) => matched == n,
             (nth, Some(k)) => {
-                let start = nth.unwrap_or(1);
+                let start = nth.unwrap_or(k);
                 k != 0 && matched >= start && (matched - start).checked_rem(k) == Some(0)
             }
         }
@@ -175,7 +176,7 @@ mod tests {
             ..Trigger::default()
         };
         let picked: Vec<u64> = (1..=12).filter(|&m| every.selects(m)).collect();
-        assert_eq!(picked, [1, 5, 9]);
+        assert_eq!(picked, [4, 8, 12]);
         let from_third = Trigger {
             nth: Some(3),
             every: Some(4),
