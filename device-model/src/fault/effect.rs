@@ -6,14 +6,8 @@
 //! `effect = { kind = "delay-interrupt", cycles = 5000 }`. Unknown kinds and
 //! unknown parameters are errors that name the offending key.
 //!
-//! Parsing goes through `toml::Value` for every format (TOML, JSON in run
-//! reports), so there is one parser and one set of messages. Serialisation
-//! writes the short string form for kinds without parameters and the table
-//! form, with every parameter, for the others, so a written plan reads back
-//! to the same effects.
-
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+//! Parsing reads a `toml::Value` (every format goes through one, see
+//! `serde_form.rs`), so there is one parser and one set of messages.
 
 use super::parse::{expect_integer, suggest, FieldError};
 
@@ -207,6 +201,11 @@ impl FaultEffect {
         }
     }
 
+    /// How many parameters this effect's kind takes.
+    pub(super) fn param_count(&self) -> usize {
+        self.params().len()
+    }
+
     /// Checks the parameters' ranges; the error names `effect.<parameter>`.
     pub(super) fn validate(&self) -> Result<(), FieldError> {
         match *self {
@@ -353,37 +352,6 @@ fn in_range(field: &str, value: u128, min: u128, max: u128) -> Result<(), FieldE
     }
 }
 
-impl Serialize for FaultEffect {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let params = self.params();
-        if params.is_empty() {
-            return serializer.serialize_str(self.kind_name());
-        }
-        let mut map = serializer.serialize_map(Some(1 + params.len()))?;
-        map.serialize_entry("kind", self.kind_name())?;
-        match *self {
-            FaultEffect::DelayInterrupt { cycles } | FaultEffect::LatencySpike { cycles } => {
-                map.serialize_entry("cycles", &cycles)?;
-            }
-            FaultEffect::InterruptStorm { count } => map.serialize_entry("count", &count)?,
-            FaultEffect::DmaError { fatal } => map.serialize_entry("fatal", &fatal)?,
-            FaultEffect::ShortTransfer { bytes } => map.serialize_entry("bytes", &bytes)?,
-            FaultEffect::CorruptData { flips } => map.serialize_entry("flips", &flips)?,
-            _ => {}
-        }
-        map.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for FaultEffect {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = toml::Value::deserialize(deserializer)?;
-        let effect = FaultEffect::from_value(&value).map_err(serde::de::Error::custom)?;
-        effect.validate().map_err(serde::de::Error::custom)?;
-        Ok(effect)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,24 +446,6 @@ mod tests {
             parse("3").unwrap_err(),
             "field \"effect\": expected a kind name string or an inline table with `kind`, \
              got integer"
-        );
-    }
-
-    #[test]
-    fn serialises_to_the_form_it_parses() {
-        for name in FaultEffect::KIND_NAMES {
-            let effect = FaultEffect::from_kind_name(name).unwrap();
-            let json = serde_json::to_string(&effect).unwrap();
-            let back: FaultEffect = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, effect, "{json}");
-        }
-        assert_eq!(
-            serde_json::to_string(&FaultEffect::DmaError { fatal: true }).unwrap(),
-            r#"{"kind":"dma-error","fatal":true}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&FaultEffect::Halt).unwrap(),
-            r#""halt""#
         );
     }
 }

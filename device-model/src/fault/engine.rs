@@ -56,6 +56,13 @@ pub struct FaultEngine {
     state: Vec<RuleState>,
 }
 
+impl Default for FaultEngine {
+    /// The disabled engine.
+    fn default() -> Self {
+        FaultEngine::disabled()
+    }
+}
+
 impl FaultEngine {
     /// An engine running `plan` with `seed`. The plan is used as given:
     /// [`FaultPlan::from_toml`] has validated it, and a rule that would not
@@ -196,7 +203,7 @@ mod tests {
         for seq in 1..=10_000 {
             let ctx = DescriptorContext {
                 seq,
-                channel: (seq % 256) as u8,
+                channel: u8::try_from(seq % 256).unwrap(),
                 cycle: seq,
             };
             e.on_descriptor(&ctx, &mut out);

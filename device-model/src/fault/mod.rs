@@ -13,16 +13,19 @@
 //! engine keeps no clock and no global state, so a failing run replays
 //! exactly with `--seed`.
 //!
-//! Files: `plan.rs` (the plan, its TOML and serde forms, the module's error
-//! enum), `parse.rs` (reading a rule table with precise errors),
-//! `trigger.rs` (trigger semantics), `effect.rs` (effects, their parameters
-//! and defaults), `engine.rs` (the engine), `rng.rs` (the generator).
+//! Files: `plan.rs` (the plan, `from_toml`/`to_toml`, validation, the
+//! module's error enum), `parse.rs` (reading a rule table with precise
+//! errors), `serde_form.rs` (serde for TOML and JSON), `trigger.rs` (trigger
+//! semantics), `effect.rs` (effects, their parameters and defaults),
+//! `engine.rs` (the engine), `rng.rs` (the generator), `tests.rs` (the
+//! guide's examples, property tests).
 
 mod effect;
 mod engine;
 mod parse;
 mod plan;
 mod rng;
+mod serde_form;
 mod trigger;
 
 pub use effect::{

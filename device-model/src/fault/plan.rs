@@ -13,17 +13,16 @@
 //! Validation (ranges, a trigger present) is separate from parsing so that
 //! plans built in code, or rules injected at run time, get the same checks.
 //!
-//! Serde: [`FaultPlan`] and [`FaultRule`] serialise to the same shape as the
-//! TOML (so a run report can embed the plan as TOML or JSON) and deserialise
-//! from any format by way of `toml::Value` and the same hand parser.
+//! [`FaultPlan`] and [`FaultRule`] also implement serde's traits in the same
+//! shape as the TOML (`serde_form.rs`), so a run report can embed the plan
+//! as TOML or JSON.
 
-use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use super::effect::FaultEffect;
-use super::parse::{line_of, rule_from_table, table_name, FieldError, RULE_KEYS};
-use super::trigger::{CycleWindow, Trigger};
+use super::parse::{line_of, rule_from_table, table_name, FieldError};
+use super::trigger::Trigger;
 
 /// Why a fault plan was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -215,101 +214,10 @@ fn write_key<T: Serialize>(
     Ok(())
 }
 
-impl Serialize for CycleWindow {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let open_end = self.until == u64::MAX;
-        let mut map = serializer.serialize_map(Some(if open_end { 1 } else { 2 }))?;
-        map.serialize_entry("from", &self.from)?;
-        if !open_end {
-            map.serialize_entry("until", &self.until)?;
-        }
-        map.end()
-    }
-}
-
-impl Serialize for FaultRule {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let t = &self.trigger;
-        let mut s = serializer.serialize_struct("FaultRule", RULE_KEYS.len())?;
-        optional(&mut s, "name", &self.name)?;
-        optional(&mut s, "nth", &t.nth)?;
-        optional(&mut s, "every", &t.every)?;
-        optional(&mut s, "probability", &t.probability)?;
-        optional(&mut s, "channel", &t.channel)?;
-        optional(&mut s, "window", &t.window)?;
-        optional(&mut s, "max_times", &t.max_times)?;
-        s.serialize_field("effect", &self.effect)?;
-        s.end()
-    }
-}
-
-fn optional<S: SerializeStruct, T: Serialize>(
-    s: &mut S,
-    key: &'static str,
-    value: &Option<T>,
-) -> Result<(), S::Error> {
-    match value {
-        Some(v) => s.serialize_field(key, v),
-        None => s.skip_field(key),
-    }
-}
-
-impl Serialize for FaultPlan {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("FaultPlan", 1)?;
-        s.serialize_field("rule", &self.rules)?;
-        s.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for FaultRule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let toml::Value::Table(table) = toml::Value::deserialize(deserializer)? else {
-            return Err(serde::de::Error::custom("a fault rule must be a table"));
-        };
-        let rule = rule_from_table(&table).map_err(serde::de::Error::custom)?;
-        rule.validate().map_err(serde::de::Error::custom)?;
-        Ok(rule)
-    }
-}
-
-impl<'de> Deserialize<'de> for FaultPlan {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let toml::Value::Table(mut top) = toml::Value::deserialize(deserializer)? else {
-            return Err(serde::de::Error::custom("a fault plan must be a table"));
-        };
-        let rules = match top.remove("rule") {
-            None => Vec::new(),
-            Some(toml::Value::Array(rules)) => rules,
-            Some(_) => return Err(serde::de::Error::custom("`rule` must be a list of tables")),
-        };
-        if let Some(key) = top.keys().next() {
-            return Err(serde::de::Error::custom(format!(
-                "unknown top-level key \"{key}\"; a fault plan holds only `rule`"
-            )));
-        }
-        let mut plan = FaultPlan::default();
-        for (index, value) in rules.into_iter().enumerate() {
-            let toml::Value::Table(table) = value else {
-                return Err(serde::de::Error::custom(format!(
-                    "rule {}: must be a table",
-                    index + 1
-                )));
-            };
-            let rule = rule_from_table(&table)
-                .and_then(|rule| rule.validate().map(|()| rule))
-                .map_err(|e| {
-                    serde::de::Error::custom(e.in_rule(index, table_name(&table), None))
-                })?;
-            plan.rules.push(rule);
-        }
-        Ok(plan)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::CycleWindow;
 
     fn err(text: &str) -> String {
         FaultPlan::from_toml(text).unwrap_err().to_string()
@@ -609,29 +517,6 @@ max_times = 4
         assert!(
             message.starts_with("cannot write the fault plan as TOML: "),
             "{message}"
-        );
-    }
-
-    #[test]
-    fn deserialising_from_json_uses_the_same_checks() {
-        let bad = r#"{"rule":[{"effect":"hang","probability":2.0}]}"#;
-        assert_eq!(
-            serde_json::from_str::<FaultPlan>(bad)
-                .unwrap_err()
-                .to_string(),
-            "rule 1: field \"probability\": must be between 0 and 1, got 2"
-        );
-        let extra = r#"{"rule":[],"seed":3}"#;
-        assert_eq!(
-            serde_json::from_str::<FaultPlan>(extra)
-                .unwrap_err()
-                .to_string(),
-            "unknown top-level key \"seed\"; a fault plan holds only `rule`"
-        );
-        let rule = r#"{"nth":2,"effect":{"kind":"interrupt-storm","count":5}}"#;
-        assert_eq!(
-            serde_json::from_str::<FaultRule>(rule).unwrap().effect,
-            FaultEffect::InterruptStorm { count: 5 }
         );
     }
 }
