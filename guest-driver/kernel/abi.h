@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * The system-call ABI between user programs (user/) and the kernel.
+ *
+ * Gate: `int3` from CPL3 through the DPL-3 #BP gate (vector 3). Number in
+ * RAX, arguments in RDI, RSI, RDX, R10, R8, result in RAX (negative =
+ * -errno). All other registers are preserved.
+ */
+#ifndef DMALAB_ABI_H
+#define DMALAB_ABI_H
+
+#define SYS_EXIT 0 /* (status): ends the user program, never returns */
+#define SYS_WRITE 1 /* (buf, len): console, returns len */
+#define SYS_GET_TICKS 2 /* (): timer ticks since boot (LAPIC_TIMER_HZ) */
+#define SYS_TSC_KHZ 3 /* (): TSC frequency from the boot info, 0 if unknown */
+#define SYS_COUNT 4
+
+#define SYS_EFAULT 14
+#define SYS_EINVAL 22
+#define SYS_ENOSYS 38
+
+#endif

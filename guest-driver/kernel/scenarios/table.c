@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * The scenario table. A new scenario is a file in scenarios/ (its kernel
+ * side) plus, usually, a user program in user/, and one line here.
+ */
+#include "kernel.h"
+#include "scenarios/scenario.h"
+
+static const struct scenario scenarios[] = {
+	{ "hello", scenario_hello },
+	{ "fault-test", scenario_fault_test },
+	{ "selftest", scenario_selftest },
+};
+
+const struct scenario *scenario_find(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		if (str_eq_n(name, len, scenarios[i].name))
+			return &scenarios[i];
+	return NULL;
+}
+
+void scenario_names(char *buf, size_t size)
+{
+	size_t i, n = 0;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		n += ksnprintf(buf + (n < size ? n : size),
+			       n < size ? size - n : 0, "%s%s",
+			       i ? " " : "", scenarios[i].name);
+}

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * trap_dispatch: where every interrupt and exception lands (isr.S).
+ *
+ * - #BP (int3) from CPL3 is the system-call gate -> syscall_dispatch.
+ * - Exceptions (0-31): a CPL0 fault whose RIP is in the fixup table
+ *   resumes at its fixup and is recorded; anything else prints the
+ *   EXCEPTION line of docs/boot-protocol.md and exits with status 3.
+ *   A user-mode (CPL3) fault is reported the same way for now.
+ * - 32-255: the handler registered with irq_register, else counted as
+ *   unexpected (and EOI'd, except the spurious vector).
+ */
+#include "cpu.h"
+#include "isr.h"
+#include "kernel.h"
+#include "lapic.h"
+#include "platform.h"
+#include "syscall.h"
+#include "trap.h"
+
+struct irq_slot {
+	irq_handler_t handler;
+	void *ctx;
+};
+
+struct ex_entry {
+	uint64_t from;
+	uint64_t to;
+};
+
+extern const struct ex_entry __ex_table_start[], __ex_table_end[];
+
+static struct irq_slot irq_table[256];
+uint64_t irq_unexpected_count;
+
+static const char mnemonics[32][5] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+	"#DF", "#CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#R15",
+	"#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#R22", "#R23",
+	"#R24", "#R25", "#R26", "#R27", "#HV", "#VC", "#SX", "#R31",
+};
+
+const char *exception_mnemonic(unsigned int vector)
+{
+	return vector < 32 ? mnemonics[vector] : "#INT";
+}
+
+int irq_register(unsigned int vector, irq_handler_t handler, void *ctx)
+{
+	if (vector < 32 || vector > 255 || irq_table[vector].handler)
+		return -1;
+	irq_table[vector].ctx = ctx;
+	irq_table[vector].handler = handler;
+	return 0;
+}
+
+static bool fixup(struct trap_frame *f, uint64_t cr2)
+{
+	const struct ex_entry *e;
+	struct trap_record *r;
+
+	for (e = __ex_table_start; e < __ex_table_end; e++) {
+		if (e->from != f->rip)
+			continue;
+		r = &this_cpu()->last_trap;
+		r->vector = f->vector;
+		r->error = f->error;
+		r->rip = f->rip;
+		r->cr2 = cr2;
+		r->count++;
+		f->rip = e->to;
+		return true;
+	}
+	return false;
+}
+
+static void __noreturn exception_fatal(struct trap_frame *f, uint64_t cr2)
+{
+	kprintf("EXCEPTION %s vector=%u error=0x%lx rip=0x%lx cr2=0x%lx cpl=%u\n",
+		exception_mnemonic((unsigned int)f->vector),
+		(unsigned int)f->vector, f->error, f->rip, cr2,
+		(unsigned int)(f->cs & 3));
+	kernel_exit(DMALAB_EXIT_EXCEPTION);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	uint64_t v = f->vector;
+	const struct irq_slot *s;
+
+	if (v == VEC_SYSCALL && (f->cs & 3) == 3) {
+		syscall_dispatch(f);
+		return;
+	}
+	if (v < 32) {
+		uint64_t cr2 = read_cr2();
+
+		if ((f->cs & 3) == 0 && fixup(f, cr2))
+			return;
+		exception_fatal(f, cr2);
+	}
+	s = &irq_table[v];
+	if (s->handler) {
+		s->handler(f, s->ctx);
+		return;
+	}
+	irq_unexpected_count++;
+	if (v != VEC_SPURIOUS)
+		lapic_eoi();
+}

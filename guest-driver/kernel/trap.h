@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Trap frames, the interrupt vector table drivers register into, and the
+ * exception fixup table.
+ */
+#ifndef DMALAB_TRAP_H
+#define DMALAB_TRAP_H
+
+#include <stdint.h>
+
+/* Layout pushed by isr.S: GPRs (r15 lowest), vector, error, CPU frame. */
+struct trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+typedef void (*irq_handler_t)(struct trap_frame *f, void *ctx);
+
+/*
+ * Register handler for vector (32-255; exceptions are not registrable).
+ * The handler runs with interrupts off and must EOI the local APIC itself
+ * if the vector came from it. Returns 0, or -1 if the vector is taken or
+ * out of range.
+ */
+int irq_register(unsigned int vector, irq_handler_t handler, void *ctx);
+
+/* Interrupts that arrived on a vector with no handler. */
+extern uint64_t irq_unexpected_count;
+
+void trap_dispatch(struct trap_frame *f);
+
+/*
+ * Exception fixups: a CPL0 exception at `from` resumes at `to` instead of
+ * being fatal, and is recorded in this_cpu()->last_trap. For deliberate
+ * probes (the self-test) and later for safe user-memory access.
+ */
+#define EX_TABLE(from, to)                                     \
+	".pushsection .ex_table, \"a\"\n\t.balign 8\n\t.quad " \
+	#from ", " #to "\n\t.popsection\n\t"
+
+/* "#DE", "NMI", ... for vector < 32. */
+const char *exception_mnemonic(unsigned int vector);
+
+#endif
