@@ -8,23 +8,50 @@ use super::*;
 /// The user guide, whose ```toml blocks must all be valid plans.
 const GUIDE: &str = include_str!("../../../docs/fault-plans.md");
 
-/// The ```toml blocks of `markdown`.
-fn toml_blocks(markdown: &str) -> Vec<String> {
+/// The fenced blocks of `markdown`, as (info string, body).
+fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
+    let mut current: Option<(String, String)> = None;
     for line in markdown.lines() {
-        match (&mut current, line.trim_end()) {
-            (None, "```toml") => current = Some(String::new()),
-            (Some(_), "```") => blocks.extend(current.take()),
-            (Some(block), _) => {
-                block.push_str(line);
-                block.push('\n');
+        let fence = line.trim_end().strip_prefix("```");
+        match (&mut current, fence) {
+            (None, Some(info)) => current = Some((info.to_owned(), String::new())),
+            (Some(_), Some("")) => blocks.extend(current.take()),
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
             }
-            (None, _) => {}
+            (None, None) => {}
         }
     }
-    assert!(current.is_none(), "unclosed ```toml block in the guide");
+    assert!(current.is_none(), "unclosed block in the guide");
     blocks
+}
+
+/// The ```toml blocks of `markdown`.
+fn toml_blocks(markdown: &str) -> Vec<String> {
+    fenced_blocks(markdown)
+        .into_iter()
+        .filter(|(info, _)| info == "toml")
+        .map(|(_, body)| body)
+        .collect()
+}
+
+#[test]
+fn every_bad_plan_of_the_guide_fails_with_the_message_shown() {
+    let blocks = fenced_blocks(GUIDE);
+    let mut checked = 0;
+    for (i, (info, plan)) in blocks.iter().enumerate() {
+        if info != "toml,bad" {
+            continue;
+        }
+        let (next_info, message) = blocks.get(i + 1).expect("a text block after toml,bad");
+        assert_eq!(next_info, "text", "after:\n{plan}");
+        let err = FaultPlan::from_toml(plan).expect_err(plan).to_string();
+        assert_eq!(err.trim_end(), message.trim_end());
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
 }
 
 #[test]
