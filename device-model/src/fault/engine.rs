@@ -6,8 +6,9 @@
 //! many descriptors passed the rule's filters and how many times it fired;
 //! randomness is keyed SplitMix64 on (seed, rule index, seq), never a stream
 //! (see `rng.rs`). So the same plan, seed and calls give the same decisions,
-//! and a rule's probabilistic decisions do not move when other rules are
-//! added or when channels interleave differently.
+//! and a rule's decision for a descriptor does not depend on how many draws
+//! other rules made before it: appending a rule leaves the decisions of the
+//! rules before it unchanged.
 //!
 //! Rules are evaluated in plan order and every rule that fires contributes
 //! one [`AppliedFault`]; several effects on one descriptor are the core's to
