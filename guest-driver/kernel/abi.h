@@ -4,7 +4,9 @@
  *
  * Gate: `int3` from CPL3 through the DPL-3 #BP gate (vector 3). Number in
  * RAX, arguments in RDI, RSI, RDX, R10, R8, result in RAX (negative =
- * -errno). All other registers are preserved.
+ * -errno). RCX, RDX, RSI, RDI and R8-R11 are clobbered (the kernel's C
+ * code may use them: saving them would cost emulated instructions);
+ * RBX, RBP, RSP, R12-R15 and all SSE registers are preserved.
  */
 #ifndef DMALAB_ABI_H
 #define DMALAB_ABI_H

@@ -7,7 +7,8 @@
  * of every slot (absent: 0xFFFFFFFF), then for a present function only
  * the class/revision and header-type dwords; functions 1-7 only when
  * function 0's header type has the multifunction bit. Bus 0 only: the VMM
- * puts everything there. The results stay in pci_functions[] for drivers.
+ * puts everything there. The results stay in pci_functions[] for drivers;
+ * pci_print formats them later, after READY (formatting is costly here).
  */
 #include "kernel.h"
 #include "pci.h"
@@ -61,9 +62,16 @@ static int probe(uint8_t dev, uint8_t fn)
 	p->class_rev = pci_conf_read32(0, dev, fn, PCI_REG_CLASS);
 	p->header_type = (uint8_t)(pci_conf_read32(0, dev, fn,
 						   PCI_REG_HEADER) >> 16);
-	kinfo("pci 00:%02x.%u %04x:%04x class %06x\n", dev, fn, p->vendor,
-	      p->device, p->class_rev >> 8);
 	return p->header_type;
+}
+
+void pci_print(void)
+{
+	const struct pci_function *p;
+
+	for (p = pci_functions; p < pci_functions + pci_function_count; p++)
+		kinfo("pci %02x:%02x.%u %04x:%04x class %06x\n", p->bus, p->dev,
+		      p->fn, p->vendor, p->device, p->class_rev >> 8);
 }
 
 unsigned int pci_scan(void)

@@ -20,9 +20,11 @@ uint32_t pci_conf_read32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t reg);
 void pci_conf_write32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t reg,
 		      uint32_t v);
 
-/* Scan bus 0 (32 devices, functions 1-7 of multifunction devices),
- * record and print what is found. Returns the number of functions. */
+/* Scan bus 0 (32 devices, functions 1-7 of multifunction devices) and
+ * record what is found. Returns the number of functions. */
 unsigned int pci_scan(void);
+/* One `pci BB:DD.F VVVV:DDDD class CCCCCC` line per function found. */
+void pci_print(void);
 
 extern struct pci_function pci_functions[PCI_MAX_FUNCTIONS];
 extern unsigned int pci_function_count;

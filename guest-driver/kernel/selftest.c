@@ -104,7 +104,9 @@ static void check_ud(void)
 	__asm__ volatile("lea 1f(%%rip), %0\n\t"
 			 "1: ud2\n\t"
 			 "2:\n\t" EX_TABLE(1b, 2b)
-			 : "=r"(at));
+			 : "=r"(at)
+			 :
+			 : "memory");
 	report("idt-ud", r->count == before + 1 && r->vector == VEC_UD && r->rip == at,
 	       "traps %lu vector %lu rip 0x%lx (want 0x%lx)",
 	       r->count - before, r->vector, r->rip, at);

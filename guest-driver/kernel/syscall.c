@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 /*
- * The system-call table. Entered from trap_dispatch for int3 from CPL3
- * (abi.h), with interrupts off (interrupt gate). Each call is a function
- * of up to five arguments; the result goes back in RAX. Every pointer a
+ * The system-call table. isr.S's syscall_entry calls syscall_table[RAX]
+ * for int3 from CPL3 (abi.h), with interrupts off (interrupt gate) and
+ * the arguments in place. Each call is a function of up to five
+ * arguments; the result goes back in RAX. Every pointer a
  * user program passes is checked against the user-accessible ranges
  * (user.c) before the kernel touches it: a bad one is -EFAULT, never a
  * kernel fault. Later issues add DeviceIoControl-style calls here.
@@ -12,9 +13,6 @@
 #include "lapic.h"
 #include "syscall.h"
 #include "user.h"
-
-typedef int64_t (*syscall_fn)(uint64_t a0, uint64_t a1, uint64_t a2,
-			      uint64_t a3, uint64_t a4);
 
 uint64_t syscall_count;
 
@@ -49,22 +47,9 @@ static int64_t sys_tsc_khz(uint64_t a0, uint64_t a1, uint64_t a2,
 	return (int64_t)boot_info->tsc_khz;
 }
 
-static const syscall_fn syscall_table[SYS_COUNT] = {
+const syscall_fn syscall_table[SYS_COUNT] = {
 	[SYS_EXIT] = sys_exit,
 	[SYS_WRITE] = sys_write,
 	[SYS_GET_TICKS] = sys_get_ticks,
 	[SYS_TSC_KHZ] = sys_tsc_khz,
 };
-
-void syscall_dispatch(struct trap_frame *f)
-{
-	uint64_t nr = f->rax;
-
-	syscall_count++;
-	if (nr >= SYS_COUNT || !syscall_table[nr]) {
-		f->rax = (uint64_t)-SYS_ENOSYS;
-		return;
-	}
-	f->rax = (uint64_t)syscall_table[nr](f->rdi, f->rsi, f->rdx, f->r10,
-					     f->r8);
-}

@@ -5,11 +5,17 @@
 #ifndef DMALAB_SYSCALL_H
 #define DMALAB_SYSCALL_H
 
-#include "trap.h"
+#include <stdint.h>
 
-void syscall_dispatch(struct trap_frame *f);
+#include "abi.h"
 
-/* System calls handled since boot (the self-test reads it). */
+typedef int64_t (*syscall_fn)(uint64_t a0, uint64_t a1, uint64_t a2,
+			      uint64_t a3, uint64_t a4);
+
+/* Indexed by RAX in isr.S's syscall_entry; every slot must be set. */
+extern const syscall_fn syscall_table[SYS_COUNT];
+
+/* System calls entered since boot (the self-test reads it). */
 extern uint64_t syscall_count;
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * trap_dispatch: where every interrupt and exception lands (isr.S).
  *
- * - #BP (int3) from CPL3 is the system-call gate -> syscall_dispatch.
+ * - #BP (int3) from CPL3 is the system-call gate; isr.S sends it straight
+ *   to syscall_table and only a CPL0 int3 (a bug) arrives here.
  * - Exceptions (0-31): a CPL0 fault whose RIP is in the fixup table
  *   resumes at its fixup and is recorded; anything else prints the
  *   EXCEPTION line of docs/boot-protocol.md and exits with status 3.
@@ -15,7 +16,6 @@
 #include "kernel.h"
 #include "lapic.h"
 #include "platform.h"
-#include "syscall.h"
 #include "trap.h"
 
 struct irq_slot {
@@ -88,10 +88,6 @@ void trap_dispatch(struct trap_frame *f)
 	uint64_t v = f->vector;
 	const struct irq_slot *s;
 
-	if (v == VEC_SYSCALL && (f->cs & 3) == 3) {
-		syscall_dispatch(f);
-		return;
-	}
 	if (v < 32) {
 		uint64_t cr2 = read_cr2();
 

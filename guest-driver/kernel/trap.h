@@ -8,10 +8,11 @@
 
 #include <stdint.h>
 
-/* Layout pushed by isr.S: GPRs (r15 lowest), vector, error, CPU frame. */
+/* Layout pushed by isr.S: the caller-saved GPRs (r11 lowest), vector,
+ * error code, CPU frame. Callee-saved registers are not in the frame:
+ * the C code below it preserves them. */
 struct trap_frame {
-	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
-	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
 	uint64_t vector, error;
 	uint64_t rip, cs, rflags, rsp, ss;
 };

@@ -13,12 +13,14 @@
 
 static inline int64_t u_syscall(uint64_t nr, uint64_t a0, uint64_t a1)
 {
+	register uint64_t rdi __asm__("rdi") = a0;
+	register uint64_t rsi __asm__("rsi") = a1;
 	int64_t ret;
 
 	__asm__ volatile("int3"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a0), "S"(a1)
-			 : "memory");
+			 : "=a"(ret), "+r"(rdi), "+r"(rsi)
+			 : "a"(nr)
+			 : "rcx", "rdx", "r8", "r9", "r10", "r11", "memory");
 	return ret;
 }
 
