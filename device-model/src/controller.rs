@@ -1,0 +1,580 @@
+//! The top-level device: construction, the register state machine for
+//! config space, BAR0 and BAR2, the doorbell, and the clock interface.
+//!
+//! The VMM drives it with four kinds of calls: register accesses
+//! ([`Controller::config_read`]/[`config_write`](Controller::config_write),
+//! [`mmio_read`](Controller::mmio_read)/[`mmio_write`](Controller::mmio_write)),
+//! value-less doorbells ([`doorbell`](Controller::doorbell)), and time
+//! ([`next_event`](Controller::next_event), [`advance_to`](Controller::advance_to)).
+//! Register accesses act at the current device cycle; the caller advances
+//! the clock first if it models time. The pipeline's event handlers live in
+//! `pipeline.rs`, memory helpers in `dma.rs`.
+
+use vm_memory::GuestMemory;
+
+use crate::channel::{Channel, NEVER};
+use crate::config::{ConfigError, DeviceConfig};
+use crate::fault::{AppliedFault, FaultEngine};
+use crate::irq::InterruptSink;
+use crate::pci::{BarReprogrammed, PciFunction};
+use crate::regs::{self, decode_bar0, error_code, Bar0Reg};
+use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
+
+/// The DMA controller.
+///
+/// ```
+/// use device_model::{Controller, DeviceConfig, RecordingSink};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+/// let mut dev = Controller::new(DeviceConfig::default(), mem, RecordingSink::default()).unwrap();
+/// let mut id = [0u8; 4];
+/// dev.config_write(4, &[0x06, 0]); // memory space + bus master
+/// dev.mmio_read(0, 0x000, &mut id);
+/// assert_eq!(u32::from_le_bytes(id), 0x4C41_4D44);
+/// assert_eq!(dev.next_event(), None);
+/// ```
+pub struct Controller<M: GuestMemory, S: InterruptSink> {
+    pub(crate) cfg: DeviceConfig,
+    pub(crate) mem: M,
+    pub(crate) irq: S,
+    pub(crate) pci: PciFunction,
+    pub(crate) channels: Vec<Channel>,
+    pub(crate) faults: FaultEngine,
+    pub(crate) fault_buf: Vec<AppliedFault>,
+    pub(crate) trace: Trace,
+    pub(crate) now: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) int_status: u32,
+    pub(crate) int_mask: u32,
+    pub(crate) bad_access: u32,
+    pub(crate) removed: bool,
+    pub(crate) bus_owner: Option<u8>,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) full_burst_cycles: u64,
+}
+
+impl<M: GuestMemory, S: InterruptSink> std::fmt::Debug for Controller<M, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("now", &self.now)
+            .field("channels", &self.channels.len())
+            .field("next_seq", &self.next_seq)
+            .field("removed", &self.removed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
+    /// A device at power-on over guest memory `mem`, signalling through
+    /// `irq`, with no fault rules.
+    pub fn new(cfg: DeviceConfig, mem: M, irq: S) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let burst = cfg.timing.burst_bytes as usize;
+        Ok(Controller {
+            pci: PciFunction::new(cfg.vectors()),
+            channels: (0..cfg.channels).map(|_| Channel::new()).collect(),
+            faults: FaultEngine::disabled(),
+            fault_buf: Vec::with_capacity(8),
+            trace: Trace::new(cfg.trace_capacity, cfg.trace),
+            now: 0,
+            next_seq: 1,
+            int_status: 0,
+            int_mask: 0,
+            bad_access: 0,
+            removed: false,
+            bus_owner: None,
+            scratch: vec![0; burst],
+            full_burst_cycles: cfg.timing.burst_cycles(cfg.timing.burst_bytes),
+            cfg,
+            mem,
+            irq,
+        })
+    }
+
+    /// Replaces the fault engine (builder style).
+    pub fn with_faults(mut self, engine: FaultEngine) -> Self {
+        self.faults = engine;
+        self
+    }
+
+    /// The fault engine (to add rules at run time).
+    pub fn faults_mut(&mut self) -> &mut FaultEngine {
+        &mut self.faults
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.cfg
+    }
+
+    /// Guest memory.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// The interrupt sink.
+    pub fn interrupts(&self) -> &S {
+        &self.irq
+    }
+
+    /// The interrupt sink, mutably.
+    pub fn interrupts_mut(&mut self) -> &mut S {
+        &mut self.irq
+    }
+
+    /// The current device cycle.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Whether the device was surprise-removed.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// BAR0 and BAR2 as (index, guest address, size).
+    pub fn bars(&self) -> [(u8, u64, u64); 2] {
+        self.pci.bars()
+    }
+
+    /// Trace events recorded since the last drain.
+    pub fn trace_events(&self) -> &[TraceEvent] {
+        self.trace.events()
+    }
+
+    /// Moves recorded trace events to `out` (the buffer keeps its memory).
+    pub fn drain_trace(&mut self, out: &mut Vec<TraceEvent>) {
+        self.trace.drain_into(out);
+    }
+
+    /// Events lost because the trace buffer was full.
+    pub fn trace_lost(&self) -> u64 {
+        self.trace.lost()
+    }
+
+    /// Turns trace recording on or off.
+    pub fn set_trace_enabled(&mut self, on: bool) {
+        self.trace.set_enabled(on);
+    }
+
+    /// Renders `events` (drained from this device) as Chrome trace JSON.
+    pub fn chrome_json(&self, events: &[TraceEvent]) -> String {
+        chrome::to_chrome_json(events, self.cfg.channels, self.cfg.timing.clock_hz)
+    }
+
+    pub(crate) fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
+        self.bad_access = self.bad_access.saturating_add(1);
+        let size = u8::try_from(size).unwrap_or(u8::MAX);
+        self.trace.push(self.now, EventKind::RegisterError { space, offset, size, error });
+    }
+
+    // ---- config space -------------------------------------------------
+
+    /// A guest config-space read. Bad sizes/offsets and a removed device
+    /// read all ones.
+    pub fn config_read(&mut self, offset: u64, data: &mut [u8]) {
+        data.fill(0xFF);
+        if self.removed {
+            return;
+        }
+        if !PciFunction::config_access_ok(offset, data.len()) {
+            return self.bad(Space::Config, offset, data.len(), AccessError::BadSize);
+        }
+        self.pci.config().read(usize::try_from(offset).unwrap_or(usize::MAX), data);
+    }
+
+    /// A guest config-space write; returns the BAR that moved, if any.
+    pub fn config_write(&mut self, offset: u64, data: &[u8]) -> Option<BarReprogrammed> {
+        if self.removed {
+            return None;
+        }
+        if !PciFunction::config_access_ok(offset, data.len()) {
+            self.bad(Space::Config, offset, data.len(), AccessError::BadSize);
+            return None;
+        }
+        let was_bus_master = self.pci.config().bus_master();
+        let at = usize::try_from(offset).unwrap_or(usize::MAX);
+        let fx = self.pci.config_write(at, data, &mut self.irq, &mut self.trace, self.now);
+        if fx.flr {
+            self.function_level_reset();
+            return None;
+        }
+        if !was_bus_master && self.pci.config().bus_master() {
+            self.pci.release_pending(&mut self.irq, &mut self.trace, self.now);
+        }
+        fx.bar
+    }
+
+    fn function_level_reset(&mut self) {
+        self.device_reset();
+        self.pci.reset(&mut self.irq);
+        self.trace.push(self.now, EventKind::Reset { flr: true });
+    }
+
+    /// `GCTRL.RESET`: every channel reset, global registers cleared.
+    pub(crate) fn device_reset(&mut self) {
+        for c in &mut self.channels {
+            c.reset();
+        }
+        self.bus_owner = None;
+        self.int_status = 0;
+        self.int_mask = 0;
+        self.bad_access = 0;
+        self.trace.push(self.now, EventKind::Reset { flr: false });
+    }
+
+    // ---- BARs ---------------------------------------------------------
+
+    /// A guest read of BAR `bar` (0 or 2) at `offset` within it.
+    pub fn mmio_read(&mut self, bar: u8, offset: u64, data: &mut [u8]) {
+        if self.removed {
+            return data.fill(0xFF);
+        }
+        let space = if bar == 2 { Space::Bar2 } else { Space::Bar0 };
+        if !self.pci.config().memory_enabled() {
+            data.fill(0xFF);
+            return self.bad(space, offset, data.len(), AccessError::NotDecoded);
+        }
+        data.fill(0);
+        match bar {
+            0 => self.bar0_read(offset, data),
+            2 => {
+                if self.pci.bar2_read(offset, data).is_err() {
+                    data.fill(0);
+                    self.bad(Space::Bar2, offset, data.len(), AccessError::BadSize);
+                }
+            }
+            _ => self.bad(Space::Bar0, offset, data.len(), AccessError::NoRegister),
+        }
+    }
+
+    /// A guest write to BAR `bar` (0 or 2) at `offset` within it.
+    pub fn mmio_write(&mut self, bar: u8, offset: u64, data: &[u8]) {
+        if self.removed {
+            return;
+        }
+        let space = if bar == 2 { Space::Bar2 } else { Space::Bar0 };
+        if !self.pci.config().memory_enabled() {
+            return self.bad(space, offset, data.len(), AccessError::NotDecoded);
+        }
+        match bar {
+            0 => self.bar0_write(offset, data),
+            2 => {
+                let r = self.pci.bar2_write(offset, data, &mut self.irq, &mut self.trace, self.now);
+                if r.is_err() {
+                    self.bad(Space::Bar2, offset, data.len(), AccessError::BadSize);
+                }
+            }
+            _ => self.bad(Space::Bar0, offset, data.len(), AccessError::NoRegister),
+        }
+    }
+
+    fn is_wide(offset: u64, channels: u8) -> bool {
+        match decode_bar0(offset, channels) {
+            Bar0Reg::Global(o) => o == regs::CYCLE,
+            Bar0Reg::Channel(_, r) => matches!(r, regs::CH_RING_BASE | regs::CH_COMP_BASE | regs::CH_SHADOW_BASE),
+            Bar0Reg::None => false,
+        }
+    }
+
+    fn bar0_shape_ok(&self, offset: u64, len: usize) -> bool {
+        match len {
+            4 => offset % 4 == 0,
+            8 => offset % 8 == 0 && Self::is_wide(offset, self.cfg.channels),
+            _ => false,
+        }
+    }
+
+    fn bar0_read(&mut self, offset: u64, data: &mut [u8]) {
+        if !self.bar0_shape_ok(offset, data.len()) {
+            return self.bad(Space::Bar0, offset, data.len(), AccessError::BadSize);
+        }
+        for (i, chunk) in data.chunks_mut(4).enumerate() {
+            match self.read_dword(offset + 4 * i as u64) {
+                Some(v) => chunk.copy_from_slice(&v.to_le_bytes()),
+                None => return self.bad(Space::Bar0, offset, 4, AccessError::NoRegister),
+            }
+        }
+    }
+
+    fn bar0_write(&mut self, offset: u64, data: &[u8]) {
+        if !self.bar0_shape_ok(offset, data.len()) {
+            return self.bad(Space::Bar0, offset, data.len(), AccessError::BadSize);
+        }
+        for (i, chunk) in data.chunks(4).enumerate() {
+            let v = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            let at = offset + 4 * i as u64;
+            if let Err(e) = self.write_dword(at, v) {
+                self.bad(Space::Bar0, at, 4, e);
+            }
+        }
+    }
+
+    fn caps(&self) -> u32 {
+        let log2 = self.cfg.max_ring_size.trailing_zeros();
+        u32::from(self.cfg.channels) | (log2 << 8) | regs::CAPS_FENCE | regs::CAPS_SHADOW | regs::CAPS_FILL
+    }
+
+    fn read_dword(&self, offset: u64) -> Option<u32> {
+        let (lo, hi) = (regs::lo32, regs::hi32);
+        match decode_bar0(offset, self.cfg.channels) {
+            Bar0Reg::Global(o) => Some(match o {
+                regs::ID => regs::ID_VALUE,
+                regs::VERSION => regs::VERSION_VALUE,
+                regs::CAPS => self.caps(),
+                regs::MAX_XFER => self.cfg.max_transfer,
+                regs::GCTRL | regs::TRACE_MARKER => 0,
+                regs::CLOCK_MHZ => u32::try_from(self.cfg.timing.clock_hz / 1_000_000).unwrap_or(u32::MAX),
+                regs::INT_STATUS => self.int_status,
+                regs::INT_MASK => self.int_mask,
+                regs::CYCLE => lo(self.now),
+                o if o == regs::CYCLE + 4 => hi(self.now),
+                regs::BAD_ACCESS => self.bad_access,
+                _ => return None,
+            }),
+            Bar0Reg::Channel(c, r) => {
+                let ch = &self.channels[usize::from(c)];
+                Some(match r {
+                    regs::CH_RING_BASE => lo(ch.ring_base),
+                    0x04 => hi(ch.ring_base),
+                    regs::CH_RING_SIZE => ch.ring_size,
+                    regs::CH_HEAD => ch.head,
+                    regs::CH_TAIL => ch.tail,
+                    regs::CH_CTRL => u32::from(ch.enabled),
+                    regs::CH_STATUS => ch.status(),
+                    regs::CH_ERROR_CODE => ch.error_code,
+                    regs::CH_COMP_BASE => lo(ch.comp_base),
+                    0x24 => hi(ch.comp_base),
+                    regs::CH_COMP_HEAD => ch.comp_head,
+                    regs::CH_COMP_TAIL => ch.comp_tail,
+                    regs::CH_COALESCE_COUNT => ch.coalesce_count,
+                    regs::CH_COALESCE_TIME => ch.coalesce_time,
+                    regs::CH_SHADOW_BASE => lo(ch.shadow_base),
+                    0x3C => hi(ch.shadow_base),
+                    regs::CH_COMPLETED => ch.completed,
+                    _ => return None,
+                })
+            }
+            Bar0Reg::None => None,
+        }
+    }
+
+    fn write_dword(&mut self, offset: u64, v: u32) -> Result<(), AccessError> {
+        match decode_bar0(offset, self.cfg.channels) {
+            Bar0Reg::Global(o) => self.write_global(o, v),
+            Bar0Reg::Channel(c, r) => self.write_channel(c, r, v),
+            Bar0Reg::None => Err(AccessError::NoRegister),
+        }
+    }
+
+    fn write_global(&mut self, o: u64, v: u32) -> Result<(), AccessError> {
+        match o {
+            regs::GCTRL if v & regs::GCTRL_RESET != 0 => self.device_reset(),
+            regs::GCTRL => {}
+            regs::INT_STATUS => self.int_status &= !v,
+            regs::INT_MASK => self.set_int_mask(v),
+            regs::TRACE_MARKER => self.trace.push(self.now, EventKind::DriverMarker { value: v }),
+            regs::ID | regs::VERSION | regs::CAPS | regs::MAX_XFER | regs::CLOCK_MHZ | regs::BAD_ACCESS => {
+                return Err(AccessError::ReadOnly)
+            }
+            o if o == regs::CYCLE || o == regs::CYCLE + 4 => return Err(AccessError::ReadOnly),
+            _ => return Err(AccessError::NoRegister),
+        }
+        Ok(())
+    }
+
+    fn set_int_mask(&mut self, v: u32) {
+        let released = self.int_mask & !v & self.int_status;
+        self.int_mask = v;
+        for vector in 0..=u16::from(self.cfg.channels) {
+            if released & self.cause_bit(vector) != 0 {
+                self.pci.deliver(vector, &mut self.irq, &mut self.trace, self.now);
+            }
+        }
+    }
+
+    pub(crate) fn cause_bit(&self, vector: u16) -> u32 {
+        if vector < u16::from(self.cfg.channels) {
+            1 << vector
+        } else {
+            regs::INT_ERROR
+        }
+    }
+
+    fn write_channel(&mut self, c: u8, r: u64, v: u32) -> Result<(), AccessError> {
+        let ch = &mut self.channels[usize::from(c)];
+        let setup = !ch.enabled;
+        let set_lo = |x: &mut u64| *x = (*x & !0xFFFF_FFFF) | u64::from(v);
+        let set_hi = |x: &mut u64| *x = (*x & 0xFFFF_FFFF) | (u64::from(v) << 32);
+        match r {
+            regs::CH_RING_BASE if setup => set_lo(&mut ch.ring_base),
+            0x04 if setup => set_hi(&mut ch.ring_base),
+            regs::CH_RING_SIZE if setup => ch.ring_size = v,
+            regs::CH_COMP_BASE if setup => set_lo(&mut ch.comp_base),
+            0x24 if setup => set_hi(&mut ch.comp_base),
+            regs::CH_SHADOW_BASE if setup => set_lo(&mut ch.shadow_base),
+            0x3C if setup => set_hi(&mut ch.shadow_base),
+            regs::CH_COALESCE_COUNT => ch.coalesce_count = v & 0xFFFF,
+            regs::CH_COALESCE_TIME => ch.coalesce_time = v,
+            regs::CH_TAIL => self.doorbell(c, Some(v)),
+            regs::CH_CTRL => self.ctrl_write(c, v),
+            regs::CH_COMP_HEAD => self.comp_head_write(c, v),
+            regs::CH_RING_BASE | 0x04 | regs::CH_RING_SIZE | regs::CH_COMP_BASE | 0x24 => {
+                return Err(AccessError::ReadOnly)
+            }
+            regs::CH_SHADOW_BASE | 0x3C | regs::CH_HEAD | regs::CH_STATUS => return Err(AccessError::ReadOnly),
+            regs::CH_ERROR_CODE | regs::CH_COMP_TAIL | regs::CH_COMPLETED => return Err(AccessError::ReadOnly),
+            _ => return Err(AccessError::NoRegister),
+        }
+        Ok(())
+    }
+
+    fn ctrl_write(&mut self, c: u8, v: u32) {
+        let ch = &self.channels[usize::from(c)];
+        if v & regs::CTRL_RESET != 0 {
+            self.channel_reset(c);
+        } else if v & regs::CTRL_ABORT != 0 || (v & regs::CTRL_ENABLE == 0 && ch.enabled) {
+            self.abort(c);
+        } else if v & regs::CTRL_ENABLE != 0 && !ch.enabled && !ch.in_error {
+            self.enable(c);
+        }
+    }
+
+    fn comp_head_write(&mut self, c: u8, v: u32) {
+        self.apply_comp_head(c, v);
+    }
+
+    /// The doorbell: `Some(tail)` is an MMIO write of `TAIL` (value known);
+    /// `None` is a value-less kick (ioeventfd) that reads the tail (and the
+    /// completion head) from the channel's shadow (spec §4.3).
+    pub fn doorbell(&mut self, channel: u8, tail: Option<u32>) {
+        if self.removed {
+            return;
+        }
+        let Some(ch) = self.channels.get(usize::from(channel)) else {
+            return self.bad(Space::Doorbell, u64::from(channel), 0, AccessError::NoRegister);
+        };
+        let (tail, from_shadow) = match tail {
+            Some(t) => (t, false),
+            None if ch.shadow_base == 0 => {
+                return self.bad(Space::Doorbell, u64::from(channel), 0, AccessError::NoShadow)
+            }
+            None => match self.read_shadow(channel) {
+                Some((t, comp_head)) => {
+                    self.apply_comp_head(channel, comp_head);
+                    (t, true)
+                }
+                None => return,
+            },
+        };
+        self.trace.push(self.now, EventKind::Doorbell { channel, tail, from_shadow });
+        let ch = &mut self.channels[usize::from(channel)];
+        if !ch.enabled {
+            ch.tail = tail;
+            return;
+        }
+        if tail >= ch.ring_size {
+            return self.enter_error(channel, error_code::TAIL_RANGE);
+        }
+        ch.tail = tail;
+        self.kick(channel);
+    }
+
+    /// Applies a new completion head (register or shadow).
+    pub(crate) fn apply_comp_head(&mut self, c: u8, v: u32) {
+        let ch = &mut self.channels[usize::from(c)];
+        if !ch.enabled {
+            ch.comp_head = v;
+            return;
+        }
+        if v >= ch.ring_size {
+            return self.enter_error(c, error_code::COMP_HEAD_RANGE);
+        }
+        ch.comp_head = v;
+        if ch.comp_full && !ch.comp_ring_full() {
+            ch.comp_full = false;
+            ch.arm_min(crate::channel::T_WB, self.now);
+        }
+    }
+
+    fn enable(&mut self, c: u8) {
+        if let Err(code) = self.validate_rings(c) {
+            return self.enter_error(c, code);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.enabled = true;
+        ch.fetch_index = ch.head;
+        let state = ch.state();
+        self.trace.push(self.now, EventKind::ChannelState { channel: c, state, error: 0 });
+        self.kick(c);
+    }
+
+    fn validate_rings(&self, c: u8) -> Result<(), u32> {
+        let ch = &self.channels[usize::from(c)];
+        let size = ch.ring_size;
+        if !size.is_power_of_two() || !(2..=self.cfg.max_ring_size).contains(&size) {
+            return Err(error_code::RING_SIZE);
+        }
+        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail].iter().any(|&i| i >= size) {
+            return Err(error_code::RING_SIZE);
+        }
+        let aligned = ch.ring_base % regs::RING_ALIGN == 0
+            && ch.comp_base % regs::RING_ALIGN == 0
+            && ch.shadow_base % regs::SHADOW_ALIGN == 0;
+        if !aligned {
+            return Err(error_code::RING_ALIGN);
+        }
+        let bytes = u64::from(size) * crate::descriptor::DESCRIPTOR_SIZE;
+        let shadow_ok = ch.shadow_base == 0 || self.in_ram(ch.shadow_base, 8);
+        if !self.in_ram(ch.ring_base, bytes) || !self.in_ram(ch.comp_base, bytes) || !shadow_ok {
+            return Err(error_code::RING_ADDR);
+        }
+        Ok(())
+    }
+
+    /// The next cycle at which something happens, or `None` when idle.
+    pub fn next_event(&self) -> Option<u64> {
+        let t = self.channels.iter().map(|c| c.next_timer().0).min().unwrap_or(NEVER);
+        (t != NEVER).then_some(t)
+    }
+
+    /// Processes every event due at or before `cycle`, in order, then sets
+    /// the clock to `cycle` (never backwards).
+    pub fn advance_to(&mut self, cycle: u64) {
+        while let Some((t, c, slot)) = self.earliest() {
+            if t > cycle {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.channels[usize::from(c)].timers[slot] = NEVER;
+            self.dispatch(c, slot);
+        }
+        self.now = self.now.max(cycle);
+    }
+
+    /// Instant mode: processes events until none is left; returns the
+    /// number of events processed.
+    pub fn run_until_idle(&mut self) -> u64 {
+        let mut n = 0;
+        while let Some((t, c, slot)) = self.earliest() {
+            self.now = self.now.max(t);
+            self.channels[usize::from(c)].timers[slot] = NEVER;
+            self.dispatch(c, slot);
+            n += 1;
+        }
+        n
+    }
+
+    #[inline]
+    fn earliest(&self) -> Option<(u64, u8, usize)> {
+        let mut best = (NEVER, 0, 0);
+        for (c, ch) in (0u8..).zip(self.channels.iter()) {
+            let (t, slot) = ch.next_timer();
+            if t < best.0 {
+                best = (t, c, slot);
+            }
+        }
+        (best.0 != NEVER).then_some(best)
+    }
+}

@@ -1,0 +1,557 @@
+//! The per-descriptor pipeline and its event handlers (spec §7, §8):
+//! fetch → data phase (bursts on the shared bus) → write-back → interrupt,
+//! with the fault effects applied where they act.
+//!
+//! Each handler runs at `self.now`, may arm timer slots of its channel (or
+//! grant the bus to another), and never loops over guest-controlled counts
+//! except the bounded fault parameters (bit flips, storm messages one per
+//! event). Bus arbitration is round-robin: when a burst ends the scan for
+//! the next owner starts after the channel that just used the bus.
+
+use vm_memory::GuestMemory;
+
+use crate::channel::{
+    Active, Effects, Pending, NEVER, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START, T_STORM, T_WB,
+};
+use crate::controller::Controller;
+use crate::descriptor::{Completion, Descriptor, COMP_PHASE, DESCRIPTOR_SIZE, OP_COPY, OP_FILL};
+use crate::fault::{DescriptorContext, FaultEffect};
+use crate::irq::InterruptSink;
+use crate::regs::{error_code, lo32, status, STATE_HALTED};
+use crate::trace::{DropReason, EventKind};
+
+impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
+    /// Runs the handler of timer `slot` of channel `c` (already disarmed).
+    pub(crate) fn dispatch(&mut self, c: u8, slot: usize) {
+        match slot {
+            T_FETCH => self.on_fetch(c),
+            T_START => self.begin_data(c),
+            T_BURST => self.on_burst_end(c),
+            T_WB => self.on_writeback(c),
+            T_IRQ => self.fire(u16::from(c)),
+            T_COALESCE => self.on_coalesce(c),
+            T_EXTRA => self.on_extra(c),
+            T_STORM => self.on_storm(c),
+            _ => {}
+        }
+    }
+
+    /// Starts a descriptor fetch if the channel can take one.
+    pub(crate) fn kick(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        if self.removed || !ch.can_fetch() {
+            return;
+        }
+        ch.fetching = true;
+        ch.timers[T_FETCH] = self.now.saturating_add(self.cfg.timing.fetch_latency);
+        let index = ch.fetch_index;
+        self.trace.push(self.now, EventKind::FetchStart { channel: c, index });
+    }
+
+    fn on_fetch(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetching = false;
+        let index = ch.fetch_index;
+        let addr = ch.ring_base.wrapping_add(u64::from(index) * DESCRIPTOR_SIZE);
+        let mut raw = [0u8; 32];
+        if let Err(e) = self.dma_read(addr, &mut raw) {
+            return self.enter_error(c, e.channel_code(error_code::FETCH));
+        }
+        let desc = Descriptor::from_bytes(&raw);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetch_index = (index + 1) % ch.ring_size.max(1);
+        self.trace.push(self.now, EventKind::DescriptorFetch { channel: c, index, seq, len: desc.len });
+        let fx = self.consult_faults(c, seq);
+        if fx.removal {
+            return self.remove();
+        }
+        if fx.spurious {
+            self.fire(u16::from(c));
+        }
+        let reject = if fx.fetch_error { Some((status::ERR_FETCH, 0)) } else { self.validate(&desc) };
+        let active = Active { desc, seq, index, moved: 0, limit: desc.len, status: status::OK, fx, halt_code: 0 };
+        if let Some((st, cookie)) = reject.map(|(st, _)| (st, if fx.fetch_error { 0 } else { desc.cookie })) {
+            let pending = Active { status: st, limit: 0, desc: Descriptor { cookie, ..desc }, ..active };
+            self.push_wb(c, pending);
+            return self.kick(c);
+        }
+        let limit = fx.short.map_or(desc.len, |b| b.min(desc.len));
+        self.channels[usize::from(c)].fetched = Some(Active { limit, ..active });
+        self.try_start(c);
+    }
+
+    fn consult_faults(&mut self, c: u8, seq: u64) -> Effects {
+        let mut fx = Effects::default();
+        if self.faults.is_disabled() {
+            return fx;
+        }
+        let mut applied = std::mem::take(&mut self.fault_buf);
+        let ctx = DescriptorContext { seq, channel: c, cycle: self.now };
+        self.faults.on_descriptor(&ctx, &mut applied);
+        for a in &applied {
+            let rule = u32::try_from(a.rule).unwrap_or(u32::MAX);
+            let effect = a.effect;
+            self.trace.push(self.now, EventKind::FaultApplied { seq, channel: c, rule, effect });
+            fold(&mut fx, effect);
+        }
+        self.fault_buf = applied;
+        fx
+    }
+
+    /// Checks a descriptor; `Some((status, 0))` rejects it.
+    fn validate(&mut self, d: &Descriptor) -> Option<(u16, u32)> {
+        if d.op != OP_COPY && d.op != OP_FILL {
+            return Some((status::ERR_OP, 0));
+        }
+        if d.len == 0 || d.len > self.cfg.max_transfer {
+            return Some((status::ERR_LEN, 0));
+        }
+        let len = u64::from(d.len);
+        if d.op == OP_COPY && !self.in_ram(d.src, len) {
+            self.pci.config_mut().flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
+            return Some((status::ERR_SRC, 0));
+        }
+        if !self.in_ram(d.dst, len) {
+            self.pci.config_mut().flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
+            return Some((status::ERR_DST, 0));
+        }
+        None
+    }
+
+    /// Moves the fetched descriptor into its data phase when allowed.
+    pub(crate) fn try_start(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        let Some(f) = ch.fetched else { return };
+        if ch.active.is_some() || (f.desc.fence() && !ch.wb.is_empty()) {
+            return;
+        }
+        ch.fetched = None;
+        let mut a = f;
+        if a.fx.hang {
+            ch.active = Some(a);
+            ch.hung = true;
+            return;
+        }
+        if a.fx.halt {
+            (a.status, a.limit, a.halt_code) = (status::ERR_HALTED, 0, error_code::HALT);
+        } else if let Some(fatal) = a.fx.dma_error {
+            (a.status, a.limit) = (status::ERR_DMA, 0);
+            a.halt_code = if fatal { error_code::DMA_FATAL } else { 0 };
+        }
+        if a.halt_code != 0 {
+            ch.halting = true;
+        }
+        ch.active = Some(a);
+        if a.limit > 0 && a.fx.spike > 0 {
+            ch.timers[T_START] = self.now.saturating_add(a.fx.spike);
+            return;
+        }
+        self.begin_data(c);
+    }
+
+    fn begin_data(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        let Some(a) = ch.active else { return };
+        if a.moved >= a.limit {
+            return self.finish_data(c);
+        }
+        ch.wants_bus = true;
+        if self.bus_owner.is_none() {
+            self.grant(c);
+        }
+    }
+
+    fn grant(&mut self, c: u8) {
+        let burst = self.cfg.timing.burst_bytes;
+        let ch = &mut self.channels[usize::from(c)];
+        let Some(a) = ch.active else { return };
+        let bytes = (a.limit - a.moved).min(burst);
+        let cycles =
+            if bytes == burst { self.full_burst_cycles } else { self.cfg.timing.burst_cycles(bytes) };
+        ch.timers[T_BURST] = self.now.saturating_add(cycles);
+        self.bus_owner = Some(c);
+        self.trace.push(self.now, EventKind::BurstStart { channel: c, seq: a.seq, bytes });
+    }
+
+    fn on_burst_end(&mut self, c: u8) {
+        self.bus_owner = None;
+        if let Some(a) = self.channels[usize::from(c)].active {
+            self.move_burst(c, a);
+        }
+        self.arbitrate(c);
+    }
+
+    fn move_burst(&mut self, c: u8, mut a: Active) {
+        let bytes = (a.limit - a.moved).min(self.cfg.timing.burst_bytes);
+        let dst = a.desc.dst.wrapping_add(u64::from(a.moved));
+        let r = if a.desc.op == OP_FILL {
+            self.dma_fill(dst, a.moved, bytes, a.desc.src).map_err(|e| (e, false))
+        } else {
+            self.dma_copy(a.desc.src.wrapping_add(u64::from(a.moved)), dst, bytes)
+        };
+        match r {
+            Ok(()) => a.moved += bytes,
+            Err((crate::dma::DmaError::NoBusMaster, _)) => {
+                self.channels[usize::from(c)].active = Some(a);
+                return self.enter_error(c, error_code::NO_BUS_MASTER);
+            }
+            Err((_, src)) => {
+                a.status = if src { status::ERR_SRC } else { status::ERR_DST };
+                a.limit = a.moved;
+            }
+        }
+        self.trace.push(self.now, EventKind::BurstEnd { channel: c, seq: a.seq, bytes });
+        let ch = &mut self.channels[usize::from(c)];
+        ch.active = Some(a);
+        if a.moved >= a.limit {
+            ch.wants_bus = false;
+            self.finish_data(c);
+        }
+    }
+
+    /// Grants the bus to the next channel after `last` with a burst ready.
+    fn arbitrate(&mut self, last: u8) {
+        if self.bus_owner.is_some() {
+            return;
+        }
+        let n = self.cfg.channels;
+        for i in 1..=n {
+            let c = (last + i) % n;
+            let ch = &self.channels[usize::from(c)];
+            if ch.wants_bus && ch.active.is_some() {
+                return self.grant(c);
+            }
+        }
+    }
+
+    fn finish_data(&mut self, c: u8) {
+        let Some(mut a) = self.channels[usize::from(c)].active.take() else { return };
+        self.channels[usize::from(c)].wants_bus = false;
+        if a.fx.corrupt > 0 && a.moved > 0 {
+            let bits = u64::from(a.moved) * 8;
+            for i in 0..a.fx.corrupt {
+                let pos = self.faults.effect_random(a.seq, u64::from(i)) % bits;
+                if self.dma_flip(a.desc.dst.wrapping_add(pos / 8), (pos % 8) as u32).is_err() {
+                    break;
+                }
+            }
+        }
+        if a.status == status::OK && a.moved < a.desc.len {
+            a.status = status::SHORT;
+        }
+        self.push_wb(c, a);
+        self.try_start(c);
+        self.kick(c);
+    }
+
+    fn push_wb(&mut self, c: u8, a: Active) {
+        let at = self.now.saturating_add(self.cfg.timing.writeback_latency);
+        let p = Pending {
+            cookie: a.desc.cookie,
+            seq: a.seq,
+            index: a.index,
+            bytes: a.moved,
+            status: a.status,
+            ioc: a.desc.ioc(),
+            fx: a.fx,
+            halt_code: a.halt_code,
+            at,
+        };
+        let ch = &mut self.channels[usize::from(c)];
+        ch.wb.push_back(p);
+        if ch.wb.len() == 1 && !ch.comp_full {
+            ch.timers[T_WB] = at;
+        }
+    }
+
+    fn on_writeback(&mut self, c: u8) {
+        if !self.has_comp_space(c) {
+            self.channels[usize::from(c)].comp_full = true;
+            return;
+        }
+        let Some(p) = self.channels[usize::from(c)].wb.pop_front() else { return };
+        if !self.complete(c, p) {
+            return;
+        }
+        if p.halt_code != 0 {
+            return self.enter_error(c, p.halt_code);
+        }
+        let now = self.now;
+        let ch = &mut self.channels[usize::from(c)];
+        if let Some(next) = ch.wb.front() {
+            ch.timers[T_WB] = next.at.max(now);
+        }
+        self.try_start(c);
+        self.kick(c);
+    }
+
+    /// Whether a completion record fits, re-reading the shadow's
+    /// `comp_head` when the ring looks full.
+    fn has_comp_space(&mut self, c: u8) -> bool {
+        let ch = &self.channels[usize::from(c)];
+        if !ch.comp_ring_full() {
+            return true;
+        }
+        if ch.shadow_base == 0 {
+            return false;
+        }
+        if let Some((_, head)) = self.read_shadow(c) {
+            self.apply_comp_head(c, head);
+        }
+        let ch = &self.channels[usize::from(c)];
+        ch.enabled && !ch.comp_ring_full()
+    }
+
+    /// Writes `p`'s record (unless a fault suppresses it), advances the
+    /// indices and applies its interrupt. Returns false if the channel
+    /// stopped.
+    fn complete(&mut self, c: u8, p: Pending) -> bool {
+        let now = self.now;
+        let ch = &mut self.channels[usize::from(c)];
+        let size = ch.ring_size.max(1);
+        let rec = Completion {
+            cookie: p.cookie,
+            bytes_done: p.bytes,
+            status: p.status,
+            flags: if ch.phase { COMP_PHASE } else { 0 },
+            channel: c,
+            timestamp: now,
+            seq: lo32(p.seq),
+            index: u16::try_from(p.index).unwrap_or(u16::MAX),
+        };
+        let written = if p.fx.stale {
+            Completion { cookie: ch.last.cookie, bytes_done: ch.last.bytes_done, status: ch.last.status,
+                         seq: ch.last.seq, ..rec }
+        } else {
+            rec
+        };
+        let addr = ch.comp_base.wrapping_add(u64::from(ch.comp_tail) * DESCRIPTOR_SIZE);
+        ch.last = rec;
+        let write = !p.fx.missing && ch.enabled;
+        if write {
+            if let Err(e) = self.dma_write(addr, &written.to_bytes()) {
+                self.trace_completion(c, &p, false);
+                self.enter_error(c, e.channel_code(error_code::COMP_WRITE));
+                return false;
+            }
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.comp_tail = (ch.comp_tail + 1) % size;
+        if ch.comp_tail == 0 {
+            ch.phase = !ch.phase;
+        }
+        ch.head = (p.index + 1) % size;
+        ch.completed = ch.completed.wrapping_add(1);
+        self.trace_completion(c, &p, write);
+        self.completion_irq(c, &p);
+        true
+    }
+
+    fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
+        let kind = EventKind::Completion {
+            channel: c, seq: p.seq, index: p.index, status: p.status, bytes: p.bytes, written,
+        };
+        self.trace.push(self.now, kind);
+    }
+
+    fn completion_irq(&mut self, c: u8, p: &Pending) {
+        let error = status::is_error(p.status);
+        if error {
+            self.fire(self.error_vector());
+        }
+        let irq_at = self.now.saturating_add(self.cfg.timing.irq_latency);
+        let ch = &mut self.channels[usize::from(c)];
+        if p.fx.storm > 0 {
+            ch.storm_left = ch.storm_left.saturating_add(p.fx.storm);
+            ch.arm_min(T_STORM, self.now.saturating_add(1));
+        }
+        if !(p.ioc || error) || p.fx.drop_irq {
+            return;
+        }
+        if p.fx.delay_irq > 0 {
+            ch.delayed.push(irq_at.saturating_add(p.fx.delay_irq));
+            return ch.arm_min(T_EXTRA, irq_at.saturating_add(p.fx.delay_irq));
+        }
+        if p.fx.dup_irq {
+            (ch.irq_pending, ch.timers[T_COALESCE]) = (0, NEVER);
+            ch.arm_min(T_IRQ, irq_at);
+            ch.delayed.push(irq_at.saturating_add(1));
+            return ch.arm_min(T_EXTRA, irq_at.saturating_add(1));
+        }
+        ch.irq_pending += 1;
+        if ch.irq_pending >= ch.coalesce_count.max(1) {
+            (ch.irq_pending, ch.timers[T_COALESCE]) = (0, NEVER);
+            ch.arm_min(T_IRQ, irq_at);
+        } else if ch.coalesce_time > 0 && ch.timers[T_COALESCE] == NEVER {
+            ch.timers[T_COALESCE] = self.now.saturating_add(u64::from(ch.coalesce_time));
+        }
+    }
+
+    fn on_coalesce(&mut self, c: u8) {
+        let irq_at = self.now.saturating_add(self.cfg.timing.irq_latency);
+        let ch = &mut self.channels[usize::from(c)];
+        if ch.irq_pending > 0 {
+            ch.irq_pending = 0;
+            ch.arm_min(T_IRQ, irq_at);
+        }
+    }
+
+    fn on_extra(&mut self, c: u8) {
+        let now = self.now;
+        let ch = &mut self.channels[usize::from(c)];
+        let due = ch.delayed.iter().filter(|&&t| t <= now).count();
+        ch.delayed.retain(|&t| t > now);
+        ch.timers[T_EXTRA] = ch.delayed.iter().copied().min().unwrap_or(NEVER);
+        for _ in 0..due {
+            self.fire(u16::from(c));
+        }
+    }
+
+    fn on_storm(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        if ch.storm_left == 0 {
+            return;
+        }
+        ch.storm_left -= 1;
+        if ch.storm_left > 0 {
+            ch.timers[T_STORM] = self.now.saturating_add(1);
+        }
+        self.fire(u16::from(c));
+    }
+
+    pub(crate) fn error_vector(&self) -> u16 {
+        u16::from(self.cfg.channels)
+    }
+
+    /// A cause fires on `vector`: latch it in `INT_STATUS`, then send it
+    /// unless `INT_MASK` holds it.
+    pub(crate) fn fire(&mut self, vector: u16) {
+        if self.removed {
+            return;
+        }
+        self.int_status |= self.cause_bit(vector);
+        self.trace.push(self.now, EventKind::MsiRaised { vector });
+        if self.int_mask & self.cause_bit(vector) != 0 {
+            let reason = DropReason::CauseMasked;
+            return self.trace.push(self.now, EventKind::MsiDropped { vector, reason });
+        }
+        self.pci.deliver(vector, &mut self.irq, &mut self.trace, self.now);
+    }
+
+    fn release_bus(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        ch.wants_bus = false;
+        ch.timers[T_BURST] = NEVER;
+        if self.bus_owner == Some(c) {
+            self.bus_owner = None;
+            self.arbitrate(c);
+        }
+    }
+
+    /// Completes everything accepted and in flight now: write-backs with
+    /// their own status, the data phase and the fetched descriptor as
+    /// `ABORTED`; forgets a fetch in flight; flushes coalesced interrupts.
+    fn flush_in_flight(&mut self, c: u8) {
+        self.release_bus(c);
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetching = false;
+        ch.hung = false;
+        ch.comp_full = false;
+        for slot in [T_FETCH, T_START, T_WB, T_COALESCE] {
+            ch.timers[slot] = NEVER;
+        }
+        let active = ch.active.take();
+        let fetched = ch.fetched.take();
+        while let Some(p) = self.channels[usize::from(c)].wb.pop_front() {
+            self.flush_one(c, Pending { halt_code: 0, ..p });
+        }
+        for a in [active, fetched].into_iter().flatten() {
+            let p = Pending {
+                cookie: a.desc.cookie, seq: a.seq, index: a.index, bytes: a.moved, status: status::ABORTED,
+                ioc: false, fx: Effects::default(), halt_code: 0, at: self.now,
+            };
+            self.flush_one(c, p);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetch_index = ch.head;
+        ch.halting = false;
+        if ch.irq_pending > 0 {
+            ch.irq_pending = 0;
+            self.fire(u16::from(c));
+        }
+    }
+
+    fn flush_one(&mut self, c: u8, p: Pending) {
+        let fits = self.channels[usize::from(c)].enabled && self.has_comp_space(c);
+        if !fits || !self.complete(c, p) {
+            let ch = &mut self.channels[usize::from(c)];
+            ch.head = (p.index + 1) % ch.ring_size.max(1);
+            if fits {
+                return;
+            }
+            self.trace_completion(c, &p, false);
+        }
+    }
+
+    /// `CTRL.ABORT` (or clearing `ENABLE`).
+    pub(crate) fn abort(&mut self, c: u8) {
+        self.flush_in_flight(c);
+        self.channels[usize::from(c)].enabled = false;
+        let error = 0;
+        self.trace.push(self.now, EventKind::ChannelState { channel: c, state: STATE_HALTED, error });
+    }
+
+    /// `CTRL.RESET`: discard everything, back to reset values.
+    pub(crate) fn channel_reset(&mut self, c: u8) {
+        self.release_bus(c);
+        self.channels[usize::from(c)].reset();
+        let error = 0;
+        self.trace.push(self.now, EventKind::ChannelState { channel: c, state: STATE_HALTED, error });
+    }
+
+    /// Stops channel `c` in `ERROR` with `code` and raises the error vector.
+    pub(crate) fn enter_error(&mut self, c: u8, code: u32) {
+        if self.channels[usize::from(c)].enabled {
+            self.flush_in_flight(c);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        (ch.enabled, ch.in_error, ch.error_code) = (false, true, code);
+        let state = ch.state();
+        self.trace.push(self.now, EventKind::ChannelState { channel: c, state, error: code });
+        self.fire(self.error_vector());
+    }
+
+    /// Surprise removal: nothing runs any more.
+    pub(crate) fn remove(&mut self) {
+        self.removed = true;
+        self.bus_owner = None;
+        for ch in &mut self.channels {
+            ch.timers = [NEVER; crate::channel::N_TIMERS];
+            ch.wants_bus = false;
+        }
+        self.trace.push(self.now, EventKind::Removed);
+    }
+}
+
+/// Folds one applied effect into a descriptor's effects.
+fn fold(fx: &mut Effects, effect: FaultEffect) {
+    match effect {
+        FaultEffect::DropInterrupt => fx.drop_irq = true,
+        FaultEffect::DelayInterrupt { cycles } => fx.delay_irq = fx.delay_irq.saturating_add(cycles),
+        FaultEffect::DuplicateInterrupt => fx.dup_irq = true,
+        FaultEffect::SpuriousInterrupt => fx.spurious = true,
+        FaultEffect::InterruptStorm { count } => fx.storm = fx.storm.saturating_add(count),
+        FaultEffect::DmaError { fatal } => fx.dma_error = Some(fatal || fx.dma_error == Some(true)),
+        FaultEffect::ShortTransfer { bytes } => fx.short = Some(fx.short.map_or(bytes, |b| b.min(bytes))),
+        FaultEffect::CorruptData { flips } => fx.corrupt = fx.corrupt.saturating_add(flips).min(1 << 16),
+        FaultEffect::Hang => fx.hang = true,
+        FaultEffect::Halt => fx.halt = true,
+        FaultEffect::FetchError => fx.fetch_error = true,
+        FaultEffect::MissingCompletion => fx.missing = true,
+        FaultEffect::StaleCompletion => fx.stale = true,
+        FaultEffect::LatencySpike { cycles } => fx.spike = fx.spike.saturating_add(cycles),
+        FaultEffect::SurpriseRemoval => fx.removal = true,
+    }
+}
