@@ -76,6 +76,11 @@ static bool fixup(struct trap_frame *f, uint64_t cr2)
 
 static void __noreturn exception_fatal(struct trap_frame *f, uint64_t cr2)
 {
+	static uint32_t reporting;
+
+	/* A fault while reporting one (or two CPUs at once): exit quietly. */
+	if (__atomic_exchange_n(&reporting, 1, __ATOMIC_SEQ_CST))
+		kernel_exit(DMALAB_EXIT_EXCEPTION);
 	kprintf("EXCEPTION %s vector=%u error=0x%lx rip=0x%lx cr2=0x%lx cpl=%u\n",
 		exception_mnemonic((unsigned int)f->vector),
 		(unsigned int)f->vector, f->error, f->rip, cr2,

@@ -20,5 +20,6 @@ void scenario_names(char *buf, size_t size);
 int scenario_hello(void);
 int scenario_fault_test(void);
 int scenario_selftest(void);
+int scenario_user_fault(void);
 
 #endif

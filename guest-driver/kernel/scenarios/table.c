@@ -10,6 +10,7 @@ static const struct scenario scenarios[] = {
 	{ "hello", scenario_hello },
 	{ "fault-test", scenario_fault_test },
 	{ "selftest", scenario_selftest },
+	{ "user-fault", scenario_user_fault },
 };
 
 const struct scenario *scenario_find(const char *name, size_t len)
