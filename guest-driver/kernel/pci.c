@@ -44,14 +44,11 @@ void pci_conf_write32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t reg,
 	outl(PCI_CONF_DATA, v);
 }
 
-/* Record function fn of dev if present; returns its header type, or -1. */
-static int probe(uint8_t dev, uint8_t fn)
+/* Record function fn of dev, whose ID dword is id; returns its header type. */
+static int record(uint8_t dev, uint8_t fn, uint32_t id)
 {
-	uint32_t id = pci_conf_read32(0, dev, fn, PCI_REG_ID);
 	struct pci_function *p;
 
-	if ((id & 0xffff) == 0xffff)
-		return -1;
 	if (pci_function_count == PCI_MAX_FUNCTIONS)
 		return 0;
 	p = &pci_functions[pci_function_count++];
@@ -74,17 +71,25 @@ void pci_print(void)
 		      p->fn, p->vendor, p->device, p->class_rev >> 8);
 }
 
+/* The absent-slot path is the hot one (most of 32): two port accesses and
+ * a compare, ~8 instructions, nothing else. */
 unsigned int pci_scan(void)
 {
+	uint32_t addr, id;
 	uint8_t dev, fn;
-	int hdr;
 
-	for (dev = 0; dev < 32; dev++) {
-		hdr = probe(dev, 0);
-		if (hdr < 0 || !(hdr & PCI_HEADER_MULTIFUNCTION))
+	for (dev = 0, addr = PCI_ENABLE; dev < 32; dev++, addr += 1u << 11) {
+		outl(PCI_CONF_ADDR, addr);
+		id = inl(PCI_CONF_DATA);
+		if ((uint16_t)id == 0xffff)
 			continue;
-		for (fn = 1; fn < 8; fn++)
-			probe(dev, fn);
+		if (!(record(dev, 0, id) & PCI_HEADER_MULTIFUNCTION))
+			continue;
+		for (fn = 1; fn < 8; fn++) {
+			id = pci_conf_read32(0, dev, fn, PCI_REG_ID);
+			if ((uint16_t)id != 0xffff)
+				record(dev, fn, id);
+		}
 	}
 	return pci_function_count;
 }
