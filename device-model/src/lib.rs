@@ -57,3 +57,6 @@ pub use controller::Controller;
 pub use irq::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
 pub use pci::BarReprogrammed;
 pub use trace::{EventKind, TraceEvent};
+
+#[cfg(test)]
+mod tests;
