@@ -4,11 +4,16 @@
  * emulated here and costs ~7 us more per interrupt, docs/platform.md).
  * The page at 0xFEE00000 is mapped uncached by the VMM's page tables.
  *
- * Timer rate: 1 kHz. Each tick costs ~20 us of emulated ring-0 time on
- * this platform (entry, handler, EOI, iretq), i.e. 2% of a CPU; in
- * exchange timeouts and timer DPCs get 1 ms resolution, which matches the
- * ~1 ms latency with which this platform notices an interrupt while CPL0
- * spins, and the self-test's timer check takes ~10 ms instead of 100.
+ * Timer rate: 1 kHz (LAPIC_TIMER_HZ). Timeouts and timer DPCs get 1 ms
+ * resolution, which matches the ~1 ms latency with which this platform
+ * notices an interrupt while CPL0 spins, keeps a fault campaign's
+ * watchdog recoveries short, and lets the self-test's timer check finish
+ * in ~10 ms. The price, measured by selftest's user-irq check: a tick
+ * that interrupts CPL3 code costs ~63 us here (median; delivery into the
+ * emulator, ~45 emulated instructions, iretq), i.e. ~6% of a CPU while
+ * user code runs; in `sti; hlt` idle it only costs host time. At 100 Hz
+ * it would be 0.6%: change LAPIC_TIMER_HZ if bulk CPL3 work ever matters
+ * more than timeout resolution.
  *
  * Calibration is free: lapic_calibrate_begin starts a masked one-shot
  * count early in boot, lapic_timer_start reads how far it got and

@@ -6,6 +6,10 @@
  * rdtsc (fine at CPL3), and the gate's error paths (a kernel pointer to
  * SYS_WRITE is -EFAULT, an unknown number -ENOSYS).
  *
+ * u_selftest_irq_main: interrupts reach CPL3 code and return to it: a
+ * native rdtsc loop sees each timer tick as a gap, whose length is what
+ * one tick costs (emulated entry, handler, EOI, iretq).
+ *
  * u_selftest_simd_main: the bulk work a scenario does at CPL3 — fill a
  * 1 MiB buffer, then popcnt and SSE2 (pxor) over it — checked against a
  * general-register reference. The instructions KVM's emulator cannot run
@@ -37,6 +41,38 @@ int64_t u_selftest_syscall_main(uint64_t arg)
 		return U_ST_NO_EFAULT;
 	if (u_syscall(0x7fff, 0, 0) != -SYS_ENOSYS)
 		return U_ST_NO_ENOSYS;
+	return 0;
+}
+
+#define MAX_GAPS 256
+
+int64_t u_selftest_irq_main(uint64_t arg)
+{
+	uint64_t gap = arg * U_SELFTEST_GAP_NS / 1000000;
+	uint64_t t, prev, end, ticks0, gaps[MAX_GAPS];
+	unsigned int n = 0, i, j;
+
+	ticks0 = u_get_ticks();
+	prev = u_rdtsc();
+	end = prev + arg * U_SELFTEST_IRQ_MS;
+	while (prev < end) {
+		t = u_rdtsc();
+		if (t - prev > gap) {
+			u_selftest_result.irq_gaps++;
+			u_selftest_result.irq_gap_cycles += t - prev;
+			if (n < MAX_GAPS)
+				gaps[n++] = t - prev;
+		}
+		prev = t;
+	}
+	u_selftest_result.irq_ticks = u_get_ticks() - ticks0;
+	for (i = 1; i < n; i++) /* insertion sort, natively: n <= 256 */
+		for (j = i; j && gaps[j - 1] > gaps[j]; j--) {
+			t = gaps[j];
+			gaps[j] = gaps[j - 1];
+			gaps[j - 1] = t;
+		}
+	u_selftest_result.irq_gap_median = n ? gaps[n / 2] : 0;
 	return 0;
 }
 
