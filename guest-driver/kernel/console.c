@@ -3,9 +3,13 @@
  * The serial console: COM1 at 0x3F8.
  *
  * With DMALAB_BOOT_F_FAST_CONSOLE (dmalab's UART is never busy) a whole
- * buffer goes out with one `rep outsb`, i.e. one exit (~11 us) per line.
- * Without it (another VMM, a real UART model) each byte waits for THRE in
- * the line status register. The console takes no lock yet: only the BSP
+ * buffer goes out with one `rep outsb`, without polling LSR. On
+ * hardware-virtualised KVM that is one exit per line; on this platform
+ * KVM's instruction emulator runs the string PIO one byte per exit
+ * (measured: io.count is 1, docs/platform.md), so a line costs ~11 us per
+ * character and the boot path prints nothing before READY. Without the
+ * flag (another VMM, a real UART model) each byte waits for THRE in the
+ * line status register. The console takes no lock yet: only the BSP
  * prints; APs stay silent until the WDM layer brings spin locks.
  */
 #include "kernel.h"
