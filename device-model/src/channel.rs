@@ -225,7 +225,11 @@ impl Channel {
         let mut delayed = std::mem::take(&mut self.delayed);
         wb.clear();
         delayed.clear();
-        *self = Channel { wb, delayed, ..Channel::new() };
+        *self = Channel {
+            wb,
+            delayed,
+            ..Channel::new()
+        };
     }
 
     /// Whether work is posted or in flight.
@@ -317,7 +321,10 @@ mod tests {
 
     #[test]
     fn comp_ring_full_keeps_one_slot_free() {
-        let mut c = Channel { ring_size: 4, ..Channel::new() };
+        let mut c = Channel {
+            ring_size: 4,
+            ..Channel::new()
+        };
         c.comp_tail = 3;
         assert!(c.comp_ring_full());
         c.comp_head = 1;

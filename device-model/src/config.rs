@@ -87,9 +87,15 @@ impl TimingConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         const LIMIT: u64 = 1 << 40;
         let checks = [
-            (self.clock_hz == 0 || self.clock_hz > 100_000_000_000, "clock_hz"),
+            (
+                self.clock_hz == 0 || self.clock_hz > 100_000_000_000,
+                "clock_hz",
+            ),
             (self.fetch_latency > LIMIT, "fetch_latency"),
-            (self.burst_bytes == 0 || self.burst_bytes > 1 << 20, "burst_bytes"),
+            (
+                self.burst_bytes == 0 || self.burst_bytes > 1 << 20,
+                "burst_bytes",
+            ),
             (self.bus_bytes_per_sec == 0, "bus_bytes_per_sec"),
             (self.writeback_latency > LIMIT, "writeback_latency"),
             (self.irq_latency > LIMIT, "irq_latency"),
@@ -177,16 +183,42 @@ mod tests {
     #[test]
     fn bad_values_are_rejected() {
         let d = DeviceConfig::default();
-        assert_eq!(DeviceConfig { channels: 17, ..d }.validate(), Err(ConfigError::Channels(17)));
-        assert_eq!(DeviceConfig { max_ring_size: 3, ..d }.validate(), Err(ConfigError::RingSize(3)));
-        assert_eq!(DeviceConfig { max_transfer: 0, ..d }.validate(), Err(ConfigError::MaxTransfer));
-        let t = TimingConfig { bus_bytes_per_sec: 0, ..d.timing };
-        assert_eq!(DeviceConfig { timing: t, ..d }.validate(), Err(ConfigError::Timing("bus_bytes_per_sec")));
+        assert_eq!(
+            DeviceConfig { channels: 17, ..d }.validate(),
+            Err(ConfigError::Channels(17))
+        );
+        assert_eq!(
+            DeviceConfig {
+                max_ring_size: 3,
+                ..d
+            }
+            .validate(),
+            Err(ConfigError::RingSize(3))
+        );
+        assert_eq!(
+            DeviceConfig {
+                max_transfer: 0,
+                ..d
+            }
+            .validate(),
+            Err(ConfigError::MaxTransfer)
+        );
+        let t = TimingConfig {
+            bus_bytes_per_sec: 0,
+            ..d.timing
+        };
+        assert_eq!(
+            DeviceConfig { timing: t, ..d }.validate(),
+            Err(ConfigError::Timing("bus_bytes_per_sec"))
+        );
     }
 
     #[test]
     fn burst_cycles_round_up() {
-        let t = TimingConfig { bus_bytes_per_sec: 3_000_000_000, ..TimingConfig::default() };
+        let t = TimingConfig {
+            bus_bytes_per_sec: 3_000_000_000,
+            ..TimingConfig::default()
+        };
         assert_eq!(t.burst_cycles(256), 86); // 85.33 rounds up
         assert_eq!(t.burst_cycles(0), 1);
     }

@@ -166,7 +166,15 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     pub(crate) fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
         self.bad_access = self.bad_access.saturating_add(1);
         let size = u8::try_from(size).unwrap_or(u8::MAX);
-        self.trace.push(self.now, EventKind::RegisterError { space, offset, size, error });
+        self.trace.push(
+            self.now,
+            EventKind::RegisterError {
+                space,
+                offset,
+                size,
+                error,
+            },
+        );
     }
 
     // ---- config space -------------------------------------------------
@@ -181,7 +189,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         if !PciFunction::config_access_ok(offset, data.len()) {
             return self.bad(Space::Config, offset, data.len(), AccessError::BadSize);
         }
-        self.pci.config().read(usize::try_from(offset).unwrap_or(usize::MAX), data);
+        self.pci
+            .config()
+            .read(usize::try_from(offset).unwrap_or(usize::MAX), data);
     }
 
     /// A guest config-space write; returns the BAR that moved, if any.
@@ -195,13 +205,16 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         }
         let was_bus_master = self.pci.config().bus_master();
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
-        let fx = self.pci.config_write(at, data, &mut self.irq, &mut self.trace, self.now);
+        let fx = self
+            .pci
+            .config_write(at, data, &mut self.irq, &mut self.trace, self.now);
         if fx.flr {
             self.function_level_reset();
             return None;
         }
         if !was_bus_master && self.pci.config().bus_master() {
-            self.pci.release_pending(&mut self.irq, &mut self.trace, self.now);
+            self.pci
+                .release_pending(&mut self.irq, &mut self.trace, self.now);
         }
         fx.bar
     }
@@ -261,7 +274,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         match bar {
             0 => self.bar0_write(offset, data),
             2 => {
-                let r = self.pci.bar2_write(offset, data, &mut self.irq, &mut self.trace, self.now);
+                let r = self
+                    .pci
+                    .bar2_write(offset, data, &mut self.irq, &mut self.trace, self.now);
                 if r.is_err() {
                     self.bad(Space::Bar2, offset, data.len(), AccessError::BadSize);
                 }
@@ -273,7 +288,10 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     fn is_wide(offset: u64, channels: u8) -> bool {
         match decode_bar0(offset, channels) {
             Bar0Reg::Global(o) => o == regs::CYCLE,
-            Bar0Reg::Channel(_, r) => matches!(r, regs::CH_RING_BASE | regs::CH_COMP_BASE | regs::CH_SHADOW_BASE),
+            Bar0Reg::Channel(_, r) => matches!(
+                r,
+                regs::CH_RING_BASE | regs::CH_COMP_BASE | regs::CH_SHADOW_BASE
+            ),
             Bar0Reg::None => false,
         }
     }
@@ -313,7 +331,11 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     fn caps(&self) -> u32 {
         let log2 = self.cfg.max_ring_size.trailing_zeros();
-        u32::from(self.cfg.channels) | (log2 << 8) | regs::CAPS_FENCE | regs::CAPS_SHADOW | regs::CAPS_FILL
+        u32::from(self.cfg.channels)
+            | (log2 << 8)
+            | regs::CAPS_FENCE
+            | regs::CAPS_SHADOW
+            | regs::CAPS_FILL
     }
 
     fn read_dword(&self, offset: u64) -> Option<u32> {
@@ -325,7 +347,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 regs::CAPS => self.caps(),
                 regs::MAX_XFER => self.cfg.max_transfer,
                 regs::GCTRL | regs::TRACE_MARKER => 0,
-                regs::CLOCK_MHZ => u32::try_from(self.cfg.timing.clock_hz / 1_000_000).unwrap_or(u32::MAX),
+                regs::CLOCK_MHZ => {
+                    u32::try_from(self.cfg.timing.clock_hz / 1_000_000).unwrap_or(u32::MAX)
+                }
                 regs::INT_STATUS => self.int_status,
                 regs::INT_MASK => self.int_mask,
                 regs::CYCLE => lo(self.now),
@@ -374,10 +398,15 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             regs::GCTRL => {}
             regs::INT_STATUS => self.int_status &= !v,
             regs::INT_MASK => self.set_int_mask(v),
-            regs::TRACE_MARKER => self.trace.push(self.now, EventKind::DriverMarker { value: v }),
-            regs::ID | regs::VERSION | regs::CAPS | regs::MAX_XFER | regs::CLOCK_MHZ | regs::BAD_ACCESS => {
-                return Err(AccessError::ReadOnly)
-            }
+            regs::TRACE_MARKER => self
+                .trace
+                .push(self.now, EventKind::DriverMarker { value: v }),
+            regs::ID
+            | regs::VERSION
+            | regs::CAPS
+            | regs::MAX_XFER
+            | regs::CLOCK_MHZ
+            | regs::BAD_ACCESS => return Err(AccessError::ReadOnly),
             o if o == regs::CYCLE || o == regs::CYCLE + 4 => return Err(AccessError::ReadOnly),
             _ => return Err(AccessError::NoRegister),
         }
@@ -389,7 +418,8 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.int_mask = v;
         for vector in 0..=u16::from(self.cfg.channels) {
             if released & self.cause_bit(vector) != 0 {
-                self.pci.deliver(vector, &mut self.irq, &mut self.trace, self.now);
+                self.pci
+                    .deliver(vector, &mut self.irq, &mut self.trace, self.now);
             }
         }
     }
@@ -423,8 +453,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             regs::CH_RING_BASE | 0x04 | regs::CH_RING_SIZE | regs::CH_COMP_BASE | 0x24 => {
                 return Err(AccessError::ReadOnly)
             }
-            regs::CH_SHADOW_BASE | 0x3C | regs::CH_HEAD | regs::CH_STATUS => return Err(AccessError::ReadOnly),
-            regs::CH_ERROR_CODE | regs::CH_COMP_TAIL | regs::CH_COMPLETED => return Err(AccessError::ReadOnly),
+            regs::CH_SHADOW_BASE | 0x3C | regs::CH_HEAD | regs::CH_STATUS => {
+                return Err(AccessError::ReadOnly)
+            }
+            regs::CH_ERROR_CODE | regs::CH_COMP_TAIL | regs::CH_COMPLETED => {
+                return Err(AccessError::ReadOnly)
+            }
             _ => return Err(AccessError::NoRegister),
         }
         Ok(())
@@ -453,12 +487,22 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return;
         }
         let Some(ch) = self.channels.get(usize::from(channel)) else {
-            return self.bad(Space::Doorbell, u64::from(channel), 0, AccessError::NoRegister);
+            return self.bad(
+                Space::Doorbell,
+                u64::from(channel),
+                0,
+                AccessError::NoRegister,
+            );
         };
         let (tail, from_shadow) = match tail {
             Some(t) => (t, false),
             None if ch.shadow_base == 0 => {
-                return self.bad(Space::Doorbell, u64::from(channel), 0, AccessError::NoShadow)
+                return self.bad(
+                    Space::Doorbell,
+                    u64::from(channel),
+                    0,
+                    AccessError::NoShadow,
+                )
             }
             None => match self.read_shadow(channel) {
                 Some((t, comp_head)) => {
@@ -468,7 +512,14 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 None => return,
             },
         };
-        self.trace.push(self.now, EventKind::Doorbell { channel, tail, from_shadow });
+        self.trace.push(
+            self.now,
+            EventKind::Doorbell {
+                channel,
+                tail,
+                from_shadow,
+            },
+        );
         let ch = &mut self.channels[usize::from(channel)];
         if !ch.enabled {
             ch.tail = tail;
@@ -506,7 +557,14 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         ch.enabled = true;
         ch.fetch_index = ch.head;
         let state = ch.state();
-        self.trace.push(self.now, EventKind::ChannelState { channel: c, state, error: 0 });
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state,
+                error: 0,
+            },
+        );
         self.kick(c);
     }
 
@@ -516,7 +574,10 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         if !size.is_power_of_two() || !(2..=self.cfg.max_ring_size).contains(&size) {
             return Err(error_code::RING_SIZE);
         }
-        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail].iter().any(|&i| i >= size) {
+        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail]
+            .iter()
+            .any(|&i| i >= size)
+        {
             return Err(error_code::RING_SIZE);
         }
         let aligned = ch.ring_base % regs::RING_ALIGN == 0
@@ -535,7 +596,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// The next cycle at which something happens, or `None` when idle.
     pub fn next_event(&self) -> Option<u64> {
-        let t = self.channels.iter().map(|c| c.next_timer().0).min().unwrap_or(NEVER);
+        let t = self
+            .channels
+            .iter()
+            .map(|c| c.next_timer().0)
+            .min()
+            .unwrap_or(NEVER);
         (t != NEVER).then_some(t)
     }
 

@@ -151,7 +151,14 @@ mod tests {
 
     #[test]
     fn descriptor_layout_is_fixed() {
-        let d = Descriptor { src: 0x1122, dst: 0x3344, len: 0x55, op: 1, flags: 3, cookie: 0x66 };
+        let d = Descriptor {
+            src: 0x1122,
+            dst: 0x3344,
+            len: 0x55,
+            op: 1,
+            flags: 3,
+            cookie: 0x66,
+        };
         let b = d.to_bytes();
         assert_eq!(b[0], 0x22);
         assert_eq!(b[8], 0x44);
@@ -163,9 +170,21 @@ mod tests {
 
     #[test]
     fn completion_layout_is_fixed() {
-        let c = Completion { cookie: 1, bytes_done: 2, status: 3, flags: 1, channel: 4, timestamp: 5, seq: 6, index: 7 };
+        let c = Completion {
+            cookie: 1,
+            bytes_done: 2,
+            status: 3,
+            flags: 1,
+            channel: 4,
+            timestamp: 5,
+            seq: 6,
+            index: 7,
+        };
         let b = c.to_bytes();
-        assert_eq!((b[0], b[8], b[12], b[14], b[15], b[16], b[24], b[28]), (1, 2, 3, 1, 4, 5, 6, 7));
+        assert_eq!(
+            (b[0], b[8], b[12], b[14], b[15], b[16], b[24], b[28]),
+            (1, 2, 3, 1, 4, 5, 6, 7)
+        );
         assert!(c.phase());
     }
 }

@@ -38,7 +38,10 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return false;
         };
         addr.checked_add(len).is_some()
-            && (len == 0 || self.mem.check_range(GuestAddress(addr), count, Permissions::ReadWrite))
+            && (len == 0
+                || self
+                    .mem
+                    .check_range(GuestAddress(addr), count, Permissions::ReadWrite))
     }
 
     fn dma_check(&mut self, addr: u64) -> Result<(), DmaError> {
@@ -76,7 +79,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Copies `len` bytes from `src` to `dst` through the scratch buffer.
-    pub(crate) fn dma_copy(&mut self, src: u64, dst: u64, len: u32) -> Result<(), (DmaError, bool)> {
+    pub(crate) fn dma_copy(
+        &mut self,
+        src: u64,
+        dst: u64,
+        len: u32,
+    ) -> Result<(), (DmaError, bool)> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let n = (len as usize).min(scratch.len());
         let r = self
@@ -89,7 +97,13 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Writes `len` bytes of the repeated 8-byte `pattern` at `dst`, where
     /// `dst` is `offset` bytes into the fill.
-    pub(crate) fn dma_fill(&mut self, dst: u64, offset: u32, len: u32, pattern: u64) -> Result<(), DmaError> {
+    pub(crate) fn dma_fill(
+        &mut self,
+        dst: u64,
+        offset: u32,
+        len: u32,
+        pattern: u64,
+    ) -> Result<(), DmaError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let n = (len as usize).min(scratch.len());
         let p = pattern.to_le_bytes();

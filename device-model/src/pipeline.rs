@@ -11,7 +11,8 @@
 use vm_memory::GuestMemory;
 
 use crate::channel::{
-    Active, Effects, Pending, NEVER, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START, T_STORM, T_WB,
+    Active, Effects, Pending, NEVER, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START,
+    T_STORM, T_WB,
 };
 use crate::controller::Controller;
 use crate::descriptor::{Completion, Descriptor, COMP_PHASE, DESCRIPTOR_SIZE, OP_COPY, OP_FILL};
@@ -45,14 +46,17 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         ch.fetching = true;
         ch.timers[T_FETCH] = self.now.saturating_add(self.cfg.timing.fetch_latency);
         let index = ch.fetch_index;
-        self.trace.push(self.now, EventKind::FetchStart { channel: c, index });
+        self.trace
+            .push(self.now, EventKind::FetchStart { channel: c, index });
     }
 
     fn on_fetch(&mut self, c: u8) {
         let ch = &mut self.channels[usize::from(c)];
         ch.fetching = false;
         let index = ch.fetch_index;
-        let addr = ch.ring_base.wrapping_add(u64::from(index) * DESCRIPTOR_SIZE);
+        let addr = ch
+            .ring_base
+            .wrapping_add(u64::from(index) * DESCRIPTOR_SIZE);
         let mut raw = [0u8; 32];
         if let Err(e) = self.dma_read(addr, &mut raw) {
             return self.enter_error(c, e.channel_code(error_code::FETCH));
@@ -62,7 +66,15 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.next_seq += 1;
         let ch = &mut self.channels[usize::from(c)];
         ch.fetch_index = (index + 1) % ch.ring_size.max(1);
-        self.trace.push(self.now, EventKind::DescriptorFetch { channel: c, index, seq, len: desc.len });
+        self.trace.push(
+            self.now,
+            EventKind::DescriptorFetch {
+                channel: c,
+                index,
+                seq,
+                len: desc.len,
+            },
+        );
         let fx = self.consult_faults(c, seq);
         if fx.removal {
             return self.remove();
@@ -70,10 +82,30 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         if fx.spurious {
             self.fire(u16::from(c));
         }
-        let reject = if fx.fetch_error { Some((status::ERR_FETCH, 0)) } else { self.validate(&desc) };
-        let active = Active { desc, seq, index, moved: 0, limit: desc.len, status: status::OK, fx, halt_code: 0 };
-        if let Some((st, cookie)) = reject.map(|(st, _)| (st, if fx.fetch_error { 0 } else { desc.cookie })) {
-            let pending = Active { status: st, limit: 0, desc: Descriptor { cookie, ..desc }, ..active };
+        let reject = if fx.fetch_error {
+            Some((status::ERR_FETCH, 0))
+        } else {
+            self.validate(&desc)
+        };
+        let active = Active {
+            desc,
+            seq,
+            index,
+            moved: 0,
+            limit: desc.len,
+            status: status::OK,
+            fx,
+            halt_code: 0,
+        };
+        if let Some((st, cookie)) =
+            reject.map(|(st, _)| (st, if fx.fetch_error { 0 } else { desc.cookie }))
+        {
+            let pending = Active {
+                status: st,
+                limit: 0,
+                desc: Descriptor { cookie, ..desc },
+                ..active
+            };
             self.push_wb(c, pending);
             return self.kick(c);
         }
@@ -88,12 +120,24 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return fx;
         }
         let mut applied = std::mem::take(&mut self.fault_buf);
-        let ctx = DescriptorContext { seq, channel: c, cycle: self.now };
+        let ctx = DescriptorContext {
+            seq,
+            channel: c,
+            cycle: self.now,
+        };
         self.faults.on_descriptor(&ctx, &mut applied);
         for a in &applied {
             let rule = u32::try_from(a.rule).unwrap_or(u32::MAX);
             let effect = a.effect;
-            self.trace.push(self.now, EventKind::FaultApplied { seq, channel: c, rule, effect });
+            self.trace.push(
+                self.now,
+                EventKind::FaultApplied {
+                    seq,
+                    channel: c,
+                    rule,
+                    effect,
+                },
+            );
             fold(&mut fx, effect);
         }
         self.fault_buf = applied;
@@ -110,11 +154,15 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         }
         let len = u64::from(d.len);
         if d.op == OP_COPY && !self.in_ram(d.src, len) {
-            self.pci.config_mut().flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
+            self.pci
+                .config_mut()
+                .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
             return Some((status::ERR_SRC, 0));
         }
         if !self.in_ram(d.dst, len) {
-            self.pci.config_mut().flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
+            self.pci
+                .config_mut()
+                .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
             return Some((status::ERR_DST, 0));
         }
         None
@@ -168,11 +216,21 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let ch = &mut self.channels[usize::from(c)];
         let Some(a) = ch.active else { return };
         let bytes = (a.limit - a.moved).min(burst);
-        let cycles =
-            if bytes == burst { self.full_burst_cycles } else { self.cfg.timing.burst_cycles(bytes) };
+        let cycles = if bytes == burst {
+            self.full_burst_cycles
+        } else {
+            self.cfg.timing.burst_cycles(bytes)
+        };
         ch.timers[T_BURST] = self.now.saturating_add(cycles);
         self.bus_owner = Some(c);
-        self.trace.push(self.now, EventKind::BurstStart { channel: c, seq: a.seq, bytes });
+        self.trace.push(
+            self.now,
+            EventKind::BurstStart {
+                channel: c,
+                seq: a.seq,
+                bytes,
+            },
+        );
     }
 
     fn on_burst_end(&mut self, c: u8) {
@@ -187,7 +245,8 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let bytes = (a.limit - a.moved).min(self.cfg.timing.burst_bytes);
         let dst = a.desc.dst.wrapping_add(u64::from(a.moved));
         let r = if a.desc.op == OP_FILL {
-            self.dma_fill(dst, a.moved, bytes, a.desc.src).map_err(|e| (e, false))
+            self.dma_fill(dst, a.moved, bytes, a.desc.src)
+                .map_err(|e| (e, false))
         } else {
             self.dma_copy(a.desc.src.wrapping_add(u64::from(a.moved)), dst, bytes)
         };
@@ -198,11 +257,22 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 return self.enter_error(c, error_code::NO_BUS_MASTER);
             }
             Err((_, src)) => {
-                a.status = if src { status::ERR_SRC } else { status::ERR_DST };
+                a.status = if src {
+                    status::ERR_SRC
+                } else {
+                    status::ERR_DST
+                };
                 a.limit = a.moved;
             }
         }
-        self.trace.push(self.now, EventKind::BurstEnd { channel: c, seq: a.seq, bytes });
+        self.trace.push(
+            self.now,
+            EventKind::BurstEnd {
+                channel: c,
+                seq: a.seq,
+                bytes,
+            },
+        );
         let ch = &mut self.channels[usize::from(c)];
         ch.active = Some(a);
         if a.moved >= a.limit {
@@ -227,13 +297,18 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     fn finish_data(&mut self, c: u8) {
-        let Some(mut a) = self.channels[usize::from(c)].active.take() else { return };
+        let Some(mut a) = self.channels[usize::from(c)].active.take() else {
+            return;
+        };
         self.channels[usize::from(c)].wants_bus = false;
         if a.fx.corrupt > 0 && a.moved > 0 {
             let bits = u64::from(a.moved) * 8;
             for i in 0..a.fx.corrupt {
                 let pos = self.faults.effect_random(a.seq, u64::from(i)) % bits;
-                if self.dma_flip(a.desc.dst.wrapping_add(pos / 8), (pos % 8) as u32).is_err() {
+                if self
+                    .dma_flip(a.desc.dst.wrapping_add(pos / 8), (pos % 8) as u32)
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -271,7 +346,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             self.channels[usize::from(c)].comp_full = true;
             return;
         }
-        let Some(p) = self.channels[usize::from(c)].wb.pop_front() else { return };
+        let Some(p) = self.channels[usize::from(c)].wb.pop_front() else {
+            return;
+        };
         if !self.complete(c, p) {
             return;
         }
@@ -322,12 +399,19 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             index: u16::try_from(p.index).unwrap_or(u16::MAX),
         };
         let written = if p.fx.stale {
-            Completion { cookie: ch.last.cookie, bytes_done: ch.last.bytes_done, status: ch.last.status,
-                         seq: ch.last.seq, ..rec }
+            Completion {
+                cookie: ch.last.cookie,
+                bytes_done: ch.last.bytes_done,
+                status: ch.last.status,
+                seq: ch.last.seq,
+                ..rec
+            }
         } else {
             rec
         };
-        let addr = ch.comp_base.wrapping_add(u64::from(ch.comp_tail) * DESCRIPTOR_SIZE);
+        let addr = ch
+            .comp_base
+            .wrapping_add(u64::from(ch.comp_tail) * DESCRIPTOR_SIZE);
         ch.last = rec;
         let write = !p.fx.missing && ch.enabled;
         if write {
@@ -351,7 +435,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
         let kind = EventKind::Completion {
-            channel: c, seq: p.seq, index: p.index, status: p.status, bytes: p.bytes, written,
+            channel: c,
+            seq: p.seq,
+            index: p.index,
+            status: p.status,
+            bytes: p.bytes,
+            written,
         };
         self.trace.push(self.now, kind);
     }
@@ -435,9 +524,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.trace.push(self.now, EventKind::MsiRaised { vector });
         if self.int_mask & self.cause_bit(vector) != 0 {
             let reason = DropReason::CauseMasked;
-            return self.trace.push(self.now, EventKind::MsiDropped { vector, reason });
+            return self
+                .trace
+                .push(self.now, EventKind::MsiDropped { vector, reason });
         }
-        self.pci.deliver(vector, &mut self.irq, &mut self.trace, self.now);
+        self.pci
+            .deliver(vector, &mut self.irq, &mut self.trace, self.now);
     }
 
     fn release_bus(&mut self, c: u8) {
@@ -469,8 +561,15 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         }
         for a in [active, fetched].into_iter().flatten() {
             let p = Pending {
-                cookie: a.desc.cookie, seq: a.seq, index: a.index, bytes: a.moved, status: status::ABORTED,
-                ioc: false, fx: Effects::default(), halt_code: 0, at: self.now,
+                cookie: a.desc.cookie,
+                seq: a.seq,
+                index: a.index,
+                bytes: a.moved,
+                status: status::ABORTED,
+                ioc: false,
+                fx: Effects::default(),
+                halt_code: 0,
+                at: self.now,
             };
             self.flush_one(c, p);
         }
@@ -500,7 +599,14 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.flush_in_flight(c);
         self.channels[usize::from(c)].enabled = false;
         let error = 0;
-        self.trace.push(self.now, EventKind::ChannelState { channel: c, state: STATE_HALTED, error });
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state: STATE_HALTED,
+                error,
+            },
+        );
     }
 
     /// `CTRL.RESET`: discard everything, back to reset values.
@@ -508,7 +614,14 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.release_bus(c);
         self.channels[usize::from(c)].reset();
         let error = 0;
-        self.trace.push(self.now, EventKind::ChannelState { channel: c, state: STATE_HALTED, error });
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state: STATE_HALTED,
+                error,
+            },
+        );
     }
 
     /// Stops channel `c` in `ERROR` with `code` and raises the error vector.
@@ -519,7 +632,14 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let ch = &mut self.channels[usize::from(c)];
         (ch.enabled, ch.in_error, ch.error_code) = (false, true, code);
         let state = ch.state();
-        self.trace.push(self.now, EventKind::ChannelState { channel: c, state, error: code });
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state,
+                error: code,
+            },
+        );
         self.fire(self.error_vector());
     }
 
@@ -539,13 +659,19 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 fn fold(fx: &mut Effects, effect: FaultEffect) {
     match effect {
         FaultEffect::DropInterrupt => fx.drop_irq = true,
-        FaultEffect::DelayInterrupt { cycles } => fx.delay_irq = fx.delay_irq.saturating_add(cycles),
+        FaultEffect::DelayInterrupt { cycles } => {
+            fx.delay_irq = fx.delay_irq.saturating_add(cycles)
+        }
         FaultEffect::DuplicateInterrupt => fx.dup_irq = true,
         FaultEffect::SpuriousInterrupt => fx.spurious = true,
         FaultEffect::InterruptStorm { count } => fx.storm = fx.storm.saturating_add(count),
         FaultEffect::DmaError { fatal } => fx.dma_error = Some(fatal || fx.dma_error == Some(true)),
-        FaultEffect::ShortTransfer { bytes } => fx.short = Some(fx.short.map_or(bytes, |b| b.min(bytes))),
-        FaultEffect::CorruptData { flips } => fx.corrupt = fx.corrupt.saturating_add(flips).min(1 << 16),
+        FaultEffect::ShortTransfer { bytes } => {
+            fx.short = Some(fx.short.map_or(bytes, |b| b.min(bytes)))
+        }
+        FaultEffect::CorruptData { flips } => {
+            fx.corrupt = fx.corrupt.saturating_add(flips).min(1 << 16)
+        }
         FaultEffect::Hang => fx.hang = true,
         FaultEffect::Halt => fx.halt = true,
         FaultEffect::FetchError => fx.fetch_error = true,

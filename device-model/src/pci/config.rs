@@ -92,7 +92,10 @@ impl ConfigSpace {
         c.set16(0x2E, SUBSYSTEM_ID);
         c.bytes[CAP_PTR] = 0x40; // MSIX_CAP
         c.mask16(COMMAND, CMD_WRITABLE);
-        c.w1c16(STATUS, STS_SIGNALED_TARGET_ABORT | STS_RECEIVED_MASTER_ABORT);
+        c.w1c16(
+            STATUS,
+            STS_SIGNALED_TARGET_ABORT | STS_RECEIVED_MASTER_ABORT,
+        );
         c.wmask[0x0C] = 0xFF; // cache line size
         c.wmask[0x3C] = 0xFF; // interrupt line
         for (bar, size) in [(0usize, BAR0_SIZE), (2, BAR2_SIZE)] {
@@ -152,7 +155,12 @@ impl ConfigSpace {
 
     /// The little-endian u32 at `at`.
     pub fn u32_at(&self, at: usize) -> u32 {
-        u32::from_le_bytes([self.bytes[at], self.bytes[at + 1], self.bytes[at + 2], self.bytes[at + 3]])
+        u32::from_le_bytes([
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ])
     }
 
     /// The byte at `at`.

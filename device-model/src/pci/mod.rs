@@ -117,7 +117,12 @@ impl PciFunction {
             let old = self.reported_bar[slot];
             if new != old {
                 self.reported_bar[slot] = new;
-                return Some(BarReprogrammed { bar, old, new, size });
+                return Some(BarReprogrammed {
+                    bar,
+                    old,
+                    new,
+                    size,
+                });
             }
         }
         None
@@ -174,7 +179,12 @@ impl PciFunction {
     }
 
     /// Sends pending messages whose masks are now clear.
-    pub fn release_pending<S: InterruptSink>(&mut self, sink: &mut S, trace: &mut Trace, cycle: u64) {
+    pub fn release_pending<S: InterruptSink>(
+        &mut self,
+        sink: &mut S,
+        trace: &mut Trace,
+        cycle: u64,
+    ) {
         if !self.cfg.bus_master() {
             return;
         }
@@ -195,7 +205,14 @@ impl PciFunction {
         }
     }
 
-    fn send<S: InterruptSink>(&self, vector: u16, slot: u16, sink: &mut S, trace: &mut Trace, cycle: u64) {
+    fn send<S: InterruptSink>(
+        &self,
+        vector: u16,
+        slot: u16,
+        sink: &mut S,
+        trace: &mut Trace,
+        cycle: u64,
+    ) {
         if let Some(msg) = self.route(usize::from(slot)) {
             sink.signal(slot, msg);
             trace.push(cycle, EventKind::MsiDelivered { vector, slot });
@@ -203,8 +220,15 @@ impl PciFunction {
     }
 
     /// A cause fired on `vector`: send, hold pending, or drop.
-    pub fn deliver<S: InterruptSink>(&mut self, vector: u16, sink: &mut S, trace: &mut Trace, cycle: u64) {
-        let drop = |trace: &mut Trace, reason| trace.push(cycle, EventKind::MsiDropped { vector, reason });
+    pub fn deliver<S: InterruptSink>(
+        &mut self,
+        vector: u16,
+        sink: &mut S,
+        trace: &mut Trace,
+        cycle: u64,
+    ) {
+        let drop =
+            |trace: &mut Trace, reason| trace.push(cycle, EventKind::MsiDropped { vector, reason });
         if vector >= self.vectors {
             return drop(trace, DropReason::NoVector);
         }
@@ -247,7 +271,10 @@ impl PciFunction {
 
     /// BAR addresses: (index, address, size) for BAR0 and BAR2.
     pub fn bars(&self) -> [(u8, u64, u64); 2] {
-        [(0, self.cfg.bar_address(0), BAR0_SIZE), (2, self.cfg.bar_address(2), BAR2_SIZE)]
+        [
+            (0, self.cfg.bar_address(0), BAR0_SIZE),
+            (2, self.cfg.bar_address(2), BAR2_SIZE),
+        ]
     }
 }
 
@@ -257,10 +284,20 @@ mod tests {
     use crate::irq::RecordingSink;
 
     fn setup() -> (PciFunction, RecordingSink, Trace) {
-        (PciFunction::new(5), RecordingSink::default(), Trace::new(100, true))
+        (
+            PciFunction::new(5),
+            RecordingSink::default(),
+            Trace::new(100, true),
+        )
     }
 
-    fn w32(p: &mut PciFunction, s: &mut RecordingSink, t: &mut Trace, off: usize, v: u32) -> ConfigWriteEffects {
+    fn w32(
+        p: &mut PciFunction,
+        s: &mut RecordingSink,
+        t: &mut Trace,
+        off: usize,
+        v: u32,
+    ) -> ConfigWriteEffects {
         p.config_write(off, &v.to_le_bytes(), s, t, 0)
     }
 
@@ -270,7 +307,15 @@ mod tests {
         let fx = w32(&mut p, &mut s, &mut t, BAR0, 0xFFFF_FFFF);
         assert_eq!(fx.bar, None);
         let fx = w32(&mut p, &mut s, &mut t, BAR0, 0xC000_0000);
-        assert_eq!(fx.bar, Some(BarReprogrammed { bar: 0, old: 0, new: 0xC000_0000, size: BAR0_SIZE }));
+        assert_eq!(
+            fx.bar,
+            Some(BarReprogrammed {
+                bar: 0,
+                old: 0,
+                new: 0xC000_0000,
+                size: BAR0_SIZE
+            })
+        );
         assert_eq!(w32(&mut p, &mut s, &mut t, BAR0, 0xC000_0000).bar, None);
         let fx = w32(&mut p, &mut s, &mut t, BAR0 + 8, 0xC000_1000);
         assert_eq!(fx.bar.unwrap().bar, 2);
@@ -280,15 +325,36 @@ mod tests {
     fn masked_vector_goes_pending_and_is_delivered_on_unmask() {
         let (mut p, mut s, mut t) = setup();
         w32(&mut p, &mut s, &mut t, 4, 0x6); // memory + bus master
-        p.bar2_write(0, &0xFEE0_0000u32.to_le_bytes(), &mut s, &mut t, 0).unwrap();
-        p.bar2_write(8, &0x30u32.to_le_bytes(), &mut s, &mut t, 0).unwrap();
+        p.bar2_write(0, &0xFEE0_0000u32.to_le_bytes(), &mut s, &mut t, 0)
+            .unwrap();
+        p.bar2_write(8, &0x30u32.to_le_bytes(), &mut s, &mut t, 0)
+            .unwrap();
         w32(&mut p, &mut s, &mut t, MSIX_CAP, 0x8000_0000); // enable MSI-X (control in the upper half)
-        assert_eq!(s.routes.last(), Some(&(4, Some(MsiMessage { address: 0, data: 0 }))));
+        assert_eq!(
+            s.routes.last(),
+            Some(&(
+                4,
+                Some(MsiMessage {
+                    address: 0,
+                    data: 0
+                })
+            ))
+        );
         p.deliver(0, &mut s, &mut t, 1);
         assert!(s.signals.is_empty());
         assert!(p.msix().pending(0));
-        p.bar2_write(12, &0u32.to_le_bytes(), &mut s, &mut t, 2).unwrap();
-        assert_eq!(s.signals, vec![(0, MsiMessage { address: 0xFEE0_0000, data: 0x30 })]);
+        p.bar2_write(12, &0u32.to_le_bytes(), &mut s, &mut t, 2)
+            .unwrap();
+        assert_eq!(
+            s.signals,
+            vec![(
+                0,
+                MsiMessage {
+                    address: 0xFEE0_0000,
+                    data: 0x30
+                }
+            )]
+        );
         assert!(!p.msix().pending(0));
         p.deliver(0, &mut s, &mut t, 3);
         assert_eq!(s.signals.len(), 2);
@@ -298,7 +364,8 @@ mod tests {
     fn function_mask_holds_all_vectors() {
         let (mut p, mut s, mut t) = setup();
         w32(&mut p, &mut s, &mut t, 4, 0x6);
-        p.bar2_write(12, &0u32.to_le_bytes(), &mut s, &mut t, 0).unwrap();
+        p.bar2_write(12, &0u32.to_le_bytes(), &mut s, &mut t, 0)
+            .unwrap();
         w32(&mut p, &mut s, &mut t, MSIX_CAP, 0xC000_0000);
         p.deliver(0, &mut s, &mut t, 0);
         assert!(s.signals.is_empty());
@@ -314,11 +381,23 @@ mod tests {
         p.deliver(0, &mut s, &mut t, 0);
         p.deliver(9, &mut s, &mut t, 0);
         let reasons: Vec<_> = t.events().iter().map(|e| e.kind).collect();
-        assert_eq!(reasons, vec![
-            EventKind::MsiDropped { vector: 0, reason: DropReason::NoBusMaster },
-            EventKind::MsiDropped { vector: 0, reason: DropReason::Disabled },
-            EventKind::MsiDropped { vector: 9, reason: DropReason::NoVector },
-        ]);
+        assert_eq!(
+            reasons,
+            vec![
+                EventKind::MsiDropped {
+                    vector: 0,
+                    reason: DropReason::NoBusMaster
+                },
+                EventKind::MsiDropped {
+                    vector: 0,
+                    reason: DropReason::Disabled
+                },
+                EventKind::MsiDropped {
+                    vector: 9,
+                    reason: DropReason::NoVector
+                },
+            ]
+        );
         assert!(s.signals.is_empty());
     }
 
@@ -333,7 +412,16 @@ mod tests {
         p.deliver(3, &mut s, &mut t, 0);
         assert!(s.signals.is_empty() && msi::pending(p.config()));
         w32(&mut p, &mut s, &mut t, config::MSI_CAP + 16, 0);
-        assert_eq!(s.signals, vec![(0, MsiMessage { address: 0xFEE0_0000, data: 0x45 })]);
+        assert_eq!(
+            s.signals,
+            vec![(
+                0,
+                MsiMessage {
+                    address: 0xFEE0_0000,
+                    data: 0x45
+                }
+            )]
+        );
     }
 
     #[test]

@@ -62,7 +62,17 @@ mod tests {
         c.write(MASK, &0xFFFF_FFFFu32.to_le_bytes());
         c.write(PENDING, &1u32.to_le_bytes());
         assert!(enabled(&c) && masked(&c) && !pending(&c));
-        assert_eq!(message(&c), MsiMessage { address: 0x1_FEE0_0000, data: 0x41 });
-        assert_eq!(c.u16_at(CONTROL), 0x01F1, "64-bit and PVM bits stay read-only");
+        assert_eq!(
+            message(&c),
+            MsiMessage {
+                address: 0x1_FEE0_0000,
+                data: 0x41
+            }
+        );
+        assert_eq!(
+            c.u16_at(CONTROL),
+            0x01F1,
+            "64-bit and PVM bits stay read-only"
+        );
     }
 }

@@ -61,7 +61,9 @@ impl MsixTable {
 
     /// Whether vector `v`'s own mask bit is set (true for a missing vector).
     pub fn masked(&self, v: usize) -> bool {
-        self.entries.get(v).is_none_or(|e| e[3] & VECTOR_MASKED != 0)
+        self.entries
+            .get(v)
+            .is_none_or(|e| e[3] & VECTOR_MASKED != 0)
     }
 
     /// Whether vector `v` is pending.
@@ -113,8 +115,14 @@ impl MsixTable {
                 _ => Err(MsixAccessError::Range(at)),
             };
         }
-        let (e, w) = (usize::try_from(at / 16).unwrap_or(usize::MAX), (at % 16 / 4) as usize);
-        self.entries.get(e).map(|entry| entry[w]).ok_or(MsixAccessError::Range(at))
+        let (e, w) = (
+            usize::try_from(at / 16).unwrap_or(usize::MAX),
+            (at % 16 / 4) as usize,
+        );
+        self.entries
+            .get(e)
+            .map(|entry| entry[w])
+            .ok_or(MsixAccessError::Range(at))
     }
 
     /// Writes BAR2 at `offset`; returns the vectors whose entry changed.
@@ -125,7 +133,10 @@ impl MsixTable {
         }
         for (i, chunk) in data.chunks(4).enumerate() {
             let at = offset + 4 * i as u64;
-            let (e, w) = (usize::try_from(at / 16).unwrap_or(usize::MAX), (at % 16 / 4) as usize);
+            let (e, w) = (
+                usize::try_from(at / 16).unwrap_or(usize::MAX),
+                (at % 16 / 4) as usize,
+            );
             let entry = self.entries.get_mut(e).ok_or(MsixAccessError::Range(at))?;
             let v = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             entry[w] = match w {
@@ -149,7 +160,13 @@ mod tests {
         t.write(16, &0xFEE0_1003u32.to_le_bytes()).unwrap();
         t.write(24, &0x41u32.to_le_bytes()).unwrap();
         t.write(28, &0u32.to_le_bytes()).unwrap();
-        assert_eq!(t.message(1), Some(MsiMessage { address: 0xFEE0_1000, data: 0x41 }));
+        assert_eq!(
+            t.message(1),
+            Some(MsiMessage {
+                address: 0xFEE0_1000,
+                data: 0x41
+            })
+        );
         assert!(!t.masked(1));
     }
 
@@ -159,7 +176,10 @@ mod tests {
         let mut b = [0u8; 2];
         assert_eq!(t.read(0, &mut b), Err(MsixAccessError::Size(2, 0)));
         assert_eq!(t.write(6 * 16, &[0; 4]), Err(MsixAccessError::Range(96)));
-        assert_eq!(t.write(PBA_OFFSET, &[0; 4]), Err(MsixAccessError::ReadOnly(PBA_OFFSET)));
+        assert_eq!(
+            t.write(PBA_OFFSET, &[0; 4]),
+            Err(MsixAccessError::ReadOnly(PBA_OFFSET))
+        );
         let mut q = [0u8; 4];
         assert_eq!(t.read(0x900, &mut q), Err(MsixAccessError::Range(0x900)));
     }

@@ -18,12 +18,17 @@ fn run(effect: FaultEffect) -> Rig {
     rig.dev.run_until_idle();
     let applied = rig.kinds(|k| matches!(k, EventKind::FaultApplied { .. }));
     assert_eq!(applied.len(), 1);
-    assert!(matches!(applied[0].kind, EventKind::FaultApplied { seq: 2, channel: 0, rule: 0, effect: e } if e == effect));
+    assert!(
+        matches!(applied[0].kind, EventKind::FaultApplied { seq: 2, channel: 0, rule: 0, effect: e } if e == effect)
+    );
     rig
 }
 
 fn statuses(rig: &mut Rig) -> Vec<(u64, u16, u32)> {
-    rig.completions(0).iter().map(|r| (r.cookie, r.status, r.bytes_done)).collect()
+    rig.completions(0)
+        .iter()
+        .map(|r| (r.cookie, r.status, r.bytes_done))
+        .collect()
 }
 
 #[test]
@@ -38,7 +43,11 @@ fn delay_interrupt() {
     let rig = run(FaultEffect::DelayInterrupt { cycles: 100_000 });
     assert_eq!(rig.signals(0), 3);
     let done = rig.kinds(|k| matches!(k, EventKind::Completion { seq: 2, .. }))[0].cycle;
-    let msis: Vec<u64> = rig.kinds(|k| matches!(k, EventKind::MsiDelivered { .. })).iter().map(|e| e.cycle).collect();
+    let msis: Vec<u64> = rig
+        .kinds(|k| matches!(k, EventKind::MsiDelivered { .. }))
+        .iter()
+        .map(|e| e.cycle)
+        .collect();
     assert_eq!(*msis.last().unwrap(), done + 200 + 100_000);
 }
 
@@ -54,7 +63,10 @@ fn spurious_interrupt() {
     assert_eq!(rig.signals(0), 4);
     let fetch2 = rig.kinds(|k| matches!(k, EventKind::DescriptorFetch { seq: 2, .. }))[0].cycle;
     let first_msi = rig.kinds(|k| matches!(k, EventKind::MsiDelivered { .. }))[0].cycle;
-    assert!(first_msi <= fetch2 + 1, "sent at fetch, before anything of seq 2 completed");
+    assert!(
+        first_msi <= fetch2 + 1,
+        "sent at fetch, before anything of seq 2 completed"
+    );
 }
 
 #[test]
@@ -66,7 +78,10 @@ fn interrupt_storm() {
 #[test]
 fn dma_error_recoverable() {
     let mut rig = run(FaultEffect::DmaError { fatal: false });
-    assert_eq!(statuses(&mut rig), vec![(1, 0, 256), (2, status::ERR_DMA, 0), (3, 0, 256)]);
+    assert_eq!(
+        statuses(&mut rig),
+        vec![(1, 0, 256), (2, status::ERR_DMA, 0), (3, 0, 256)]
+    );
     assert_eq!(rig.read(DATA + 0x2000, 256), vec![0; 256]);
     assert_eq!(rig.signals(4), 1);
 }
@@ -74,7 +89,10 @@ fn dma_error_recoverable() {
 #[test]
 fn dma_error_fatal_halts_the_channel() {
     let mut rig = run(FaultEffect::DmaError { fatal: true });
-    assert_eq!(statuses(&mut rig), vec![(1, 0, 256), (2, status::ERR_DMA, 0)]);
+    assert_eq!(
+        statuses(&mut rig),
+        vec![(1, 0, 256), (2, status::ERR_DMA, 0)]
+    );
     assert_eq!(rig.r(0, regs::CH_STATUS), STATE_ERROR);
     assert_eq!(rig.r(0, regs::CH_ERROR_CODE), error_code::DMA_FATAL);
     assert_eq!(rig.r(0, regs::CH_HEAD), 2);
@@ -95,8 +113,15 @@ fn corrupt_data_flips_bits_silently_and_reproducibly() {
     assert_eq!(statuses(&mut rig)[1], (2, status::OK, 256));
     let want: Vec<u8> = (0..=255u8).collect();
     let got = rig.read(DATA + 0x2000, 256);
-    let flipped: u32 = want.iter().zip(&got).map(|(a, b)| (a ^ b).count_ones()).sum();
-    assert!((1..=3).contains(&flipped), "3 flips (two may cancel): {flipped}");
+    let flipped: u32 = want
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a ^ b).count_ones())
+        .sum();
+    assert!(
+        (1..=3).contains(&flipped),
+        "3 flips (two may cancel): {flipped}"
+    );
     assert_eq!(rig.read(DATA + 0x3000, 256), want);
     let again = run(FaultEffect::CorruptData { flips: 3 });
     assert_eq!(again.read(DATA + 0x2000, 256), got);
@@ -119,7 +144,10 @@ fn hang_until_abort() {
 #[test]
 fn halt_needs_a_channel_reset() {
     let mut rig = run(FaultEffect::Halt);
-    assert_eq!(statuses(&mut rig), vec![(1, 0, 256), (2, status::ERR_HALTED, 0)]);
+    assert_eq!(
+        statuses(&mut rig),
+        vec![(1, 0, 256), (2, status::ERR_HALTED, 0)]
+    );
     assert_eq!(rig.r(0, regs::CH_ERROR_CODE), error_code::HALT);
     rig.w(0, regs::CH_CTRL, regs::CTRL_ENABLE);
     assert_eq!(rig.r(0, regs::CH_STATUS), STATE_ERROR);
@@ -128,7 +156,10 @@ fn halt_needs_a_channel_reset() {
 #[test]
 fn fetch_error() {
     let mut rig = run(FaultEffect::FetchError);
-    assert_eq!(statuses(&mut rig), vec![(1, 0, 256), (0, status::ERR_FETCH, 0), (3, 0, 256)]);
+    assert_eq!(
+        statuses(&mut rig),
+        vec![(1, 0, 256), (0, status::ERR_FETCH, 0), (3, 0, 256)]
+    );
     assert_eq!(rig.signals(4), 1);
 }
 
@@ -146,7 +177,10 @@ fn missing_completion() {
 fn stale_completion() {
     let mut rig = run(FaultEffect::StaleCompletion);
     let recs = rig.completions(0);
-    assert_eq!(recs.iter().map(|r| (r.cookie, r.seq)).collect::<Vec<_>>(), vec![(1, 1), (1, 1), (3, 3)]);
+    assert_eq!(
+        recs.iter().map(|r| (r.cookie, r.seq)).collect::<Vec<_>>(),
+        vec![(1, 1), (1, 1), (3, 3)]
+    );
     assert_eq!(recs[1].index, 1);
 }
 
@@ -176,8 +210,15 @@ fn surprise_removal() {
 
 #[test]
 fn rules_filter_by_channel() {
-    let trig = Trigger { every: Some(1), channel: Some(1), ..Trigger::default() };
-    let mut rig = Rig::with_rules(DeviceConfig::default(), vec![(trig, FaultEffect::DropInterrupt)]);
+    let trig = Trigger {
+        every: Some(1),
+        channel: Some(1),
+        ..Trigger::default()
+    };
+    let mut rig = Rig::with_rules(
+        DeviceConfig::default(),
+        vec![(trig, FaultEffect::DropInterrupt)],
+    );
     rig.setup(0, 16);
     rig.setup(1, 16);
     rig.post(0, copy(DATA, DATA + 0x1000, 64, 1));

@@ -7,6 +7,9 @@
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
 //! one test per fault effect, `props.rs` the property tests.
 
+// Test data is built from small literals; truncation cannot happen there.
+#![allow(clippy::cast_possible_truncation)]
+
 mod faults;
 mod pipeline;
 mod props;
@@ -38,7 +41,10 @@ pub fn shadow_addr(c: u8) -> u64 {
 }
 /// MSI-X message data of vector `v` as the rig programs it.
 pub fn msg(v: u16) -> MsiMessage {
-    MsiMessage { address: 0xFEE0_0000, data: 0x20 + u32::from(v) }
+    MsiMessage {
+        address: 0xFEE0_0000,
+        data: 0x20 + u32::from(v),
+    }
 }
 
 pub type Dev = Controller<GuestMemoryMmap, RecordingSink>;
@@ -61,15 +67,30 @@ impl Rig {
     }
 
     pub fn with_rules(cfg: DeviceConfig, rules: Vec<(Trigger, FaultEffect)>) -> Rig {
-        let rules = rules.into_iter().map(|(trigger, effect)| FaultRule { name: None, trigger, effect }).collect();
+        let rules = rules
+            .into_iter()
+            .map(|(trigger, effect)| FaultRule {
+                name: None,
+                trigger,
+                effect,
+            })
+            .collect();
         Self::with_faults(cfg, FaultEngine::new(FaultPlan { rules }, 7))
     }
 
     pub fn with_faults(cfg: DeviceConfig, faults: FaultEngine) -> Rig {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
-        let dev = Controller::new(cfg, mem.clone(), RecordingSink::default()).unwrap().with_faults(faults);
+        let dev = Controller::new(cfg, mem.clone(), RecordingSink::default())
+            .unwrap()
+            .with_faults(faults);
         let n = usize::from(cfg.channels);
-        let mut rig = Rig { dev, mem, tail: vec![0; n], consumed: vec![(0, true); n], size: vec![0; n] };
+        let mut rig = Rig {
+            dev,
+            mem,
+            tail: vec![0; n],
+            consumed: vec![(0, true); n],
+            size: vec![0; n],
+        };
         rig.dev.config_write(4, &[0x06, 0]);
         for v in 0..cfg.vectors() {
             let m = msg(v);
@@ -78,12 +99,14 @@ impl Rig {
             rig.dev.mmio_write(2, at + 8, &m.data.to_le_bytes());
             rig.dev.mmio_write(2, at + 12, &0u32.to_le_bytes());
         }
-        rig.dev.config_write(MSIX_CAP as u64 + 2, &0x8000u16.to_le_bytes());
+        rig.dev
+            .config_write(MSIX_CAP as u64 + 2, &0x8000u16.to_le_bytes());
         rig
     }
 
     pub fn w(&mut self, c: u8, reg: u64, v: u32) {
-        self.dev.mmio_write(0, channel_reg(c, reg), &v.to_le_bytes());
+        self.dev
+            .mmio_write(0, channel_reg(c, reg), &v.to_le_bytes());
     }
     pub fn r(&mut self, c: u8, reg: u64) -> u32 {
         self.gr(channel_reg(c, reg))
@@ -115,7 +138,9 @@ impl Rig {
         let ci = usize::from(c);
         let index = self.tail[ci];
         let at = ring_addr(c) + u64::from(index) * DESCRIPTOR_SIZE;
-        self.mem.write_slice(&d.to_bytes(), GuestAddress(at)).unwrap();
+        self.mem
+            .write_slice(&d.to_bytes(), GuestAddress(at))
+            .unwrap();
         self.tail[ci] = (index + 1) % self.size[ci];
         index
     }
@@ -132,7 +157,9 @@ impl Rig {
         let mut b = [0u8; 8];
         b[..4].copy_from_slice(&self.tail[ci].to_le_bytes());
         b[4..].copy_from_slice(&self.consumed[ci].0.to_le_bytes());
-        self.mem.write_slice(&b, GuestAddress(shadow_addr(c))).unwrap();
+        self.mem
+            .write_slice(&b, GuestAddress(shadow_addr(c)))
+            .unwrap();
     }
 
     /// Consumes every new completion of channel `c` (phase bit), returning
@@ -143,7 +170,9 @@ impl Rig {
         loop {
             let (idx, phase) = self.consumed[ci];
             let mut b = [0u8; 32];
-            self.mem.read_slice(&mut b, GuestAddress(comp_addr(c) + u64::from(idx) * 32)).unwrap();
+            self.mem
+                .read_slice(&mut b, GuestAddress(comp_addr(c) + u64::from(idx) * 32))
+                .unwrap();
             let rec = Completion::from_bytes(&b);
             if rec.phase() != phase {
                 return out;
@@ -172,15 +201,30 @@ impl Rig {
     }
 
     pub fn kinds<F: Fn(&EventKind) -> bool>(&self, f: F) -> Vec<TraceEvent> {
-        self.dev.trace_events().iter().filter(|e| f(&e.kind)).copied().collect()
+        self.dev
+            .trace_events()
+            .iter()
+            .filter(|e| f(&e.kind))
+            .copied()
+            .collect()
     }
 }
 
 /// A COPY descriptor with IOC.
 pub fn copy(src: u64, dst: u64, len: u32, cookie: u64) -> Descriptor {
-    Descriptor { src, dst, len, op: OP_COPY, flags: FLAG_IOC, cookie }
+    Descriptor {
+        src,
+        dst,
+        len,
+        op: OP_COPY,
+        flags: FLAG_IOC,
+        cookie,
+    }
 }
 
 pub fn nth(n: u64) -> Trigger {
-    Trigger { nth: Some(n), ..Trigger::default() }
+    Trigger {
+        nth: Some(n),
+        ..Trigger::default()
+    }
 }

@@ -18,15 +18,40 @@ fn one_copy_has_the_documented_cycle_stamps() {
     rig.ring(0);
     assert_eq!(rig.dev.next_event(), Some(500));
     rig.dev.run_until_idle();
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::DescriptorFetch { .. })), vec![500]);
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::BurstStart { .. })), vec![500]);
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::BurstEnd { .. })), vec![508]);
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::Completion { .. })), vec![658]);
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::MsiDelivered { .. })), vec![858]);
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::DescriptorFetch { .. })),
+        vec![500]
+    );
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::BurstStart { .. })),
+        vec![500]
+    );
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::BurstEnd { .. })),
+        vec![508]
+    );
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::Completion { .. })),
+        vec![658]
+    );
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::MsiDelivered { .. })),
+        vec![858]
+    );
     let recs = rig.completions(0);
     assert_eq!(recs.len(), 1);
     let r = recs[0];
-    assert_eq!((r.cookie, r.bytes_done, r.status, r.timestamp, r.seq, r.index), (0xC0FFEE, 64, 0, 658, 1, 0));
+    assert_eq!(
+        (
+            r.cookie,
+            r.bytes_done,
+            r.status,
+            r.timestamp,
+            r.seq,
+            r.index
+        ),
+        (0xC0FFEE, 64, 0, 658, 1, 0)
+    );
     assert_eq!(rig.read(DATA + 0x1000, 64), vec![0x5A; 64]);
     assert_eq!(rig.dev.interrupts().signals, vec![(0, msg(0))]);
     assert_eq!(rig.r(0, regs::CH_HEAD), 1);
@@ -86,13 +111,28 @@ fn the_bus_is_shared_round_robin() {
 
 #[test]
 fn fence_waits_for_earlier_write_backs() {
-    let timing = TimingConfig { writeback_latency: 5000, ..TimingConfig::default() };
-    let cfg = DeviceConfig { timing, ..DeviceConfig::default() };
-    for (flags, expect) in [(descriptor::FLAG_IOC, 1008), (descriptor::FLAG_IOC | descriptor::FLAG_FENCE, 5508)] {
+    let timing = TimingConfig {
+        writeback_latency: 5000,
+        ..TimingConfig::default()
+    };
+    let cfg = DeviceConfig {
+        timing,
+        ..DeviceConfig::default()
+    };
+    for (flags, expect) in [
+        (descriptor::FLAG_IOC, 1008),
+        (descriptor::FLAG_IOC | descriptor::FLAG_FENCE, 5508),
+    ] {
         let mut rig = Rig::new(cfg);
         rig.setup(0, 16);
         rig.post(0, copy(DATA, DATA + 0x1000, 64, 1));
-        rig.post(0, Descriptor { flags, ..copy(DATA, DATA + 0x2000, 64, 2) });
+        rig.post(
+            0,
+            Descriptor {
+                flags,
+                ..copy(DATA, DATA + 0x2000, 64, 2)
+            },
+        );
         rig.ring(0);
         rig.dev.run_until_idle();
         let starts = at(&rig, |k| matches!(k, EventKind::BurstStart { .. }));
@@ -130,14 +170,23 @@ fn coalescing_by_time() {
     rig.ring(0);
     rig.dev.run_until_idle();
     let first = at(&rig, |k| matches!(k, EventKind::Completion { .. }))[0];
-    assert_eq!(at(&rig, |k| matches!(k, EventKind::MsiDelivered { .. })), vec![first + 10_000 + 200]);
+    assert_eq!(
+        at(&rig, |k| matches!(k, EventKind::MsiDelivered { .. })),
+        vec![first + 10_000 + 200]
+    );
 }
 
 #[test]
 fn descriptors_without_ioc_complete_silently() {
     let mut rig = Rig::new(DeviceConfig::default());
     rig.setup(0, 16);
-    rig.post(0, Descriptor { flags: 0, ..copy(DATA, DATA + 0x1000, 64, 1) });
+    rig.post(
+        0,
+        Descriptor {
+            flags: 0,
+            ..copy(DATA, DATA + 0x1000, 64, 1)
+        },
+    );
     rig.post(0, copy(DATA, DATA + 0x1000, 64, 2));
     rig.ring(0);
     rig.dev.run_until_idle();
@@ -157,7 +206,11 @@ fn masked_msix_vector_is_pending_then_delivered_on_unmask() {
     let mut pba = [0u8; 8];
     rig.dev.mmio_read(2, 0x800, &mut pba);
     assert_eq!(u64::from_le_bytes(pba), 1);
-    assert_eq!(rig.kinds(|k| matches!(k, EventKind::MsiPending { vector: 0 })).len(), 1);
+    assert_eq!(
+        rig.kinds(|k| matches!(k, EventKind::MsiPending { vector: 0 }))
+            .len(),
+        1
+    );
     rig.dev.mmio_write(2, 12, &0u32.to_le_bytes());
     assert_eq!(rig.signals(0), 1);
     rig.dev.mmio_read(2, 0x800, &mut pba);
@@ -176,13 +229,19 @@ fn abort_completes_the_transfer_in_flight_and_keeps_indices() {
     assert_eq!(rig.r(0, regs::CH_STATUS), STATE_HALTED);
     let recs = rig.completions(0);
     assert_eq!(recs.len(), 1);
-    assert_eq!((recs[0].cookie, recs[0].status, recs[0].bytes_done), (1, status::ABORTED, 768));
+    assert_eq!(
+        (recs[0].cookie, recs[0].status, recs[0].bytes_done),
+        (1, status::ABORTED, 768)
+    );
     assert_eq!(rig.r(0, regs::CH_HEAD), 1);
     assert_eq!(rig.dev.next_event(), None);
     rig.w(0, regs::CH_CTRL, regs::CTRL_ENABLE);
     rig.dev.run_until_idle();
     let recs = rig.completions(0);
-    assert_eq!((recs.len(), recs[0].cookie, recs[0].status), (1, 2, status::OK));
+    assert_eq!(
+        (recs.len(), recs[0].cookie, recs[0].status),
+        (1, 2, status::OK)
+    );
 }
 
 #[test]
@@ -205,7 +264,11 @@ fn full_completion_ring_stalls_until_the_driver_consumes() {
     rig.dev.run_until_idle();
     let recs = rig.completions(0);
     assert_eq!(recs.len(), 1);
-    assert_eq!((recs[0].cookie, recs[0].index, recs[0].phase()), (3, 3, true), "index 3 is still the first pass");
+    assert_eq!(
+        (recs[0].cookie, recs[0].index, recs[0].phase()),
+        (3, 3, true),
+        "index 3 is still the first pass"
+    );
     assert_eq!(rig.r(0, regs::CH_STATUS), STATE_IDLE);
 }
 
@@ -251,7 +314,11 @@ fn mmio_and_shadow_doorbells_behave_the_same() {
             .events()
             .into_iter()
             .map(|mut e| {
-                if let EventKind::Doorbell { ref mut from_shadow, .. } = e.kind {
+                if let EventKind::Doorbell {
+                    ref mut from_shadow,
+                    ..
+                } = e.kind
+                {
                     *from_shadow = false;
                 }
                 e
@@ -277,7 +344,10 @@ fn msi_fallback_delivers_every_cause_on_one_message() {
     rig.post(1, copy(MEM, DATA + 0x1000, 64, 2));
     rig.ring(1);
     rig.dev.run_until_idle();
-    let m = MsiMessage { address: 0xFEE0_0000, data: 0x51 };
+    let m = MsiMessage {
+        address: 0xFEE0_0000,
+        data: 0x51,
+    };
     assert_eq!(rig.dev.interrupts().signals, vec![(0, m), (0, m), (0, m)]);
     assert_eq!(rig.gr(regs::INT_STATUS), 0b10 | regs::INT_ERROR);
 }
@@ -295,6 +365,10 @@ fn channel_reset_discards_work_in_flight() {
     rig.w(0, regs::CH_CTRL, regs::CTRL_RESET);
     rig.dev.run_until_idle();
     assert!(rig.completions(0).is_empty());
-    assert_eq!(rig.completions(1).len(), 1, "the other channel gets the bus");
+    assert_eq!(
+        rig.completions(1).len(),
+        1,
+        "the other channel gets the bus"
+    );
     assert_eq!(rig.r(0, regs::CH_HEAD), 0);
 }

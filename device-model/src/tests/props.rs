@@ -10,11 +10,28 @@ use crate::config::TimingConfig;
 /// One driver or host action.
 #[derive(Debug, Clone)]
 enum Op {
-    Mmio { bar: u8, offset: u64, value: u64, size: usize, write: bool },
-    Config { offset: u64, value: u32, size: usize, write: bool },
-    Doorbell { channel: u8, value: Option<u32> },
+    Mmio {
+        bar: u8,
+        offset: u64,
+        value: u64,
+        size: usize,
+        write: bool,
+    },
+    Config {
+        offset: u64,
+        value: u32,
+        size: usize,
+        write: bool,
+    },
+    Doorbell {
+        channel: u8,
+        value: Option<u32>,
+    },
     Advance(u64),
-    Mem { addr: u64, bytes: Vec<u8> },
+    Mem {
+        addr: u64,
+        bytes: Vec<u8>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,9 +55,22 @@ const REGIONS: [(u64, usize); 2] = [(0x0, 0x4000), (0x6000, 0x3000)];
 
 fn apply(dev: &mut Controller<GuestMemoryMmap, RecordingSink>, mem: &GuestMemoryMmap, op: &Op) {
     match op {
-        Op::Mmio { bar, offset, value, size, write: true } => dev.mmio_write(*bar, *offset, &value.to_le_bytes()[..*size]),
-        Op::Mmio { bar, offset, size, .. } => dev.mmio_read(*bar, *offset, &mut [0u8; 8][..*size]),
-        Op::Config { offset, value, size, write: true } => {
+        Op::Mmio {
+            bar,
+            offset,
+            value,
+            size,
+            write: true,
+        } => dev.mmio_write(*bar, *offset, &value.to_le_bytes()[..*size]),
+        Op::Mmio {
+            bar, offset, size, ..
+        } => dev.mmio_read(*bar, *offset, &mut [0u8; 8][..*size]),
+        Op::Config {
+            offset,
+            value,
+            size,
+            write: true,
+        } => {
             let n = (*size).min(4);
             dev.config_write(*offset, &value.to_le_bytes()[..n]);
         }
@@ -57,10 +87,23 @@ fn apply(dev: &mut Controller<GuestMemoryMmap, RecordingSink>, mem: &GuestMemory
 }
 
 fn fresh(faults: FaultEngine) -> (Controller<GuestMemoryMmap, RecordingSink>, GuestMemoryMmap) {
-    let mem = GuestMemoryMmap::<()>::from_ranges(&REGIONS.map(|(a, l)| (GuestAddress(a), l))).unwrap();
-    let timing = TimingConfig { fetch_latency: 20, writeback_latency: 10, irq_latency: 5, ..TimingConfig::default() };
-    let cfg = DeviceConfig { timing, max_ring_size: 64, max_transfer: 0x2000, ..DeviceConfig::default() };
-    let dev = Controller::new(cfg, mem.clone(), RecordingSink::default()).unwrap().with_faults(faults);
+    let mem =
+        GuestMemoryMmap::<()>::from_ranges(&REGIONS.map(|(a, l)| (GuestAddress(a), l))).unwrap();
+    let timing = TimingConfig {
+        fetch_latency: 20,
+        writeback_latency: 10,
+        irq_latency: 5,
+        ..TimingConfig::default()
+    };
+    let cfg = DeviceConfig {
+        timing,
+        max_ring_size: 64,
+        max_transfer: 0x2000,
+        ..DeviceConfig::default()
+    };
+    let dev = Controller::new(cfg, mem.clone(), RecordingSink::default())
+        .unwrap()
+        .with_faults(faults);
     (dev, mem)
 }
 
@@ -79,7 +122,10 @@ fn random_faults(seed: u64) -> FaultEngine {
         .iter()
         .map(|&effect| FaultRule {
             name: None,
-            trigger: Trigger { probability: Some(0.1), ..Trigger::default() },
+            trigger: Trigger {
+                probability: Some(0.1),
+                ..Trigger::default()
+            },
             effect,
         })
         .collect();
@@ -224,7 +270,11 @@ fn snapshot(mem: &GuestMemoryMmap) -> Vec<(u64, u8)> {
     for (base, len) in REGIONS {
         let mut buf = vec![0u8; len];
         mem.read_slice(&mut buf, GuestAddress(base)).unwrap();
-        out.extend(buf.into_iter().enumerate().map(|(i, b)| (base + i as u64, b)));
+        out.extend(
+            buf.into_iter()
+                .enumerate()
+                .map(|(i, b)| (base + i as u64, b)),
+        );
     }
     out
 }

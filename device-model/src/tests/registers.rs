@@ -29,7 +29,15 @@ fn read_only_writes_are_ignored_and_counted() {
     assert_eq!(rig.gr(regs::ID), regs::ID_VALUE);
     assert_eq!(rig.r(0, regs::CH_HEAD), 0);
     assert_eq!(rig.bad_access(), 4);
-    let errs = rig.kinds(|k| matches!(k, EventKind::RegisterError { error: AccessError::ReadOnly, .. }));
+    let errs = rig.kinds(|k| {
+        matches!(
+            k,
+            EventKind::RegisterError {
+                error: AccessError::ReadOnly,
+                ..
+            }
+        )
+    });
     assert_eq!(errs.len(), 4);
 }
 
@@ -68,7 +76,11 @@ fn cycle_counter_reads_the_device_clock_as_32_and_64_bits() {
 #[test]
 fn sixty_four_bit_channel_registers_take_one_wide_access() {
     let mut rig = Rig::new(DeviceConfig::default());
-    rig.dev.mmio_write(0, channel_reg(1, regs::CH_RING_BASE), &0x1_0000_0040u64.to_le_bytes());
+    rig.dev.mmio_write(
+        0,
+        channel_reg(1, regs::CH_RING_BASE),
+        &0x1_0000_0040u64.to_le_bytes(),
+    );
     assert_eq!(rig.r(1, regs::CH_RING_BASE), 0x40);
     assert_eq!(rig.r(1, regs::CH_RING_BASE + 4), 1);
     assert_eq!(rig.bad_access(), 0);
@@ -182,16 +194,49 @@ fn descriptor_errors_complete_with_status_and_error_vector() {
     rig.post(0, copy(DATA, u64::MAX - 4, 64, 2));
     rig.post(0, copy(DATA, DATA, 0, 3));
     rig.post(0, copy(DATA, DATA, (16 << 20) + 1, 4));
-    rig.post(0, Descriptor { op: 9, ..copy(DATA, DATA + 64, 8, 5) });
-    rig.post(0, Descriptor { op: OP_FILL, ..copy(0x1122_3344_5566_7788, DATA + 0x100, 12, 6) });
+    rig.post(
+        0,
+        Descriptor {
+            op: 9,
+            ..copy(DATA, DATA + 64, 8, 5)
+        },
+    );
+    rig.post(
+        0,
+        Descriptor {
+            op: OP_FILL,
+            ..copy(0x1122_3344_5566_7788, DATA + 0x100, 12, 6)
+        },
+    );
     rig.ring(0);
     rig.dev.run_until_idle();
-    let recs: Vec<_> = rig.completions(0).iter().map(|r| (r.cookie, r.status)).collect();
+    let recs: Vec<_> = rig
+        .completions(0)
+        .iter()
+        .map(|r| (r.cookie, r.status))
+        .collect();
     use crate::regs::status::*;
-    assert_eq!(recs, vec![(1, ERR_SRC), (2, ERR_DST), (3, ERR_LEN), (4, ERR_LEN), (5, ERR_OP), (6, OK)]);
-    assert_eq!(rig.read(DATA + 0x100, 12), vec![0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55]);
+    assert_eq!(
+        recs,
+        vec![
+            (1, ERR_SRC),
+            (2, ERR_DST),
+            (3, ERR_LEN),
+            (4, ERR_LEN),
+            (5, ERR_OP),
+            (6, OK)
+        ]
+    );
+    assert_eq!(
+        rig.read(DATA + 0x100, 12),
+        vec![0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55]
+    );
     assert_eq!(rig.signals(4), 5);
-    assert_eq!(rig.r(0, regs::CH_STATUS), STATE_IDLE, "descriptor errors do not stop the channel");
+    assert_eq!(
+        rig.r(0, regs::CH_STATUS),
+        STATE_IDLE,
+        "descriptor errors do not stop the channel"
+    );
     let mut st = [0u8; 2];
     rig.dev.config_read(6, &mut st);
     assert_ne!(u16::from_le_bytes(st) & STS_RECEIVED_MASTER_ABORT, 0);
@@ -229,7 +274,13 @@ fn trace_marker_is_stamped() {
     rig.dev.advance_to(77);
     rig.gw(regs::TRACE_MARKER, 0x0102_0003);
     let ev = rig.kinds(|k| matches!(k, EventKind::DriverMarker { .. }));
-    assert_eq!(ev, vec![TraceEvent { cycle: 77, kind: EventKind::DriverMarker { value: 0x0102_0003 } }]);
+    assert_eq!(
+        ev,
+        vec![TraceEvent {
+            cycle: 77,
+            kind: EventKind::DriverMarker { value: 0x0102_0003 }
+        }]
+    );
     assert_eq!(rig.gr(regs::TRACE_MARKER), 0);
 }
 

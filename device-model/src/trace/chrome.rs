@@ -44,34 +44,54 @@ fn track(kind: &EventKind, channels: u8) -> u64 {
 /// ```
 pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> String {
     let mut out: Vec<Value> = Vec::with_capacity(events.len() + usize::from(channels) + 2);
-    out.push(json!({"ph": "M", "pid": 1, "tid": 0, "name": "process_name",
-                    "args": {"name": "dmalab device"}}));
+    out.push(
+        json!({"ph": "M", "pid": 1, "tid": 0, "name": "process_name",
+                    "args": {"name": "dmalab device"}}),
+    );
     out.push(json!({"ph": "M", "pid": 1, "tid": 0, "name": "thread_name",
                     "args": {"name": "device"}}));
     for c in 0..channels {
-        out.push(json!({"ph": "M", "pid": 1, "tid": u64::from(c) + 1, "name": "thread_name",
-                        "args": {"name": format!("channel {c}")}}));
+        out.push(
+            json!({"ph": "M", "pid": 1, "tid": u64::from(c) + 1, "name": "thread_name",
+                        "args": {"name": format!("channel {c}")}}),
+        );
     }
     let mut burst_start = vec![None::<u64>; usize::from(channels)];
     for ev in events {
         let ts = micros(ev.cycle, clock_hz);
         let tid = track(&ev.kind, channels);
         match ev.kind {
-            EventKind::DescriptorFetch { seq, index, len, .. } => out.push(json!({
+            EventKind::DescriptorFetch {
+                seq, index, len, ..
+            } => out.push(json!({
                 "ph": "b", "cat": "descriptor", "id": seq, "pid": 1, "tid": tid, "ts": ts,
                 "name": format!("desc #{seq}"), "args": {"index": index, "len": len}})),
-            EventKind::Completion { seq, status, bytes, written, .. } => {
-                out.push(json!({"ph": "e", "cat": "descriptor", "id": seq, "pid": 1, "tid": tid,
+            EventKind::Completion {
+                seq,
+                status,
+                bytes,
+                written,
+                ..
+            } => {
+                out.push(
+                    json!({"ph": "e", "cat": "descriptor", "id": seq, "pid": 1, "tid": tid,
                     "ts": ts, "name": format!("desc #{seq}"),
-                    "args": {"status": status, "bytes": bytes, "written": written}}));
+                    "args": {"status": status, "bytes": bytes, "written": written}}),
+                );
             }
             EventKind::BurstStart { channel, .. } => {
                 if let Some(slot) = burst_start.get_mut(usize::from(channel)) {
                     *slot = Some(ev.cycle);
                 }
             }
-            EventKind::BurstEnd { channel, seq, bytes } => {
-                let start = burst_start.get_mut(usize::from(channel)).and_then(Option::take);
+            EventKind::BurstEnd {
+                channel,
+                seq,
+                bytes,
+            } => {
+                let start = burst_start
+                    .get_mut(usize::from(channel))
+                    .and_then(Option::take);
                 let start = start.unwrap_or(ev.cycle);
                 out.push(json!({"ph": "X", "cat": "bus", "pid": 1, "tid": tid,
                     "ts": micros(start, clock_hz),
@@ -92,11 +112,46 @@ mod tests {
     #[test]
     fn bursts_become_complete_events_on_their_channel_track() {
         let ev = [
-            TraceEvent { cycle: 0, kind: EventKind::DescriptorFetch { channel: 1, index: 0, seq: 1, len: 64 } },
-            TraceEvent { cycle: 10, kind: EventKind::BurstStart { channel: 1, seq: 1, bytes: 64 } },
-            TraceEvent { cycle: 18, kind: EventKind::BurstEnd { channel: 1, seq: 1, bytes: 64 } },
-            TraceEvent { cycle: 30, kind: EventKind::Completion { channel: 1, seq: 1, index: 0, status: 0, bytes: 64, written: true } },
-            TraceEvent { cycle: 40, kind: EventKind::MsiRaised { vector: 4 } },
+            TraceEvent {
+                cycle: 0,
+                kind: EventKind::DescriptorFetch {
+                    channel: 1,
+                    index: 0,
+                    seq: 1,
+                    len: 64,
+                },
+            },
+            TraceEvent {
+                cycle: 10,
+                kind: EventKind::BurstStart {
+                    channel: 1,
+                    seq: 1,
+                    bytes: 64,
+                },
+            },
+            TraceEvent {
+                cycle: 18,
+                kind: EventKind::BurstEnd {
+                    channel: 1,
+                    seq: 1,
+                    bytes: 64,
+                },
+            },
+            TraceEvent {
+                cycle: 30,
+                kind: EventKind::Completion {
+                    channel: 1,
+                    seq: 1,
+                    index: 0,
+                    status: 0,
+                    bytes: 64,
+                    written: true,
+                },
+            },
+            TraceEvent {
+                cycle: 40,
+                kind: EventKind::MsiRaised { vector: 4 },
+            },
         ];
         let v: Value = serde_json::from_str(&to_chrome_json(&ev, 4, 1_000_000_000)).unwrap();
         let list = v["traceEvents"].as_array().unwrap();
@@ -109,7 +164,11 @@ mod tests {
         assert_eq!(b["id"], e["id"]);
         let msi = list.iter().find(|e| e["name"] == "msi_raised").unwrap();
         assert_eq!(msi["tid"], 0, "the error vector sits on the device track");
-        let names: Vec<_> = list.iter().filter(|e| e["ph"] == "M").map(|e| e["args"]["name"].clone()).collect();
+        let names: Vec<_> = list
+            .iter()
+            .filter(|e| e["ph"] == "M")
+            .map(|e| e["args"]["name"].clone())
+            .collect();
         assert_eq!(names.len(), 6);
     }
 }

@@ -24,7 +24,12 @@ impl Trace {
     /// nothing.
     pub fn new(capacity: usize, enabled: bool) -> Trace {
         let prealloc = if enabled { capacity.min(1 << 16) } else { 0 };
-        Trace { events: Vec::with_capacity(prealloc), capacity, enabled, lost: 0 }
+        Trace {
+            events: Vec::with_capacity(prealloc),
+            capacity,
+            enabled,
+            lost: 0,
+        }
     }
 
     /// Records `kind` at `cycle`.
