@@ -27,21 +27,6 @@ struct out {
 
 static const char digits[] = "0123456789abcdef";
 
-/* Bytes of s[0..max) before the first c, or max. One repne scasb. */
-static size_t scan_for(const char *s, char c, size_t max)
-{
-	const char *p = s;
-	size_t n = max;
-
-	if (!max)
-		return 0;
-	__asm__ volatile("repne scasb"
-			 : "+D"(p), "+c"(n)
-			 : "a"(c)
-			 : "memory", "cc");
-	return p[-1] == c ? (size_t)(p - s) - 1 : max;
-}
-
 static void put_bytes(struct out *o, const char *s, size_t n)
 {
 	size_t room = (size_t)(o->end - o->p);
@@ -102,7 +87,7 @@ size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		uint64_t u;
 		int64_t i;
 
-		run = scan_for(fmt, '%', left);
+		run = memchr_len(fmt, '%', left);
 		put_bytes(&o, fmt, run);
 		fmt += run;
 		left -= run;
@@ -149,7 +134,7 @@ size_t kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			if (!s)
 				s = "(null)";
 			put_bytes(&o, s, prec == (size_t)-1 ? strlen(s) :
-				  scan_for(s, '\0', prec));
+				  memchr_len(s, '\0', prec));
 			break;
 		case '%':
 			put_char(&o, '%');

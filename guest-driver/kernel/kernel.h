@@ -51,6 +51,7 @@ void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
+size_t memchr_len(const char *s, char c, size_t n);
 bool str_eq_n(const char *a, size_t alen, const char *b);
 
 /* TSC conversions using boot_info->tsc_khz (0 if unknown). */

@@ -89,6 +89,7 @@ static const struct scenario *choose_scenario(void)
  * character of emulated CPL0 code, too much for the boot path. */
 static void boot_report(uint32_t online)
 {
+	cmdline_report_unknown();
 	pci_print();
 	kinfo("cpus: %u online\n", online);
 	kinfo("boot: ready %lu us after kernel entry (guest TSC)\n",

@@ -54,6 +54,21 @@ size_t strlen(const char *s)
 	return (size_t)(p - s) - 1;
 }
 
+/* Index of the first c in s[0..n), or n. One repne scasb. */
+size_t memchr_len(const char *s, char c, size_t n)
+{
+	const char *p = s;
+	size_t left = n;
+
+	if (!n)
+		return 0;
+	__asm__ volatile("repne scasb"
+			 : "+D"(p), "+c"(left)
+			 : "a"(c)
+			 : "memory", "cc");
+	return p[-1] == c ? (size_t)(p - s) - 1 : n;
+}
+
 /* Does the counted string a equal the NUL-terminated b? */
 bool str_eq_n(const char *a, size_t alen, const char *b)
 {
