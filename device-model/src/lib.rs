@@ -4,8 +4,10 @@
 //! through small traits (guest memory, interrupt delivery, the clock, the fault
 //! plan) that the VMM implements and the tests fake. See `docs/device-spec.md`.
 //!
-//! Layout: `controller.rs` (the device and its register state machine),
-//! `pipeline.rs` (fetch → bursts → write-back → interrupt, fault effects),
+//! Layout: `controller.rs` (the device, config space, doorbell, clock),
+//! `bar0.rs` (the register state machine), `pipeline.rs` (fetch → bursts →
+//! write-back, fault effects), `interrupts.rs` (causes, coalescing),
+//! `control.rs` (abort, reset, error, removal),
 //! `channel.rs` (per-channel registers and pipeline state), `dma.rs` (every
 //! guest-memory access), `descriptor.rs` (ring formats), `regs.rs` (the BAR0
 //! map), `pci/` (config space, MSI-X, MSI), `irq.rs` (the interrupt trait),
@@ -40,12 +42,15 @@
 //! assert_eq!(out, [7u8; 64]);
 //! ```
 
+mod bar0;
 pub mod channel;
 pub mod config;
+mod control;
 pub mod controller;
 pub mod descriptor;
 pub mod dma;
 pub mod fault;
+mod interrupts;
 pub mod irq;
 pub mod pci;
 mod pipeline;

@@ -2,7 +2,8 @@
 //! fetch → data phase (bursts on the shared bus) → write-back → interrupt,
 //! with the fault effects applied where they act.
 //!
-//! Each handler runs at `self.now`, may arm timer slots of its channel (or
+//! Interrupt causes are in `interrupts.rs`, abort/reset/error in
+//! `control.rs`. Each handler runs at `self.now`, may arm timer slots of its channel (or
 //! grant the bus to another), and never loops over guest-controlled counts
 //! except the bounded fault parameters (bit flips, storm messages one per
 //! event). Bus arbitration is round-robin: when a burst ends the scan for
@@ -11,15 +12,14 @@
 use vm_memory::GuestMemory;
 
 use crate::channel::{
-    Active, Effects, Pending, NEVER, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START,
-    T_STORM, T_WB,
+    Active, Effects, Pending, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START, T_STORM, T_WB,
 };
 use crate::controller::Controller;
 use crate::descriptor::{Completion, Descriptor, COMP_PHASE, DESCRIPTOR_SIZE, OP_COPY, OP_FILL};
 use crate::fault::{DescriptorContext, FaultEffect};
 use crate::irq::InterruptSink;
-use crate::regs::{error_code, lo32, status, STATE_HALTED};
-use crate::trace::{DropReason, EventKind};
+use crate::regs::{error_code, lo32, status};
+use crate::trace::EventKind;
 
 impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Runs the handler of timer `slot` of channel `c` (already disarmed).
@@ -282,7 +282,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Grants the bus to the next channel after `last` with a burst ready.
-    fn arbitrate(&mut self, last: u8) {
+    pub(crate) fn arbitrate(&mut self, last: u8) {
         if self.bus_owner.is_some() {
             return;
         }
@@ -366,7 +366,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Whether a completion record fits, re-reading the shadow's
     /// `comp_head` when the ring looks full.
-    fn has_comp_space(&mut self, c: u8) -> bool {
+    pub(crate) fn has_comp_space(&mut self, c: u8) -> bool {
         let ch = &self.channels[usize::from(c)];
         if !ch.comp_ring_full() {
             return true;
@@ -384,7 +384,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Writes `p`'s record (unless a fault suppresses it), advances the
     /// indices and applies its interrupt. Returns false if the channel
     /// stopped.
-    fn complete(&mut self, c: u8, p: Pending) -> bool {
+    pub(crate) fn complete(&mut self, c: u8, p: Pending) -> bool {
         let now = self.now;
         let ch = &mut self.channels[usize::from(c)];
         let size = ch.ring_size.max(1);
@@ -433,7 +433,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         true
     }
 
-    fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
+    pub(crate) fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
         let kind = EventKind::Completion {
             channel: c,
             seq: p.seq,
@@ -443,215 +443,6 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             written,
         };
         self.trace.push(self.now, kind);
-    }
-
-    fn completion_irq(&mut self, c: u8, p: &Pending) {
-        let error = status::is_error(p.status);
-        if error {
-            self.fire(self.error_vector());
-        }
-        let irq_at = self.now.saturating_add(self.cfg.timing.irq_latency);
-        let ch = &mut self.channels[usize::from(c)];
-        if p.fx.storm > 0 {
-            ch.storm_left = ch.storm_left.saturating_add(p.fx.storm);
-            ch.arm_min(T_STORM, self.now.saturating_add(1));
-        }
-        if !(p.ioc || error) || p.fx.drop_irq {
-            return;
-        }
-        if p.fx.delay_irq > 0 {
-            ch.delayed.push(irq_at.saturating_add(p.fx.delay_irq));
-            return ch.arm_min(T_EXTRA, irq_at.saturating_add(p.fx.delay_irq));
-        }
-        if p.fx.dup_irq {
-            (ch.irq_pending, ch.timers[T_COALESCE]) = (0, NEVER);
-            ch.arm_min(T_IRQ, irq_at);
-            ch.delayed.push(irq_at.saturating_add(1));
-            return ch.arm_min(T_EXTRA, irq_at.saturating_add(1));
-        }
-        ch.irq_pending += 1;
-        if ch.irq_pending >= ch.coalesce_count.max(1) {
-            (ch.irq_pending, ch.timers[T_COALESCE]) = (0, NEVER);
-            ch.arm_min(T_IRQ, irq_at);
-        } else if ch.coalesce_time > 0 && ch.timers[T_COALESCE] == NEVER {
-            ch.timers[T_COALESCE] = self.now.saturating_add(u64::from(ch.coalesce_time));
-        }
-    }
-
-    fn on_coalesce(&mut self, c: u8) {
-        let irq_at = self.now.saturating_add(self.cfg.timing.irq_latency);
-        let ch = &mut self.channels[usize::from(c)];
-        if ch.irq_pending > 0 {
-            ch.irq_pending = 0;
-            ch.arm_min(T_IRQ, irq_at);
-        }
-    }
-
-    fn on_extra(&mut self, c: u8) {
-        let now = self.now;
-        let ch = &mut self.channels[usize::from(c)];
-        let due = ch.delayed.iter().filter(|&&t| t <= now).count();
-        ch.delayed.retain(|&t| t > now);
-        ch.timers[T_EXTRA] = ch.delayed.iter().copied().min().unwrap_or(NEVER);
-        for _ in 0..due {
-            self.fire(u16::from(c));
-        }
-    }
-
-    fn on_storm(&mut self, c: u8) {
-        let ch = &mut self.channels[usize::from(c)];
-        if ch.storm_left == 0 {
-            return;
-        }
-        ch.storm_left -= 1;
-        if ch.storm_left > 0 {
-            ch.timers[T_STORM] = self.now.saturating_add(1);
-        }
-        self.fire(u16::from(c));
-    }
-
-    pub(crate) fn error_vector(&self) -> u16 {
-        u16::from(self.cfg.channels)
-    }
-
-    /// A cause fires on `vector`: latch it in `INT_STATUS`, then send it
-    /// unless `INT_MASK` holds it.
-    pub(crate) fn fire(&mut self, vector: u16) {
-        if self.removed {
-            return;
-        }
-        self.int_status |= self.cause_bit(vector);
-        self.trace.push(self.now, EventKind::MsiRaised { vector });
-        if self.int_mask & self.cause_bit(vector) != 0 {
-            let reason = DropReason::CauseMasked;
-            return self
-                .trace
-                .push(self.now, EventKind::MsiDropped { vector, reason });
-        }
-        self.pci
-            .deliver(vector, &mut self.irq, &mut self.trace, self.now);
-    }
-
-    fn release_bus(&mut self, c: u8) {
-        let ch = &mut self.channels[usize::from(c)];
-        ch.wants_bus = false;
-        ch.timers[T_BURST] = NEVER;
-        if self.bus_owner == Some(c) {
-            self.bus_owner = None;
-            self.arbitrate(c);
-        }
-    }
-
-    /// Completes everything accepted and in flight now: write-backs with
-    /// their own status, the data phase and the fetched descriptor as
-    /// `ABORTED`; forgets a fetch in flight; flushes coalesced interrupts.
-    fn flush_in_flight(&mut self, c: u8) {
-        self.release_bus(c);
-        let ch = &mut self.channels[usize::from(c)];
-        ch.fetching = false;
-        ch.hung = false;
-        ch.comp_full = false;
-        for slot in [T_FETCH, T_START, T_WB, T_COALESCE] {
-            ch.timers[slot] = NEVER;
-        }
-        let active = ch.active.take();
-        let fetched = ch.fetched.take();
-        while let Some(p) = self.channels[usize::from(c)].wb.pop_front() {
-            self.flush_one(c, Pending { halt_code: 0, ..p });
-        }
-        for a in [active, fetched].into_iter().flatten() {
-            let p = Pending {
-                cookie: a.desc.cookie,
-                seq: a.seq,
-                index: a.index,
-                bytes: a.moved,
-                status: status::ABORTED,
-                ioc: false,
-                fx: Effects::default(),
-                halt_code: 0,
-                at: self.now,
-            };
-            self.flush_one(c, p);
-        }
-        let ch = &mut self.channels[usize::from(c)];
-        ch.fetch_index = ch.head;
-        ch.halting = false;
-        if ch.irq_pending > 0 {
-            ch.irq_pending = 0;
-            self.fire(u16::from(c));
-        }
-    }
-
-    fn flush_one(&mut self, c: u8, p: Pending) {
-        let fits = self.channels[usize::from(c)].enabled && self.has_comp_space(c);
-        if !fits || !self.complete(c, p) {
-            let ch = &mut self.channels[usize::from(c)];
-            ch.head = (p.index + 1) % ch.ring_size.max(1);
-            if fits {
-                return;
-            }
-            self.trace_completion(c, &p, false);
-        }
-    }
-
-    /// `CTRL.ABORT` (or clearing `ENABLE`).
-    pub(crate) fn abort(&mut self, c: u8) {
-        self.flush_in_flight(c);
-        self.channels[usize::from(c)].enabled = false;
-        let error = 0;
-        self.trace.push(
-            self.now,
-            EventKind::ChannelState {
-                channel: c,
-                state: STATE_HALTED,
-                error,
-            },
-        );
-    }
-
-    /// `CTRL.RESET`: discard everything, back to reset values.
-    pub(crate) fn channel_reset(&mut self, c: u8) {
-        self.release_bus(c);
-        self.channels[usize::from(c)].reset();
-        let error = 0;
-        self.trace.push(
-            self.now,
-            EventKind::ChannelState {
-                channel: c,
-                state: STATE_HALTED,
-                error,
-            },
-        );
-    }
-
-    /// Stops channel `c` in `ERROR` with `code` and raises the error vector.
-    pub(crate) fn enter_error(&mut self, c: u8, code: u32) {
-        if self.channels[usize::from(c)].enabled {
-            self.flush_in_flight(c);
-        }
-        let ch = &mut self.channels[usize::from(c)];
-        (ch.enabled, ch.in_error, ch.error_code) = (false, true, code);
-        let state = ch.state();
-        self.trace.push(
-            self.now,
-            EventKind::ChannelState {
-                channel: c,
-                state,
-                error: code,
-            },
-        );
-        self.fire(self.error_vector());
-    }
-
-    /// Surprise removal: nothing runs any more.
-    pub(crate) fn remove(&mut self) {
-        self.removed = true;
-        self.bus_owner = None;
-        for ch in &mut self.channels {
-            ch.timers = [NEVER; crate::channel::N_TIMERS];
-            ch.wants_bus = false;
-        }
-        self.trace.push(self.now, EventKind::Removed);
     }
 }
 

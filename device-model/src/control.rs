@@ -1,0 +1,135 @@
+//! Stopping channels (spec §3.2): abort (complete what was accepted, as
+//! `ABORTED` where in flight), channel reset (discard), entering `ERROR`
+//! (abort, then the error code and the error vector), and surprise removal.
+
+use vm_memory::GuestMemory;
+
+use crate::channel::{Effects, Pending, NEVER, T_BURST, T_COALESCE, T_FETCH, T_START, T_WB};
+use crate::controller::Controller;
+use crate::irq::InterruptSink;
+use crate::regs::{status, STATE_HALTED};
+use crate::trace::EventKind;
+
+impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
+    pub(crate) fn release_bus(&mut self, c: u8) {
+        let ch = &mut self.channels[usize::from(c)];
+        ch.wants_bus = false;
+        ch.timers[T_BURST] = NEVER;
+        if self.bus_owner == Some(c) {
+            self.bus_owner = None;
+            self.arbitrate(c);
+        }
+    }
+
+    /// Completes everything accepted and in flight now: write-backs with
+    /// their own status, the data phase and the fetched descriptor as
+    /// `ABORTED`; forgets a fetch in flight; flushes coalesced interrupts.
+    pub(crate) fn flush_in_flight(&mut self, c: u8) {
+        self.release_bus(c);
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetching = false;
+        ch.hung = false;
+        ch.comp_full = false;
+        for slot in [T_FETCH, T_START, T_WB, T_COALESCE] {
+            ch.timers[slot] = NEVER;
+        }
+        let active = ch.active.take();
+        let fetched = ch.fetched.take();
+        while let Some(p) = self.channels[usize::from(c)].wb.pop_front() {
+            self.flush_one(c, Pending { halt_code: 0, ..p });
+        }
+        for a in [active, fetched].into_iter().flatten() {
+            let p = Pending {
+                cookie: a.desc.cookie,
+                seq: a.seq,
+                index: a.index,
+                bytes: a.moved,
+                status: status::ABORTED,
+                ioc: false,
+                fx: Effects::default(),
+                halt_code: 0,
+                at: self.now,
+            };
+            self.flush_one(c, p);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.fetch_index = ch.head;
+        ch.halting = false;
+        if ch.irq_pending > 0 {
+            ch.irq_pending = 0;
+            self.fire(u16::from(c));
+        }
+    }
+
+    pub(crate) fn flush_one(&mut self, c: u8, p: Pending) {
+        let fits = self.channels[usize::from(c)].enabled && self.has_comp_space(c);
+        if !fits || !self.complete(c, p) {
+            let ch = &mut self.channels[usize::from(c)];
+            ch.head = (p.index + 1) % ch.ring_size.max(1);
+            if fits {
+                return;
+            }
+            self.trace_completion(c, &p, false);
+        }
+    }
+
+    /// `CTRL.ABORT` (or clearing `ENABLE`).
+    pub(crate) fn abort(&mut self, c: u8) {
+        self.flush_in_flight(c);
+        self.channels[usize::from(c)].enabled = false;
+        let error = 0;
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state: STATE_HALTED,
+                error,
+            },
+        );
+    }
+
+    /// `CTRL.RESET`: discard everything, back to reset values.
+    pub(crate) fn channel_reset(&mut self, c: u8) {
+        self.release_bus(c);
+        self.channels[usize::from(c)].reset();
+        let error = 0;
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state: STATE_HALTED,
+                error,
+            },
+        );
+    }
+
+    /// Stops channel `c` in `ERROR` with `code` and raises the error vector.
+    pub(crate) fn enter_error(&mut self, c: u8, code: u32) {
+        if self.channels[usize::from(c)].enabled {
+            self.flush_in_flight(c);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        (ch.enabled, ch.in_error, ch.error_code) = (false, true, code);
+        let state = ch.state();
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state,
+                error: code,
+            },
+        );
+        self.fire(self.error_vector());
+    }
+
+    /// Surprise removal: nothing runs any more.
+    pub(crate) fn remove(&mut self) {
+        self.removed = true;
+        self.bus_owner = None;
+        for ch in &mut self.channels {
+            ch.timers = [NEVER; crate::channel::N_TIMERS];
+            ch.wants_bus = false;
+        }
+        self.trace.push(self.now, EventKind::Removed);
+    }
+}
