@@ -1,0 +1,199 @@
+//! The command line of `dmalab` (clap derive): `dmalab run [OPTIONS]`.
+//! Value parsers here turn bad input into clap errors, which `main` maps to
+//! exit status 64. `docs/vmm.md` is the user-facing description.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::boot::layout::{GIB, MAX_RAM, MAX_VCPUS, MIB, MIN_RAM};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dmalab",
+    version,
+    about = "A small KVM VMM whose one device is a PCI DMA controller"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a guest kernel (by default the built-in dmalab guest).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Guest memory: `64M`, `1G`, or a number of MiB (16 MiB to 16 GiB).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_memory)]
+    pub memory: u64,
+
+    /// Number of vCPUs.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_VCPUS)))]
+    pub cpus: u8,
+
+    /// Guest kernel ELF (default: the dmalab guest built into this binary).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+
+    /// Guest command line, passed as given.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub cmdline: String,
+
+    /// Scenario to run: appends `scenario=NAME` to the command line.
+    #[arg(long, value_name = "NAME", value_parser = parse_scenario)]
+    pub scenario: Option<String>,
+
+    /// Seconds before the VM is stopped and dmalab exits 73.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
+    pub timeout: Duration,
+
+    /// Print boot timings (µs since start) on stderr.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+/// The scenario the guest runs when nothing names one.
+pub const DEFAULT_SCENARIO: &str = "hello";
+
+impl RunArgs {
+    /// The command line the guest gets: `--cmdline`, then `scenario=NAME`
+    /// from `--scenario`, or `scenario=hello` if neither names a scenario.
+    pub fn guest_cmdline(&self) -> String {
+        let mut words: Vec<&str> = self.cmdline.split_whitespace().collect();
+        let scenario;
+        if let Some(name) = &self.scenario {
+            scenario = format!("scenario={name}");
+            words.push(&scenario);
+        } else if !words.iter().any(|w| w.starts_with("scenario=")) {
+            scenario = format!("scenario={DEFAULT_SCENARIO}");
+            words.push(&scenario);
+        }
+        words.join(" ")
+    }
+}
+
+/// `64M`, `64MiB`, `1G`, `1GiB` (any case), or a plain number of MiB.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let (digits, unit) = if let Some(d) = lower.strip_suffix("gib").or(lower.strip_suffix('g')) {
+        (d, GIB)
+    } else if let Some(d) = lower.strip_suffix("mib").or(lower.strip_suffix('m')) {
+        (d, MIB)
+    } else {
+        (lower.as_str(), MIB)
+    };
+    let count: u64 = digits.trim().parse().map_err(|_| {
+        format!("'{t}' is not a size; use e.g. --memory 64M, --memory 1G or --memory 256 (MiB)")
+    })?;
+    let bytes = count
+        .checked_mul(unit)
+        .filter(|b| (MIN_RAM..=MAX_RAM).contains(b))
+        .ok_or_else(|| {
+            format!("'{t}' is outside 16 MiB–16 GiB; use e.g. --memory 64M or --memory 1G")
+        })?;
+    Ok(bytes)
+}
+
+/// Seconds, fractions allowed, more than 0.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err("the timeout must be more than 0 seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' seconds is too long"))
+}
+
+/// A scenario name: one command-line word of letters, digits, `-`, `_`, `.`.
+pub fn parse_scenario(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a scenario name (letters, digits, '-', '_', '.')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let argv = ["dmalab", "run"].iter().chain(args);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Run(a) => a,
+        })
+    }
+
+    #[test]
+    fn memory_sizes_parse() {
+        assert_eq!(parse_memory("64M"), Ok(64 * MIB));
+        assert_eq!(parse_memory("64m"), Ok(64 * MIB));
+        assert_eq!(parse_memory("64MiB"), Ok(64 * MIB));
+        assert_eq!(parse_memory("1G"), Ok(GIB));
+        assert_eq!(parse_memory("2GiB"), Ok(2 * GIB));
+        assert_eq!(parse_memory("256"), Ok(256 * MIB));
+        assert_eq!(parse_memory("16M"), Ok(16 * MIB));
+        assert_eq!(parse_memory("16G"), Ok(16 * GIB));
+    }
+
+    #[test]
+    fn memory_limits_are_enforced() {
+        for bad in ["1", "15M", "17G", "16385", "0", "99999999999999999G"] {
+            let err = parse_memory(bad).unwrap_err();
+            assert!(err.contains("outside 16 MiB–16 GiB"), "{bad}: {err}");
+        }
+        for bad in ["", "M", "lots", "1.5G", "-64M"] {
+            let err = parse_memory(bad).unwrap_err();
+            assert!(err.contains("is not a size"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let a = run(&[]).unwrap();
+        assert_eq!(a.memory, 64 * MIB);
+        assert_eq!(a.cpus, 1);
+        assert_eq!(a.timeout, Duration::from_secs(30));
+        assert!(a.kernel.is_none() && !a.timings);
+        assert_eq!(a.guest_cmdline(), "scenario=hello");
+    }
+
+    #[test]
+    fn scenario_and_cmdline_compose() {
+        let a = run(&["--scenario", "fault-test", "--cmdline", "quiet"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "quiet scenario=fault-test");
+        let a = run(&["--cmdline", "scenario=dma quiet"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "scenario=dma quiet");
+    }
+
+    #[test]
+    fn bad_values_are_clap_errors() {
+        assert!(run(&["--cpus", "0"]).is_err());
+        assert!(run(&["--cpus", "17"]).is_err());
+        assert!(run(&["--cpus", "2"]).is_ok());
+        assert!(run(&["--timeout", "0"]).is_err());
+        assert!(run(&["--timeout", "nan"]).is_err());
+        assert_eq!(
+            run(&["--timeout", "0.5"]).unwrap().timeout,
+            Duration::from_millis(500)
+        );
+        assert!(run(&["--scenario", "a b"]).is_err());
+        assert!(run(&["--memory", "1"]).is_err());
+        assert!(run(&["--bogus"]).is_err());
+    }
+}

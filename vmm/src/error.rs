@@ -1,0 +1,121 @@
+//! Exit statuses of `dmalab run` (boot protocol, "Exit statuses") in one
+//! place, and the top-level error that carries a status.
+//!
+//! A user error prints one line on stderr, `dmalab: <what>: <cause>`, whose
+//! first part says what to do. Statuses 71–73 come with register dumps and
+//! are printed by `runner.rs`, not through this type.
+
+use std::path::PathBuf;
+
+use crate::vm;
+
+/// Exit statuses. 0–63 are the guest's own (debug-exit port).
+pub mod status {
+    /// Highest status a guest can ask for.
+    pub const GUEST_MAX: u8 = 63;
+    /// Bad arguments, memory size, missing or non-ELF kernel.
+    pub const USAGE: u8 = 64;
+    /// No /dev/kvm, no permission, or a KVM capability missing.
+    pub const KVM_UNAVAILABLE: u8 = 69;
+    /// Internal VMM error.
+    pub const INTERNAL: u8 = 70;
+    /// Guest triple fault (KVM_EXIT_SHUTDOWN).
+    pub const TRIPLE_FAULT: u8 = 71;
+    /// KVM internal error, e.g. an instruction the emulator cannot run.
+    pub const KVM_INTERNAL: u8 = 72;
+    /// The guest did not exit within `--timeout`.
+    pub const TIMEOUT: u8 = 73;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot read kernel '{}' (give --kernel the path of a dmalab guest ELF, \
+         or leave --kernel out to boot the built-in guest)",
+        path.display()
+    )]
+    KernelRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "kernel '{name}' is not a dmalab guest kernel (an x86-64 ELF executable \
+         linked at 1 MiB, as guest-driver/kernel builds)"
+    )]
+    KernelInvalid {
+        name: String,
+        #[source]
+        source: crate::boot::elf::Error,
+    },
+    #[error("bad guest command line (shorten --cmdline)")]
+    Cmdline(#[source] crate::boot::Error),
+    #[error("cannot set up the VM")]
+    Vm(#[source] vm::Error),
+    #[error("cannot install the vCPU kick signal handler")]
+    Signal(#[source] vmm_sys_util::errno::Error),
+    #[error("cannot start a vCPU thread")]
+    Thread(#[source] std::io::Error),
+    #[error("every vCPU thread ended without a report")]
+    NoReport,
+}
+
+impl Error {
+    /// The process exit status for this error.
+    pub fn status(&self) -> u8 {
+        match self {
+            Error::KernelRead { .. } | Error::KernelInvalid { .. } | Error::Cmdline(_) => {
+                status::USAGE
+            }
+            Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,
+            Error::Vm(_) | Error::Signal(_) | Error::Thread(_) | Error::NoReport => {
+                status::INTERNAL
+            }
+        }
+    }
+}
+
+/// `error: cause: cause…` on one line.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_kernel_is_a_usage_error_with_a_hint() {
+        let e = Error::KernelRead {
+            path: "/nope/kernel.elf".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(e.status(), status::USAGE);
+        let line = one_line(&e);
+        assert!(
+            line.starts_with("cannot read kernel '/nope/kernel.elf' (give --kernel"),
+            "{line}"
+        );
+        assert!(line.contains("not found"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn kvm_errors_map_to_69_or_70() {
+        let no_kvm = Error::Vm(vm::Error::KvmOpen(kvm_ioctls::Error::new(libc::EACCES)));
+        assert_eq!(no_kvm.status(), status::KVM_UNAVAILABLE);
+        assert!(one_line(&no_kvm).contains("join the 'kvm' group"));
+        let internal = Error::Vm(vm::Error::Kvm(
+            "KVM_SET_REGS",
+            kvm_ioctls::Error::new(libc::EINVAL),
+        ));
+        assert_eq!(internal.status(), status::INTERNAL);
+    }
+}

@@ -1,0 +1,22 @@
+//! dmalab's VMM: a KVM virtual machine that boots the dmalab guest kernel
+//! directly in long mode (`docs/boot-protocol.md`), with COM1, the
+//! debug-exit and marker ports, and a PCI host bridge on conf1.
+//!
+//! Module map: `cli` (arguments), `runner` (from arguments to an exit
+//! status: threads, timeout, reporting), `vm` (KVM VM, memory, vCPUs,
+//! devices), `vcpu` (the KVM_RUN loop), `kick` (signalling vCPU threads),
+//! `regdump` (register dumps), `boot/` (everything written into guest memory
+//! before entry), `devices/` (buses and devices), `timings` (`--timings`),
+//! `error` (exit statuses), `guest_image` (the embedded guest).
+
+pub mod boot;
+pub mod cli;
+pub mod devices;
+pub mod error;
+pub mod guest_image;
+pub mod kick;
+pub mod regdump;
+pub mod runner;
+pub mod timings;
+pub mod vcpu;
+pub mod vm;

@@ -1,0 +1,295 @@
+//! One vCPU thread: the KVM_RUN loop and the decoding of its exits.
+//!
+//! The thread never decides the VM's fate; it sends one `Report` (guest exit
+//! status, triple fault, KVM failure, or "stopped" after a kick) to the main
+//! thread and ends. Register dumps are taken here, where the vCPU fd is.
+//!
+//! Port I/O: kvm-ioctls' `VcpuExit::IoOut(port, data)` hands over
+//! `size * count` bytes but not `size`, so `outl` and a 4-byte `rep outsb`
+//! would look alike. We read `size` from `kvm_run.io` after the exit and
+//! split the data into `count` accesses of `size` bytes: a whole `rep
+//! outsb` buffer to COM1 is one exit. (To end the exit's borrow of the fd
+//! first, the data slice is carried as a raw pointer into the vCPU's
+//! `kvm_run` mapping for those few lines.)
+//!
+//! Hot path: no allocation and no logging per exit; a relaxed counter for
+//! `--timings`, one atomic load for the debug-exit latch, one for the stop
+//! flag. No lock is held across KVM_RUN: devices lock only inside an access.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use kvm_bindings::{
+    kvm_run, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
+    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+};
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use vm_memory::GuestMemoryMmap;
+
+use crate::devices::bus::Buses;
+use crate::devices::debug_port::ExitRequest;
+use crate::kick;
+use crate::regdump::RegDump;
+use crate::timings::{ExitKind, Stamp, Timings};
+
+/// How a vCPU thread ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The guest wrote this status to the debug-exit port.
+    GuestExit(u8),
+    /// KVM_EXIT_SHUTDOWN (or a shutdown/reset system event).
+    TripleFault { why: String, dump: RegDump },
+    /// KVM internal error, failed entry, unexpected exit, KVM_RUN error.
+    KvmFailure { why: String, dump: RegDump },
+    /// Kicked out of KVM_RUN by the main thread (timeout).
+    Stopped(RegDump),
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub index: u8,
+    pub outcome: Outcome,
+}
+
+/// Everything a vCPU thread owns or shares.
+#[derive(Debug)]
+pub struct Vcpu {
+    pub index: u8,
+    pub fd: VcpuFd,
+    pub buses: Arc<Buses>,
+    pub exit_request: Arc<ExitRequest>,
+    pub stop: Arc<AtomicBool>,
+    pub timings: Arc<Timings>,
+    pub memory: GuestMemoryMmap,
+}
+
+/// What to do after one exit.
+enum Step {
+    Continue,
+    Pio {
+        port: u16,
+        out: bool,
+        data: *mut u8,
+        len: usize,
+    },
+    InternalError,
+    TripleFault(String),
+    Failure(String),
+}
+
+impl Vcpu {
+    /// Runs the guest until it ends, then reports to `reports`.
+    pub fn run(mut self, reports: Sender<Report>) {
+        let registration = kick::Registration::new(self.fd.get_kvm_run());
+        let outcome = self.run_loop();
+        drop(registration);
+        // The main thread may already have gone: nothing left to tell.
+        let _ = reports.send(Report {
+            index: self.index,
+            outcome,
+        });
+    }
+
+    fn run_loop(&mut self) -> Outcome {
+        self.timings.stamp(Stamp::GuestEntry);
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return Outcome::Stopped(self.dump());
+            }
+            let step = match self.fd.run() {
+                Ok(exit) => decode(exit, &self.buses, &self.timings),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    self.fd.set_kvm_immediate_exit(0);
+                    Step::Continue
+                }
+                Err(e) => Step::Failure(format!("KVM_RUN failed: {e}")),
+            };
+            match step {
+                Step::Continue => {}
+                Step::Pio {
+                    port,
+                    out,
+                    data,
+                    len,
+                } => self.port_io(port, out, data, len),
+                Step::InternalError => {
+                    let (why, insn) = internal_error(self.fd.get_kvm_run());
+                    let mut dump = self.dump();
+                    dump.kvm_insn = insn;
+                    return Outcome::KvmFailure { why, dump };
+                }
+                Step::TripleFault(why) => {
+                    return Outcome::TripleFault {
+                        why,
+                        dump: self.dump(),
+                    }
+                }
+                Step::Failure(why) => {
+                    return Outcome::KvmFailure {
+                        why,
+                        dump: self.dump(),
+                    }
+                }
+            }
+            if let Some(status) = self.exit_request.get() {
+                return Outcome::GuestExit(status);
+            }
+        }
+    }
+
+    /// Performs the `count` accesses of one port I/O exit.
+    fn port_io(&mut self, port: u16, out: bool, data: *mut u8, len: usize) {
+        // SAFETY: the exit reason was KVM_EXIT_IO, so `io` is the union's
+        // active member.
+        let io = unsafe { self.fd.get_kvm_run().__bindgen_anon_1.io };
+        let size = usize::from(io.size);
+        let size = if size == 0 || len % size != 0 {
+            len.max(1)
+        } else {
+            size
+        };
+        // SAFETY: `data`/`len` is the slice kvm-ioctls built for this exit
+        // from the vCPU's kvm_run mapping (`kvm_run + io.data_offset`, past
+        // the kvm_run struct itself), which lives as long as `self.fd`. No
+        // other reference to those bytes exists until the next KVM_RUN,
+        // which cannot happen while this slice lives.
+        let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
+        for access in data.chunks_mut(size) {
+            if out {
+                self.buses.pio_write(port, access);
+            } else {
+                self.buses.pio_read(port, access);
+            }
+        }
+    }
+
+    fn dump(&self) -> RegDump {
+        RegDump::capture(self.index, &self.fd, &self.memory)
+    }
+}
+
+fn decode(exit: VcpuExit<'_>, buses: &Buses, timings: &Timings) -> Step {
+    match exit {
+        VcpuExit::IoOut(port, data) => {
+            timings.count_exit(ExitKind::Pio);
+            Step::Pio {
+                port,
+                out: true,
+                data: data.as_ptr().cast_mut(),
+                len: data.len(),
+            }
+        }
+        VcpuExit::IoIn(port, data) => {
+            timings.count_exit(ExitKind::Pio);
+            Step::Pio {
+                port,
+                out: false,
+                data: data.as_mut_ptr(),
+                len: data.len(),
+            }
+        }
+        VcpuExit::MmioRead(addr, data) => {
+            timings.count_exit(ExitKind::Mmio);
+            buses.mmio_read(addr, data);
+            Step::Continue
+        }
+        VcpuExit::MmioWrite(addr, data) => {
+            timings.count_exit(ExitKind::Mmio);
+            buses.mmio_write(addr, data);
+            Step::Continue
+        }
+        VcpuExit::Intr => {
+            timings.count_exit(ExitKind::Other);
+            Step::Continue
+        }
+        VcpuExit::Shutdown => Step::TripleFault("guest triple fault (KVM_EXIT_SHUTDOWN)".into()),
+        VcpuExit::InternalError => Step::InternalError,
+        VcpuExit::SystemEvent(kind, _) if kind == KVM_SYSTEM_EVENT_SHUTDOWN => {
+            Step::TripleFault("guest shut down (KVM_SYSTEM_EVENT_SHUTDOWN)".into())
+        }
+        VcpuExit::SystemEvent(kind, _) if kind == KVM_SYSTEM_EVENT_RESET => {
+            Step::TripleFault("guest reset (KVM_SYSTEM_EVENT_RESET)".into())
+        }
+        VcpuExit::FailEntry(reason, cpu) => Step::Failure(format!(
+            "KVM_EXIT_FAIL_ENTRY: hardware entry failure reason {reason:#x} on host CPU {cpu}"
+        )),
+        VcpuExit::Hlt => Step::Failure(
+            "KVM_EXIT_HLT: the guest halted, but the in-kernel irqchip should handle hlt".into(),
+        ),
+        other => Step::Failure(format!("unexpected KVM exit: {other:?}")),
+    }
+}
+
+/// Describes a KVM_EXIT_INTERNAL_ERROR; returns the instruction bytes of an
+/// emulation failure if KVM supplied them.
+fn internal_error(run: &kvm_run) -> (String, Option<Vec<u8>>) {
+    // SAFETY: the exit reason was KVM_EXIT_INTERNAL_ERROR, so `internal` is
+    // the union's active member (plain integers: any bit pattern is valid).
+    let internal = unsafe { run.__bindgen_anon_1.internal };
+    let ndata = usize::try_from(internal.ndata)
+        .unwrap_or(usize::MAX)
+        .min(internal.data.len());
+    let data = &internal.data[..ndata];
+    let kind = match internal.suberror {
+        1 => "emulation failure (an instruction KVM's emulator cannot run)",
+        2 => "exception while delivering an exception",
+        3 => "event delivery failed",
+        4 => "unexpected exit reason",
+        _ => "unknown suberror",
+    };
+    let insn = match data {
+        [flags, b0, b1, ..]
+            if internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                && flags & u64::from(KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) != 0 =>
+        {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&b0.to_le_bytes());
+            bytes[8..].copy_from_slice(&b1.to_le_bytes());
+            let size = usize::from(bytes[0]).min(15);
+            Some(bytes[1..=size].to_vec())
+        }
+        _ => None,
+    };
+    let why = format!(
+        "KVM internal error: {kind} (suberror {}, data {data:x?})",
+        internal.suberror
+    );
+    (why, insn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emulation_failure_carries_the_instruction_bytes() {
+        // SAFETY: kvm_run is plain data; all zeroes is a valid value.
+        let mut run: kvm_run = unsafe { std::mem::zeroed() };
+        let mut b = [0u8; 16];
+        b[0] = 3; // insn_size
+        b[1..4].copy_from_slice(&[0x0f, 0x01, 0xf9]); // rdtscp
+                                                      // SAFETY: writing plain integers into the union's `internal` member.
+        unsafe {
+            run.__bindgen_anon_1.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+            run.__bindgen_anon_1.internal.ndata = 3;
+            run.__bindgen_anon_1.internal.data[0] = 1;
+            run.__bindgen_anon_1.internal.data[1] = u64::from_le_bytes(b[..8].try_into().unwrap());
+            run.__bindgen_anon_1.internal.data[2] = u64::from_le_bytes(b[8..].try_into().unwrap());
+        }
+        let (why, insn) = internal_error(&run);
+        assert!(why.contains("emulation failure"), "{why}");
+        assert_eq!(insn, Some(vec![0x0f, 0x01, 0xf9]));
+    }
+
+    #[test]
+    fn other_internal_errors_have_no_bytes_and_bounded_data() {
+        // SAFETY: as above.
+        let mut run: kvm_run = unsafe { std::mem::zeroed() };
+        run.__bindgen_anon_1.internal.suberror = 3;
+        run.__bindgen_anon_1.internal.ndata = 1000; // hostile/odd: clamped
+        let (why, insn) = internal_error(&run);
+        assert!(why.contains("event delivery failed"), "{why}");
+        assert_eq!(insn, None);
+    }
+}
