@@ -34,11 +34,13 @@ skip { next }
 	bad = ""
 	if (insn ~ /%(x|y|z)mm[0-9]/ || insn ~ /%mm[0-7]/ || insn ~ /%st(\([0-7]\))?/ || insn ~ /%k[0-7]/)
 		bad = "SIMD/x87 register"
-	else if (op ~ /^(int3|int|int1|icebp|into|rdtscp|popcnt|crc32|lzcnt|andn|bextr|blsi|blsmsk|blsr|bzhi|pdep|pext|mulx|rorx|sarx|shlx|shrx|movbe|cmpxchg16b|xgetbv|xsetbv|ldmxcsr|stmxcsr|movnti|emms|femms|\(bad\))$/)
+	else if (op ~ /^(int3|int|int1|icebp|into|rdtscp|popcnt|crc32|lzcnt|andn|bextr|blsi|blsmsk|blsr|bzhi|pdep|pext|mulx|rorx|sarx|shlx|shrx|movbe|cmpxchg16b|xgetbv|xsetbv|ldmxcsr|stmxcsr|movnti|emms|femms|wait)$/)
 		bad = "not runnable at CPL0 here"
+	else if (op ~ /^(\(bad\)|\.byte)$/)
+		bad = "undecodable bytes"
 	else if (op ~ /^(xsave|xrstor|fxsave|fxrstor)/)
 		bad = "extended state save/restore"
-	else if (op ~ /^f/ && op !~ /^(fs|fwait)$/)
+	else if (op ~ /^f/ && op != "fs")
 		bad = "x87"
 	else if (op ~ /^v/ && op !~ /^(verr|verw)$/)
 		bad = "AVX"

@@ -32,6 +32,8 @@
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
 #define LAPIC_SVR_ENABLE (1u << 8)
+#define LAPIC_ICR_LOW 0x300
+#define LAPIC_ICR_SELF (1u << 18) /* destination shorthand: self */
 #define LAPIC_LVT_TIMER 0x320
 #define LAPIC_LVT_MASKED (1u << 16)
 #define LAPIC_LVT_PERIODIC (1u << 17)
@@ -68,6 +70,11 @@ void lapic_eoi(void)
 uint32_t lapic_id(void)
 {
 	return lapic_read(LAPIC_ID) >> 24;
+}
+
+void lapic_self_ipi(uint8_t vector)
+{
+	lapic_write(LAPIC_ICR_LOW, LAPIC_ICR_SELF | vector);
 }
 
 static void timer_tick(struct trap_frame *f, void *ctx)

@@ -19,6 +19,8 @@ void lapic_calibrate_begin(void);
 void lapic_timer_start(void);
 void lapic_eoi(void);
 uint32_t lapic_id(void);
+/* Send vector to this CPU (ICR, destination shorthand self). */
+void lapic_self_ipi(uint8_t vector);
 
 /* Ticks since lapic_timer_start (BSP timer). */
 extern volatile uint64_t lapic_ticks;

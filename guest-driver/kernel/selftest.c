@@ -227,6 +227,40 @@ static void check_timer(void)
 	       TIMER_TEST_TICKS, us, lapic_counts_per_ms);
 }
 
+struct irq_probe {
+	uint64_t hits;
+	uint64_t vector;
+};
+
+static void irq_probe_handler(struct trap_frame *f, void *ctx)
+{
+	struct irq_probe *p = ctx;
+
+	p->hits++;
+	p->vector = f->vector;
+	lapic_eoi();
+}
+
+/* A vector from the device range (what MSI-X will use) reaches the handler
+ * registered for it, with its context: a self-IPI through the LAPIC. */
+static void check_irq_vector(void)
+{
+	static struct irq_probe probe;
+	int v = irq_alloc(irq_probe_handler, &probe);
+	uint64_t start = lapic_ticks;
+
+	if (v < 0) {
+		report("irq-vector", false, "no free device vector");
+		return;
+	}
+	lapic_self_ipi((uint8_t)v);
+	while (!probe.hits && lapic_ticks < start + 5)
+		irq_enable_and_halt();
+	report("irq-vector", probe.hits == 1 && probe.vector == (uint64_t)v,
+	       "vector 0x%x: %lu hits, saw vector 0x%lx", v, probe.hits,
+	       probe.vector);
+}
+
 static void check_user_syscall(void)
 {
 	uint64_t calls = syscall_count;
@@ -290,6 +324,7 @@ int scenario_selftest(void)
 	check_heap();
 	check_smp();
 	check_timer();
+	check_irq_vector();
 	check_user_syscall();
 	check_user_irq();
 	check_user_simd();

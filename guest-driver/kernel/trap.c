@@ -8,8 +8,9 @@
  *   resumes at its fixup and is recorded; anything else prints the
  *   EXCEPTION line of docs/boot-protocol.md and exits with status 3.
  *   A user-mode (CPL3) fault is reported the same way for now.
- * - 32-255: the handler registered with irq_register, else counted as
- *   unexpected (and EOI'd, except the spurious vector).
+ * - 32-255: the handler registered with irq_register (or irq_alloc, which
+ *   hands out the device range for MSI/MSI-X), else counted as unexpected
+ *   (and EOI'd, except the spurious vector).
  */
 #include "cpu.h"
 #include "isr.h"
@@ -52,6 +53,16 @@ int irq_register(unsigned int vector, irq_handler_t handler, void *ctx)
 	irq_table[vector].ctx = ctx;
 	irq_table[vector].handler = handler;
 	return 0;
+}
+
+int irq_alloc(irq_handler_t handler, void *ctx)
+{
+	unsigned int v;
+
+	for (v = VEC_DEVICE_FIRST; v <= VEC_DEVICE_LAST; v++)
+		if (!irq_register(v, handler, ctx))
+			return (int)v;
+	return -1;
 }
 
 static bool fixup(struct trap_frame *f, uint64_t cr2)

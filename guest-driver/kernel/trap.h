@@ -27,6 +27,13 @@ typedef void (*irq_handler_t)(struct trap_frame *f, void *ctx);
  */
 int irq_register(unsigned int vector, irq_handler_t handler, void *ctx);
 
+/*
+ * Register handler on a free vector of the device range (VEC_DEVICE_FIRST
+ * to VEC_DEVICE_LAST), for MSI/MSI-X. Returns the vector, or -1 if none
+ * is free.
+ */
+int irq_alloc(irq_handler_t handler, void *ctx);
+
 /* Interrupts that arrived on a vector with no handler. */
 extern uint64_t irq_unexpected_count;
 
