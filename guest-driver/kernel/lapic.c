@@ -44,6 +44,7 @@
 #define KVM_DEFAULT_COUNTS_PER_MS 1000000ull
 
 volatile uint64_t lapic_ticks;
+volatile uint64_t lapic_ticks_user;
 uint64_t lapic_counts_per_ms;
 static uint64_t calib_tsc;
 
@@ -79,9 +80,10 @@ void lapic_self_ipi(uint8_t vector)
 
 static void timer_tick(struct trap_frame *f, void *ctx)
 {
-	(void)f;
 	(void)ctx;
 	lapic_ticks++;
+	if (f->cs & 3)
+		lapic_ticks_user++;
 	lapic_eoi();
 }
 

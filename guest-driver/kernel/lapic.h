@@ -24,6 +24,8 @@ void lapic_self_ipi(uint8_t vector);
 
 /* Ticks since lapic_timer_start (BSP timer). */
 extern volatile uint64_t lapic_ticks;
+/* Those of them that interrupted user-mode (CPL3) code. */
+extern volatile uint64_t lapic_ticks_user;
 /* Timer input clock measured at boot, in counts per millisecond. */
 extern uint64_t lapic_counts_per_ms;
 

@@ -274,23 +274,25 @@ static void check_user_syscall(void)
 	       "status %ld, %lu calls, %lu ns per int3 round trip", st, calls, ns);
 }
 
-/* The timer interrupts CPL3 code and returns to it intact; each tick's
- * cost is measured from user mode. Host preemption adds gaps too, so the
- * gap count may exceed the ticks, never fall short of them. Under host
- * load KVM coalesces ticks (14 of 20 seen on a busy 2-core host), so only
- * a few are required. */
+/* The timer interrupts CPL3 code and returns to it intact: the tick
+ * handler counts the ticks whose frame has CPL 3, and the user program
+ * must still finish its spin and return 0. Its native rdtsc loop also
+ * measures what one interruption costs (reported, not judged: host
+ * preemption adds gaps, and on hardware KVM a tick may be shorter than
+ * the gap threshold). Under host load KVM coalesces ticks (14 of 20 seen
+ * on a busy 2-core host), so only a few are required. */
 static void check_user_irq(void)
 {
 	struct u_selftest_result *r = &u_selftest_result;
+	uint64_t user_ticks = lapic_ticks_user;
 	int64_t st = user_run(u_selftest_irq_main, boot_info->tsc_khz);
 	uint64_t mean = r->irq_gaps ?
 		tsc_to_us(r->irq_gap_cycles * 1000 / r->irq_gaps) : 0;
 
-	report("user-irq",
-	       st == 0 && r->irq_ticks >= 2 &&
-		       r->irq_gaps + 1 >= r->irq_ticks,
-	       "%lu ticks in %u ms at CPL3, %lu interruptions, median %lu ns, mean %lu ns",
-	       r->irq_ticks, U_SELFTEST_IRQ_MS, r->irq_gaps,
+	user_ticks = lapic_ticks_user - user_ticks;
+	report("user-irq", st == 0 && user_ticks >= 2,
+	       "%lu ticks hit CPL3 in %u ms, %lu interruptions seen, median %lu ns, mean %lu ns",
+	       user_ticks, U_SELFTEST_IRQ_MS, r->irq_gaps,
 	       tsc_to_us(r->irq_gap_median * 1000), mean);
 }
 
