@@ -3,11 +3,10 @@
  * kernel_main: the BSP's boot path, from _start to the scenario.
  *
  * Ring-0 code is emulated on this platform (~0.75 us per instruction, an
- * exit ~11 us), so the path to READY is kept to a few thousand
- * instructions and a few dozen exits: no .bss clearing (RAM is zero at
- * entry), a static IDT and GDT, the LAPIC timer calibrated in the
- * background of the boot itself, one console write per line and few
- * lines. Order: validate the boot info, this CPU's TSS/GS, LAPIC (start
+ * exit ~11 us), so the path to READY is kept to ~1,200 instructions and
+ * 69 exits, most of them the PCI scan (docs/platform.md): no .bss
+ * clearing (RAM is zero at entry), a static IDT and GDT, the LAPIC timer
+ * calibrated in the background of the boot itself, no output. Order: validate the boot info, this CPU's TSS/GS, LAPIC (start
  * calibration), command line, heap, user image, PCI scan, start the
  * tick, READY (port 0xF8), wait (bounded) for the APs, print what the
  * boot found (nothing is formatted before READY), the scenario,
