@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use device_model::descriptor::{Descriptor, FLAG_IOC, OP_COPY};
+use device_model::descriptor::{Completion, Descriptor, FLAG_IOC, OP_COPY};
 use device_model::regs::{self, channel_reg};
 use device_model::{Controller, CountingSink, DeviceConfig};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -41,7 +41,8 @@ fn r(dev: &mut Controller<GuestMemoryMmap, CountingSink>, c: u8, reg: u64) -> u3
 }
 
 fn run(case: &Case) -> (f64, f64, u64) {
-    // Layout: rings and completion rings in the first MiB, source at 1 MiB,
+    // Layout: 128 KiB ring + 128 KiB completion ring per channel in the
+    // first MiB, source at 1 MiB,
     // one destination MiB per channel after it.
     let mem_size = usize::try_from((2 + u64::from(case.channels)) * MIB).unwrap();
     let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_size)]).unwrap();
@@ -53,8 +54,8 @@ fn run(case: &Case) -> (f64, f64, u64) {
     let mut dev = Controller::new(cfg, mem.clone(), CountingSink::default()).unwrap();
     dev.config_write(4, &[0x06, 0]);
     for c in 0..case.channels {
-        let ring = u64::from(c) * 0x20000;
-        let comp = ring + 0x10000;
+        let ring = u64::from(c) * 0x40000;
+        let comp = ring + 0x20000;
         let dst = (2 + u64::from(c)) * MIB;
         for i in 0..RING {
             let flags = if i % 64 == 63 { FLAG_IOC } else { 0 };
@@ -97,6 +98,17 @@ fn run(case: &Case) -> (f64, f64, u64) {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    for c in 0..case.channels {
+        let mut rec = [0u8; 32];
+        let comp = u64::from(c) * 0x40000 + 0x20000;
+        mem.read_slice(&mut rec, GuestAddress(comp)).unwrap();
+        let rec = Completion::from_bytes(&rec);
+        assert_eq!(
+            (rec.status, rec.bytes_done),
+            (0, case.len),
+            "copies succeed"
+        );
+    }
     let completed: u64 = (0..case.channels)
         .map(|c| u64::from(r(&mut dev, c, regs::CH_COMPLETED)))
         .sum();
