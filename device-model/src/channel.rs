@@ -161,6 +161,9 @@ pub struct Channel {
     pub halting: bool,
     /// Hung by a fault.
     pub hung: bool,
+    /// Being stopped (abort or error flush): failures drop records instead
+    /// of stopping the channel again.
+    pub stopping: bool,
     /// Has a burst ready for the bus.
     pub wants_bus: bool,
     /// Waiting for completion-ring space.
@@ -209,6 +212,7 @@ impl Channel {
             wb: VecDeque::with_capacity(4),
             halting: false,
             hung: false,
+            stopping: false,
             wants_bus: false,
             comp_full: false,
             irq_pending: 0,

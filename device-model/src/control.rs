@@ -27,6 +27,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     pub(crate) fn flush_in_flight(&mut self, c: u8) {
         self.release_bus(c);
         let ch = &mut self.channels[usize::from(c)];
+        ch.stopping = true;
         ch.fetching = false;
         ch.hung = false;
         ch.comp_full = false;
@@ -55,22 +56,23 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let ch = &mut self.channels[usize::from(c)];
         ch.fetch_index = ch.head;
         ch.halting = false;
+        ch.stopping = false;
         if ch.irq_pending > 0 {
             ch.irq_pending = 0;
             self.fire(u16::from(c));
         }
     }
 
+    /// Writes one record during a flush, or drops it (the ring is full or
+    /// the channel is not enabled): `HEAD` advances either way.
     pub(crate) fn flush_one(&mut self, c: u8, p: Pending) {
-        let fits = self.channels[usize::from(c)].enabled && self.has_comp_space(c);
-        if !fits || !self.complete(c, p) {
-            let ch = &mut self.channels[usize::from(c)];
-            ch.head = (p.index + 1) % ch.ring_size.max(1);
-            if fits {
-                return;
-            }
-            self.trace_completion(c, &p, false);
+        if self.channels[usize::from(c)].enabled && self.has_comp_space(c) {
+            self.complete(c, p);
+            return;
         }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.head = (p.index + 1) % ch.ring_size.max(1);
+        self.trace_completion(c, &p, false);
     }
 
     /// `CTRL.ABORT` (or clearing `ENABLE`).

@@ -134,7 +134,8 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             )),
             Err(e) => {
-                if self.channels[usize::from(c)].enabled {
+                let ch = &self.channels[usize::from(c)];
+                if ch.enabled && !ch.stopping {
                     self.enter_error(c, e.channel_code(error_code::RING_ADDR));
                 }
                 None

@@ -417,8 +417,13 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         if write {
             if let Err(e) = self.dma_write(addr, &written.to_bytes()) {
                 self.trace_completion(c, &p, false);
-                self.enter_error(c, e.channel_code(error_code::COMP_WRITE));
-                return false;
+                if !self.channels[usize::from(c)].stopping {
+                    self.enter_error(c, e.channel_code(error_code::COMP_WRITE));
+                    return false;
+                }
+                let ch = &mut self.channels[usize::from(c)];
+                ch.head = (p.index + 1) % size;
+                return true;
             }
         }
         let ch = &mut self.channels[usize::from(c)];

@@ -310,3 +310,45 @@ fn device_reset_clears_channels_and_globals() {
     assert_eq!(rig.r(0, regs::CH_STATUS), STATE_HALTED);
     assert_eq!(rig.gr(regs::GCTRL), 0);
 }
+
+#[test]
+fn bus_master_cleared_mid_transfer_stops_the_channel_once() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    rig.setup(0, 16);
+    rig.post(0, copy(DATA, DATA + 0x10000, 0x10000, 1));
+    rig.post(0, copy(DATA, DATA + 0x20000, 64, 2));
+    rig.ring(0);
+    rig.dev.advance_to(600);
+    rig.dev.config_write(4, &[0x02, 0]);
+    rig.dev.run_until_idle();
+    assert_eq!(rig.r(0, regs::CH_STATUS), STATE_ERROR);
+    assert_eq!(rig.r(0, regs::CH_ERROR_CODE), error_code::NO_BUS_MASTER);
+    let errors = rig.kinds(|k| {
+        matches!(
+            k,
+            EventKind::ChannelState {
+                state: STATE_ERROR,
+                ..
+            }
+        )
+    });
+    assert_eq!(errors.len(), 1);
+    let done = rig.kinds(|k| matches!(k, EventKind::Completion { .. }));
+    assert_eq!(done.len(), 1);
+    assert!(matches!(
+        done[0].kind,
+        EventKind::Completion {
+            seq: 1,
+            written: false,
+            ..
+        }
+    ));
+    assert_eq!(rig.r(0, regs::CH_HEAD), 1);
+    assert!(rig.completions(0).is_empty());
+    assert_eq!(
+        rig.kinds(|k| matches!(k, EventKind::MsiRaised { vector: 4 }))
+            .len(),
+        1
+    );
+    assert_eq!(rig.signals(4), 0);
+}
