@@ -252,3 +252,59 @@ fn unsupported_instruction_ends_with_a_dump() {
     }
     assert!(run.stderr.contains("RIP 0x0000000000100000"), "{run}");
 }
+
+#[test]
+fn guest_finds_boot_info_and_command_line_at_rdi() {
+    if !kvm_usable("guest_finds_boot_info_and_command_line_at_rdi") {
+        return;
+    }
+    let mut code = vec![0x48, 0xb8]; // movabs rax, DMALAB_BOOT_MAGIC
+    code.extend_from_slice(b"DMALBOOT");
+    code.extend_from_slice(&[0x48, 0x39, 0x07]); // cmp [rdi], rax
+    code.extend_from_slice(&[0x75, 0x1f]); // jne fail
+    code.extend_from_slice(&[0x48, 0x8b, 0x5f, 0x10]); // mov rbx, [rdi + 16] (cmdline_addr)
+    code.extend_from_slice(&[0x48, 0x8b, 0x03]); // mov rax, [rbx]
+    code.extend_from_slice(&[0x48, 0xb9]); // movabs rcx, "abcdefgh"
+    code.extend_from_slice(b"abcdefgh");
+    code.extend_from_slice(&[0x48, 0x39, 0xc8]); // cmp rax, rcx
+    code.extend_from_slice(&[0x75, 0x09]); // jne fail
+    code.extend_from_slice(&[0x8b, 0x47, 0x1c]); // mov eax, [rdi + 28] (cpu_count)
+    code.extend_from_slice(&[0x04, 0x0a]); // add al, 10
+    code.extend_from_slice(&[0xe6, 0xf4, 0xeb, 0xfe]); // out 0xf4, al; jmp .
+    assert_eq!(code.len(), 46);
+    code.extend_from_slice(&[0xb0, 0x09, 0xe6, 0xf4, 0xeb, 0xfe]); // fail: exit 9
+    let run = boot_code("bootinfo", &code, &["--cpus", "2", "--cmdline", "abcdefgh"]);
+    assert_eq!(
+        run.code(),
+        12,
+        "magic, command line and cpu_count 2 expected\n{run}"
+    );
+}
+
+#[test]
+fn unmodelled_ports_are_logged_and_ignored() {
+    if !kvm_usable("unmodelled_ports_are_logged_and_ignored") {
+        return;
+    }
+    let code = [
+        0xe6, 0x80, // out 0x80, al
+        0xe4, 0x81, // in al, 0x81 (all ones)
+        0x3c, 0xff, // cmp al, 0xff
+        0x75, 0x04, // jne fail
+        0xb0, 0x06, 0xe6, 0xf4, // mov al, 6; out 0xf4, al
+        0xb0, 0x09, 0xe6, 0xf4, // fail: mov al, 9; out 0xf4, al
+    ];
+    let run = boot_code("unmodelled", &code, &[]);
+    assert_eq!(run.code(), 6, "{run}");
+    assert!(run.stderr.contains("unmodelled port 0x80"), "{run}");
+}
+
+#[test]
+fn hello_runs_with_ram_above_4_gib() {
+    if !kvm_usable("hello_runs_with_ram_above_4_gib") {
+        return;
+    }
+    let run = run_dmalab(&["run", "--memory", "5G"], LIMIT);
+    assert_eq!(run.code(), 0, "{run}");
+    assert!(run.stdout.contains(RESULT_PASS), "{run}");
+}

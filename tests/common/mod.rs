@@ -6,7 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::fs::OpenOptions;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -28,7 +28,8 @@ pub fn kvm_usable(test: &str) -> bool {
             if std::env::var("DMALAB_REQUIRE_KVM").as_deref() == Ok("1") {
                 panic!("{test}: {reason}, and DMALAB_REQUIRE_KVM=1");
             }
-            eprintln!("SKIPPED: {test}: {reason}");
+            // Straight to fd 2: the test harness captures `eprintln!`.
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
             false
         }
     }

@@ -38,6 +38,8 @@ use crate::devices::pci_host::{
 use crate::devices::serial::{IrqEvent, SerialDevice, COM1_GSI, COM1_PORT, COM1_PORTS};
 use crate::timings::{Stamp, Timings};
 
+const _: () = assert!(layout::MAX_VCPUS == 16, "update Error::CpuCount");
+
 /// Where KVM keeps the real-mode TSS on Intel hosts (as Firecracker).
 const KVM_TSS_ADDR: usize = 0xfffb_d000;
 
@@ -53,6 +55,8 @@ pub enum Error {
     KvmOpen(#[source] kvm_ioctls::Error),
     #[error("/dev/kvm speaks KVM API version {0}, not {KVM_API_VERSION}")]
     KvmApiVersion(i32),
+    #[error("a VM has 1 to 16 vCPUs, not {0}")]
+    CpuCount(u8),
     #[error("KVM lacks a capability dmalab needs: {0}")]
     MissingCap(&'static str),
     #[error("KVM refused to create a VM")]
@@ -107,6 +111,9 @@ pub struct Vm {
 
 impl Vm {
     pub fn new(config: &VmConfig<'_>, timings: &Arc<Timings>) -> Result<Self, Error> {
+        if config.cpus == 0 || config.cpus > layout::MAX_VCPUS {
+            return Err(Error::CpuCount(config.cpus));
+        }
         let kvm = Kvm::new().map_err(Error::KvmOpen)?;
         let version = kvm.get_api_version();
         if version != KVM_API_VERSION as i32 {
@@ -151,7 +158,10 @@ impl Vm {
         for index in 0..config.cpus {
             vcpus.push(create_vcpu(&fd, &supported, config.kernel.entry, index)?);
         }
-        let tsc_khz = vcpus[0].get_tsc_khz().unwrap_or(0);
+        let tsc_khz = vcpus
+            .first()
+            .and_then(|v| v.get_tsc_khz().ok())
+            .unwrap_or(0);
         let params = BootParams {
             ram_bytes: config.ram_bytes,
             cpu_count: config.cpus,

@@ -151,8 +151,13 @@ fn check_segment(phdr: &Elf64_Phdr, file_len: usize, ram_end: u64) -> Result<Seg
 /// Copies the segments of a parsed kernel into guest memory.
 pub fn load<M: GuestMemory>(memory: &M, image: &[u8], kernel: &Kernel) -> Result<(), Error> {
     for s in &kernel.segments {
-        // In bounds: checked by `parse` against this very image.
-        let bytes = &image[s.file_offset..s.file_offset + s.file_size];
+        // `parse` checked this against the image; a different image is
+        // refused rather than trusted.
+        let bytes = s
+            .file_offset
+            .checked_add(s.file_size)
+            .and_then(|end| image.get(s.file_offset..end))
+            .ok_or(Error::Truncated("segment data"))?;
         memory
             .write_slice(bytes, GuestAddress(s.paddr))
             .map_err(Error::Write)?;
