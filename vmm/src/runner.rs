@@ -84,11 +84,12 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
+    let buses = Arc::new(std::mem::take(&mut vm.buses));
     for (index, fd) in (0u8..).zip(vm.vcpus.drain(..)) {
         let vcpu = Vcpu {
             index,
             fd,
-            buses: vm.buses.clone(),
+            buses: buses.clone(),
             exit_request: vm.exit_request.clone(),
             stop: stop.clone(),
             timings: timings.clone(),

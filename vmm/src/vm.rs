@@ -103,7 +103,9 @@ pub struct Vm {
     pub fd: VmFd,
     pub memory: GuestMemoryMmap,
     pub vcpus: Vec<VcpuFd>,
-    pub buses: Arc<Buses>,
+    /// Port and MMIO buses; more devices may be attached until the vCPUs
+    /// start (the runner then shares them read-only).
+    pub buses: Buses,
     pub console: Arc<Mutex<Console>>,
     pub exit_request: Arc<ExitRequest>,
     pub pci: Arc<Mutex<PciConfigIo>>,
@@ -206,7 +208,7 @@ impl Vm {
             fd,
             memory,
             vcpus,
-            buses: Arc::new(buses),
+            buses,
             console,
             exit_request,
             pci,
