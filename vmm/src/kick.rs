@@ -58,3 +58,43 @@ impl Drop for Registration {
         KVM_RUN.with(|cell| cell.set(ptr::null_mut()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread;
+    use vmm_sys_util::signal::Killable;
+
+    #[test]
+    fn a_kick_sets_immediate_exit_of_the_signalled_thread_only() {
+        install().unwrap();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let spawn = |ready_tx: mpsc::Sender<()>, go_rx: mpsc::Receiver<()>| {
+            thread::spawn(move || {
+                // SAFETY: kvm_run is plain data; all zeroes is a valid value.
+                let mut run: kvm_run = unsafe { std::mem::zeroed() };
+                let registration = Registration::new(&mut run);
+                ready_tx.send(()).unwrap();
+                // Blocked here when kicked; the pending signal's handler
+                // runs before `recv` returns.
+                let _ = go_rx.recv();
+                drop(registration);
+                // SAFETY: reading our own local through a valid pointer.
+                unsafe { ptr::addr_of!(run.immediate_exit).read_volatile() }
+            })
+        };
+        let kicked = spawn(ready_tx.clone(), go_rx);
+        let (other_go_tx, other_go_rx) = mpsc::channel::<()>();
+        let other = spawn(ready_tx, other_go_rx);
+        ready_rx.recv().unwrap();
+        ready_rx.recv().unwrap();
+        // pthread_kill queues the signal before it returns.
+        kicked.kill(signal()).unwrap();
+        go_tx.send(()).unwrap();
+        other_go_tx.send(()).unwrap();
+        assert_eq!(kicked.join().unwrap(), 1);
+        assert_eq!(other.join().unwrap(), 0);
+    }
+}
