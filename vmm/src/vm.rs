@@ -69,8 +69,10 @@ pub enum Error {
     Kernel(#[source] elf::Error),
     #[error("cannot write the boot structures")]
     Boot(#[source] boot::Error),
-    #[error("cannot create the devices")]
+    #[error("cannot attach the devices")]
     Devices(#[source] bus::Error),
+    #[error("cannot set up PCI bus 0")]
+    Pci(#[source] crate::devices::pci::Error),
     #[error("cannot create the COM1 interrupt eventfd")]
     EventFd(#[source] io::Error),
 }
@@ -172,42 +174,61 @@ impl Vm {
         };
         boot::write_boot_structures(&memory, &params, config.cmdline).map_err(Error::Boot)?;
 
-        let exit_request = Arc::new(ExitRequest::default());
-        let irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
-        fd.register_irqfd(&irq, COM1_GSI)
-            .map_err(|e| Error::Kvm("KVM_IRQFD(COM1)", e))?;
-        let console = Arc::new(Mutex::new(SerialDevice::new(IrqEvent(irq), io::stdout())));
-        let mut pci_bus = PciBus::new();
-        // Slot 0 of a fresh bus is free: cannot fail.
-        let _ = pci_bus.add(0, Arc::new(Mutex::new(HostBridge::default())));
-        let pci = Arc::new(Mutex::new(PciConfigIo::new(pci_bus)));
-        let mut buses = Buses::new();
-        buses
-            .attach_pio(COM1_PORT, COM1_PORTS, console.clone())
-            .and_then(|()| {
-                buses.attach_pio(
-                    DEBUG_EXIT_PORT,
-                    DEBUG_EXIT_PORTS,
-                    Arc::new(Mutex::new(DebugExit::new(exit_request.clone()))),
-                )
-            })
-            .and_then(|()| {
-                buses.attach_pio(
-                    MARKER_PORT,
-                    MARKER_PORTS,
-                    Arc::new(Mutex::new(Marker::new(timings.clone()))),
-                )
-            })
-            .and_then(|()| buses.attach_pio(CONFIG_ADDRESS_PORT, PORTS, pci.clone()))
-            .and_then(|()| buses.attach_pio(CONFIG_DATA_PORT, PORTS, pci.clone()))
-            .map_err(Error::Devices)?;
-
+        let devices = Devices::new(&fd, timings)?;
         timings.stamp(Stamp::VmReady);
         Ok(Self {
             kvm,
             fd,
             memory,
             vcpus,
+            buses: devices.buses,
+            console: devices.console,
+            exit_request: devices.exit_request,
+            pci: devices.pci,
+        })
+    }
+}
+
+/// The devices every dmalab VM has, attached to fresh buses.
+struct Devices {
+    buses: Buses,
+    console: Arc<Mutex<Console>>,
+    exit_request: Arc<ExitRequest>,
+    pci: Arc<Mutex<PciConfigIo>>,
+}
+
+impl Devices {
+    fn new(fd: &VmFd, timings: &Arc<Timings>) -> Result<Self, Error> {
+        let irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+        fd.register_irqfd(&irq, COM1_GSI)
+            .map_err(|e| Error::Kvm("KVM_IRQFD(COM1)", e))?;
+        let console = Arc::new(Mutex::new(SerialDevice::new(IrqEvent(irq), io::stdout())));
+        let exit_request = Arc::new(ExitRequest::default());
+        let debug_exit = Arc::new(Mutex::new(DebugExit::new(exit_request.clone())));
+        let marker = Arc::new(Mutex::new(Marker::new(timings.clone())));
+        let mut pci_bus = PciBus::new();
+        pci_bus
+            .add(0, Arc::new(Mutex::new(HostBridge::default())))
+            .map_err(Error::Pci)?;
+        let pci = Arc::new(Mutex::new(PciConfigIo::new(pci_bus)));
+
+        let mut buses = Buses::new();
+        buses
+            .attach_pio(COM1_PORT, COM1_PORTS, console.clone())
+            .map_err(Error::Devices)?;
+        buses
+            .attach_pio(DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, debug_exit)
+            .map_err(Error::Devices)?;
+        buses
+            .attach_pio(MARKER_PORT, MARKER_PORTS, marker)
+            .map_err(Error::Devices)?;
+        buses
+            .attach_pio(CONFIG_ADDRESS_PORT, PORTS, pci.clone())
+            .map_err(Error::Devices)?;
+        buses
+            .attach_pio(CONFIG_DATA_PORT, PORTS, pci.clone())
+            .map_err(Error::Devices)?;
+        Ok(Self {
             buses,
             console,
             exit_request,
