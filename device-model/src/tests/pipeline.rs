@@ -372,3 +372,39 @@ fn channel_reset_discards_work_in_flight() {
     );
     assert_eq!(rig.r(0, regs::CH_HEAD), 0);
 }
+
+#[test]
+fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    rig.setup(0, 16);
+    rig.setup(2, 16);
+    for i in 0..3 {
+        rig.post(0, copy(DATA, DATA + 0x1000, 600, i));
+        rig.post(2, copy(DATA, DATA + 0x2000, 64, 10 + i));
+    }
+    rig.ring(0);
+    rig.ring(2);
+    rig.gw(regs::TRACE_MARKER, 0x0100_0000);
+    rig.dev.run_until_idle();
+    let mut events = Vec::new();
+    rig.dev.drain_trace(&mut events);
+    assert!(rig.dev.trace_events().is_empty());
+    let json: serde_json::Value = serde_json::from_str(&rig.dev.chrome_json(&events)).unwrap();
+    let list = json["traceEvents"].as_array().unwrap();
+    let count = |ph: &str, tid: u64| {
+        list.iter()
+            .filter(|e| e["ph"] == ph && e["tid"] == tid)
+            .count()
+    };
+    assert_eq!((count("b", 1), count("e", 1)), (3, 3));
+    assert_eq!((count("b", 3), count("e", 3)), (3, 3));
+    assert_eq!(count("X", 1), 9, "600 bytes = 3 bursts, 3 descriptors");
+    assert_eq!(count("X", 3), 3);
+    let bursts = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::BurstEnd { .. }))
+        .count();
+    assert_eq!(bursts, 12);
+    let marker = list.iter().find(|e| e["name"] == "driver_marker").unwrap();
+    assert_eq!(marker["tid"], 0);
+}
