@@ -308,3 +308,35 @@ fn hello_runs_with_ram_above_4_gib() {
     assert_eq!(run.code(), 0, "{run}");
     assert!(run.stdout.contains(RESULT_PASS), "{run}");
 }
+
+#[test]
+fn console_line_shows_while_the_guest_idles() {
+    if !kvm_usable("console_line_shows_while_the_guest_idles") {
+        return;
+    }
+    let msg = b"printed, now idle\n";
+    let mut code = vec![0x48, 0x8d, 0x35, 15, 0, 0, 0]; // lea rsi, [rip + 15]
+    code.push(0xb9); // mov ecx, len
+    code.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_le_bytes());
+    code.extend_from_slice(&[0x66, 0xba, 0xf8, 0x03]); // mov dx, 0x3f8
+    code.extend_from_slice(&[0xf3, 0x6e]); // rep outsb
+                                           // cli; hlt; jmp back to cli: halted in the kernel, no more exits.
+    code.extend_from_slice(&[0xfa, 0xf4, 0xeb, 0xfc]);
+    assert_eq!(code.len(), 22);
+    code.extend_from_slice(msg);
+    let scratch = Scratch::new("idle-console");
+    let kernel = scratch.file("guest.elf", &tiny_elf(&code));
+    let mut live = common::Live::spawn(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--timeout",
+        "20",
+    ]);
+    let waited = live.wait_for_line("printed, now idle", Duration::from_secs(10));
+    assert!(
+        waited.is_ok(),
+        "line not shown while the guest idles: {waited:?}"
+    );
+    assert!(live.running(), "the guest should still be halted");
+}

@@ -171,3 +171,61 @@ pub fn tiny_elf(code: &[u8]) -> Vec<u8> {
     image.extend_from_slice(code);
     image
 }
+
+/// A running `dmalab` whose stdout lines arrive on a channel, killed when
+/// dropped (Firecracker's `Serial` helper, in miniature).
+pub struct Live {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Live {
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(dmalab())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dmalab");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits up to `limit` for a stdout line containing `needle`; returns
+    /// how long it took, or the lines seen so far.
+    pub fn wait_for_line(&self, needle: &str, limit: Duration) -> Result<Duration, Vec<String>> {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while let Some(left) = limit.checked_sub(start.elapsed()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok(start.elapsed()),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        Err(seen)
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

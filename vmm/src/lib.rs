@@ -7,10 +7,12 @@
 //! devices), `vcpu` (the KVM_RUN loop), `kick` (signalling vCPU threads),
 //! `regdump` (register dumps), `boot/` (everything written into guest memory
 //! before entry), `devices/` (buses and devices), `timings` (`--timings`),
-//! `error` (exit statuses), `guest_image` (the embedded guest).
+//! `error` (exit statuses), `guest_image` (the embedded guest),
+//! `console_ring` (the main thread's view of KVM's coalesced COM1 ring).
 
 pub mod boot;
 pub mod cli;
+pub mod console_ring;
 pub mod devices;
 pub mod error;
 pub mod guest_image;

@@ -4,7 +4,8 @@
 //! command line), so they are reported the same with or without /dev/kvm.
 //! Then the VM is built, one thread per vCPU is started, and the main
 //! thread owns the outcome: it waits on the report channel with the
-//! timeout, and on expiry sets the stop flag, kicks every vCPU thread out of
+//! timeout (looking every 20 ms for console bytes held in KVM's coalesced
+//! ring, see `console_ring.rs`), and on expiry sets the stop flag, kicks every vCPU thread out of
 //! KVM_RUN (`kick.rs`), collects their register dumps and returns 73. It
 //! flushes the console before printing anything, so the guest's last lines
 //! come before the VMM's verdict. The caller exits the process, which ends
@@ -21,6 +22,7 @@ use vmm_sys_util::signal::Killable;
 
 use crate::boot::{self, elf, layout};
 use crate::cli::RunArgs;
+use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
@@ -28,6 +30,10 @@ use crate::kick;
 use crate::timings::{Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
 use crate::vm::{Vm, VmConfig};
+
+/// How often the main thread looks for console bytes waiting in KVM's
+/// coalesced ring (`console_ring.rs`).
+const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
 /// How long kicked vCPU threads get to report their registers.
 const KICK_GRACE: Duration = Duration::from_secs(2);
@@ -85,6 +91,12 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
     let buses = Arc::new(std::mem::take(&mut vm.buses));
+    let ring = match (&vm.console_ring, vm.vcpus.first()) {
+        (Some(_), Some(bsp)) => RingPeek::new(bsp)
+            .inspect_err(|e| log::warn!("console lines may wait for the next exit: {e}"))
+            .ok(),
+        _ => None,
+    };
     for (index, fd) in (0u8..).zip(vm.vcpus.drain(..)) {
         let vcpu = Vcpu {
             index,
@@ -94,6 +106,7 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
             stop: stop.clone(),
             timings: timings.clone(),
             memory: vm.memory.clone(),
+            console_ring: vm.console_ring.clone(),
         };
         let reports = reports.clone();
         let thread = thread::Builder::new()
@@ -104,7 +117,7 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
     }
     drop(reports);
 
-    let first = match inbox.recv_timeout(timeout) {
+    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads) {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
             let reports = stop_all(&stop, &threads, &inbox);
@@ -120,6 +133,43 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
     };
     flush_console(vm);
     Ok(verdict(first))
+}
+
+/// The first vCPU report, or `Timeout` once `timeout` has passed. Meanwhile
+/// every `CONSOLE_POLL`, if console bytes wait in the coalesced ring, vCPU 0
+/// is kicked so it drains them.
+fn first_report(
+    inbox: &mpsc::Receiver<Report>,
+    timeout: Duration,
+    ring: Option<&RingPeek>,
+    threads: &[JoinHandle<()>],
+) -> Result<Report, RecvTimeoutError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wait = if ring.is_some() {
+            left.min(CONSOLE_POLL)
+        } else {
+            left
+        };
+        match inbox.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                if ring.is_some_and(RingPeek::pending) {
+                    kick_bsp(threads);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Kicks vCPU 0 out of KVM_RUN once, so it drains the console ring.
+fn kick_bsp(threads: &[JoinHandle<()>]) {
+    if let Some(bsp) = threads.first() {
+        if let Err(e) = bsp.kill(kick::signal()) {
+            log::debug!("cannot kick vCPU 0 for the console: {e}");
+        }
+    }
 }
 
 /// Stops every vCPU and collects what each reports within `KICK_GRACE`.

@@ -7,10 +7,15 @@
 //! Port I/O: kvm-ioctls' `VcpuExit::IoOut(port, data)` hands over
 //! `size * count` bytes but not `size`, so `outl` and a 4-byte `rep outsb`
 //! would look alike. We read `size` from `kvm_run.io` after the exit and
-//! split the data into `count` accesses of `size` bytes: a whole `rep
-//! outsb` buffer to COM1 is one exit. (To end the exit's borrow of the fd
-//! first, the data slice is carried as a raw pointer into the vCPU's
-//! `kvm_run` mapping for those few lines.)
+//! split the data into `count` accesses of `size` bytes: on hardware KVM a
+//! whole `rep outsb` buffer to COM1 is one exit (this platform's emulator
+//! exits once per byte, which is why COM1's data port is coalesced, below).
+//!
+//! Order of work after KVM_RUN returns: decode the exit, drain KVM's
+//! coalesced COM1 ring (those writes happened before this exit), then
+//! perform the exit's access. The exit's data slice borrows the vCPU fd and
+//! draining needs it too, so the slice is carried as a raw pointer into the
+//! vCPU's `kvm_run` mapping for those few lines.
 //!
 //! Hot path: no allocation and no logging per exit; a relaxed counter for
 //! `--timings`, one atomic load for the debug-exit latch, one for the stop
@@ -18,7 +23,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
     kvm_run, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
@@ -27,8 +32,9 @@ use kvm_bindings::{
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vm_memory::GuestMemoryMmap;
 
-use crate::devices::bus::Buses;
+use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
+use crate::devices::guest_log;
 use crate::kick;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
@@ -62,6 +68,9 @@ pub struct Vcpu {
     pub stop: Arc<AtomicBool>,
     pub timings: Arc<Timings>,
     pub memory: GuestMemoryMmap,
+    /// Lock for draining KVM's coalesced COM1 ring (`vm::coalesce_console`),
+    /// if in use.
+    pub console_ring: Option<Arc<Mutex<()>>>,
 }
 
 /// What to do after one exit.
@@ -70,6 +79,12 @@ enum Step {
     Pio {
         port: u16,
         out: bool,
+        data: *mut u8,
+        len: usize,
+    },
+    Mmio {
+        addr: u64,
+        write: bool,
         data: *mut u8,
         len: usize,
     },
@@ -97,8 +112,11 @@ impl Vcpu {
             if self.stop.load(Ordering::Acquire) {
                 return Outcome::Stopped(self.dump());
             }
-            let step = match self.fd.run() {
-                Ok(exit) => decode(exit, &self.buses, &self.timings),
+            let result = self.fd.run().map(|exit| decode(exit, &self.timings));
+            // Coalesced console bytes were written before this exit.
+            self.drain_console_ring();
+            let step = match result {
+                Ok(step) => step,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
                     self.fd.set_kvm_immediate_exit(0);
                     Step::Continue
@@ -113,6 +131,23 @@ impl Vcpu {
                     data,
                     len,
                 } => self.port_io(port, out, data, len),
+                Step::Mmio {
+                    addr,
+                    write,
+                    data,
+                    len,
+                } => {
+                    // SAFETY: `data`/`len` is the slice kvm-ioctls built for
+                    // this exit over `kvm_run.mmio.data`, inside the vCPU's
+                    // kvm_run mapping that lives as long as `self.fd`;
+                    // nothing else references it until the next KVM_RUN.
+                    let data = unsafe { std::slice::from_raw_parts_mut(data, len) };
+                    if write {
+                        self.buses.mmio_write(addr, data);
+                    } else {
+                        self.buses.mmio_read(addr, data);
+                    }
+                }
                 Step::InternalError => {
                     let (why, insn) = internal_error(self.fd.get_kvm_run());
                     let mut dump = self.dump();
@@ -164,12 +199,32 @@ impl Vcpu {
         }
     }
 
+    /// Replays the COM1 writes KVM coalesced, in order.
+    fn drain_console_ring(&mut self) {
+        let Some(ring) = self.console_ring.as_ref() else {
+            return;
+        };
+        let _guard = bus::lock(ring);
+        while let Ok(Some(entry)) = self.fd.coalesced_mmio_read() {
+            let len = usize::try_from(entry.len)
+                .unwrap_or(usize::MAX)
+                .min(entry.data.len());
+            match u16::try_from(entry.phys_addr) {
+                Ok(port) => self.buses.pio_write(port, &entry.data[..len]),
+                Err(_) => guest_log::warn(format_args!(
+                    "coalesced write at {:#x} ignored",
+                    entry.phys_addr
+                )),
+            }
+        }
+    }
+
     fn dump(&self) -> RegDump {
         RegDump::capture(self.index, &self.fd, &self.memory)
     }
 }
 
-fn decode(exit: VcpuExit<'_>, buses: &Buses, timings: &Timings) -> Step {
+fn decode(exit: VcpuExit<'_>, timings: &Timings) -> Step {
     match exit {
         VcpuExit::IoOut(port, data) => {
             timings.count_exit(ExitKind::Pio);
@@ -191,13 +246,21 @@ fn decode(exit: VcpuExit<'_>, buses: &Buses, timings: &Timings) -> Step {
         }
         VcpuExit::MmioRead(addr, data) => {
             timings.count_exit(ExitKind::Mmio);
-            buses.mmio_read(addr, data);
-            Step::Continue
+            Step::Mmio {
+                addr,
+                write: false,
+                data: data.as_mut_ptr(),
+                len: data.len(),
+            }
         }
         VcpuExit::MmioWrite(addr, data) => {
             timings.count_exit(ExitKind::Mmio);
-            buses.mmio_write(addr, data);
-            Step::Continue
+            Step::Mmio {
+                addr,
+                write: true,
+                data: data.as_ptr().cast_mut(),
+                len: data.len(),
+            }
         }
         VcpuExit::Intr => {
             timings.count_exit(ExitKind::Other);
