@@ -3,10 +3,10 @@
 //! with the fault effects applied where they act.
 //!
 //! Interrupt causes are in `interrupts.rs`, abort/reset/error in
-//! `control.rs`. Each handler runs at `self.now`, may arm timer slots of its channel (or
-//! grant the bus to another), and never loops over guest-controlled counts
-//! except the bounded fault parameters (bit flips, storm messages one per
-//! event). Bus arbitration is round-robin: when a burst ends the scan for
+//! `control.rs`. Each handler runs at `self.now`, may arm timer slots of
+//! its channel (or grant the bus to another), and never loops over
+//! guest-controlled counts except the bounded fault parameters (bit flips;
+//! storm messages go one per event). Bus arbitration is round-robin: when a burst ends the scan for
 //! the next owner starts after the channel that just used the bus.
 
 use vm_memory::GuestMemory;
@@ -83,7 +83,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             self.fire(u16::from(c));
         }
         let reject = if fx.fetch_error {
-            Some((status::ERR_FETCH, 0))
+            Some(status::ERR_FETCH)
         } else {
             self.validate(&desc)
         };
@@ -97,9 +97,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             fx,
             halt_code: 0,
         };
-        if let Some((st, cookie)) =
-            reject.map(|(st, _)| (st, if fx.fetch_error { 0 } else { desc.cookie }))
-        {
+        if let Some(st) = reject {
+            // A failed fetch has no cookie; a rejected descriptor keeps its own.
+            let cookie = if fx.fetch_error { 0 } else { desc.cookie };
             let pending = Active {
                 status: st,
                 limit: 0,
@@ -144,26 +144,26 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         fx
     }
 
-    /// Checks a descriptor; `Some((status, 0))` rejects it.
-    fn validate(&mut self, d: &Descriptor) -> Option<(u16, u32)> {
+    /// Checks a descriptor; `Some(status)` rejects it.
+    fn validate(&mut self, d: &Descriptor) -> Option<u16> {
         if d.op != OP_COPY && d.op != OP_FILL {
-            return Some((status::ERR_OP, 0));
+            return Some(status::ERR_OP);
         }
         if d.len == 0 || d.len > self.cfg.max_transfer {
-            return Some((status::ERR_LEN, 0));
+            return Some(status::ERR_LEN);
         }
         let len = u64::from(d.len);
         if d.op == OP_COPY && !self.in_ram(d.src, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
-            return Some((status::ERR_SRC, 0));
+            return Some(status::ERR_SRC);
         }
         if !self.in_ram(d.dst, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
-            return Some((status::ERR_DST, 0));
+            return Some(status::ERR_DST);
         }
         None
     }
