@@ -17,6 +17,33 @@ pub struct MsiMessage {
 }
 
 /// Where the device's interrupts go.
+///
+/// A VMM keeps one irqfd per slot and re-programs the slot's GSI route when
+/// told; a test just records:
+///
+/// ```
+/// use device_model::{InterruptSink, MsiMessage};
+///
+/// #[derive(Default)]
+/// struct Irqfds { routes: Vec<Option<MsiMessage>>, raised: Vec<u16> }
+///
+/// impl InterruptSink for Irqfds {
+///     fn signal(&mut self, vector: u16, _msg: MsiMessage) {
+///         self.raised.push(vector); // write the slot's irqfd
+///     }
+///     fn route_changed(&mut self, vector: u16, route: Option<MsiMessage>) {
+///         let v = usize::from(vector);
+///         if self.routes.len() <= v {
+///             self.routes.resize(v + 1, None);
+///         }
+///         self.routes[v] = route; // KVM_SET_GSI_ROUTING for the slot's GSI
+///     }
+/// }
+/// let mut sink = Irqfds::default();
+/// sink.route_changed(0, Some(MsiMessage { address: 0xFEE0_0000, data: 0x41 }));
+/// sink.signal(0, MsiMessage { address: 0xFEE0_0000, data: 0x41 });
+/// assert_eq!(sink.raised, [0]);
+/// ```
 pub trait InterruptSink {
     /// Signal slot `vector` with `msg` (the message currently programmed for
     /// that slot). Called only for unmasked, enabled slots with bus mastering
