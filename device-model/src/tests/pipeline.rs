@@ -408,3 +408,34 @@ fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
     let marker = list.iter().find(|e| e["name"] == "driver_marker").unwrap();
     assert_eq!(marker["tid"], 0);
 }
+
+#[test]
+fn abort_with_a_full_completion_ring_drops_records_but_advances_head() {
+    let timing = TimingConfig {
+        writeback_latency: 10_000,
+        ..TimingConfig::default()
+    };
+    let mut rig = Rig::new(DeviceConfig {
+        timing,
+        ..DeviceConfig::default()
+    });
+    rig.setup(0, 4);
+    for i in 0..3 {
+        rig.post(0, copy(DATA, DATA + 0x1000, 64, i));
+    }
+    rig.ring(0);
+    rig.dev.run_until_idle();
+    assert_eq!(rig.completions(0).len(), 3); // consumed, but COMP_HEAD not returned
+    rig.post(0, copy(DATA, DATA + 0x1000, 64, 3));
+    rig.post(0, copy(DATA, DATA + 0x1000, 64, 4));
+    rig.ring(0);
+    rig.dev.advance_to(rig.dev.now() + 20_000);
+    assert_ne!(rig.r(0, regs::CH_STATUS) & STATUS_COMP_FULL, 0);
+    rig.w(0, regs::CH_CTRL, regs::CTRL_ABORT);
+    let dropped = rig.kinds(|k| matches!(k, EventKind::Completion { written: false, .. }));
+    // Index 3 waited for space; index 0 was fetched during 3's write-back.
+    assert_eq!(dropped.len(), 2);
+    assert_eq!(rig.r(0, regs::CH_HEAD), 1, "head passed both and wrapped");
+    assert_eq!(rig.r(0, regs::CH_STATUS), STATE_HALTED);
+    assert!(rig.completions(0).is_empty());
+}

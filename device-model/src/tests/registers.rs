@@ -352,3 +352,60 @@ fn bus_master_cleared_mid_transfer_stops_the_channel_once() {
     );
     assert_eq!(rig.signals(4), 0);
 }
+
+#[test]
+fn read_write_registers_read_back() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    let rw = [
+        (regs::CH_RING_BASE, 0x1234_5640, 0x1234_5640),
+        (regs::CH_RING_BASE + 4, 0x7, 0x7),
+        (regs::CH_RING_SIZE, 64, 64),
+        (regs::CH_COMP_BASE, 0x8000, 0x8000),
+        (regs::CH_COMP_BASE + 4, 0x1, 0x1),
+        (regs::CH_COMP_HEAD, 5, 5),
+        (regs::CH_COALESCE_COUNT, 0xABCD_0010, 0x0010),
+        (regs::CH_COALESCE_TIME, 0xDEAD_BEEF, 0xDEAD_BEEF),
+        (regs::CH_SHADOW_BASE, 0x3008, 0x3008),
+        (regs::CH_SHADOW_BASE + 4, 0x2, 0x2),
+        (regs::CH_TAIL, 9, 9),
+    ];
+    for (reg, val, want) in rw {
+        rig.w(3, reg, val);
+        assert_eq!(rig.r(3, reg), want, "register {reg:#x}");
+    }
+    rig.gw(regs::INT_MASK, 0x8000_000F);
+    assert_eq!(rig.gr(regs::INT_MASK), 0x8000_000F);
+    assert_eq!(rig.r(3, regs::CH_CTRL), 0);
+    assert_eq!(rig.r(3, regs::CH_COMP_TAIL), 0);
+    assert_eq!(rig.r(3, regs::CH_COMPLETED), 0);
+    assert_eq!(rig.bad_access(), 0);
+}
+
+#[test]
+fn tail_written_while_halted_is_kept_and_enable_starts_the_work() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    rig.w(0, regs::CH_RING_BASE, regs::lo32(ring_addr(0)));
+    rig.w(0, regs::CH_RING_SIZE, 16);
+    rig.w(0, regs::CH_COMP_BASE, regs::lo32(comp_addr(0)));
+    rig.size[0] = 16;
+    rig.post(0, copy(DATA, DATA + 0x1000, 64, 1));
+    rig.ring(0);
+    rig.dev.run_until_idle();
+    assert!(rig.completions(0).is_empty());
+    assert_eq!(rig.r(0, regs::CH_STATUS), STATE_HALTED);
+    rig.w(0, regs::CH_CTRL, regs::CTRL_ENABLE);
+    rig.dev.run_until_idle();
+    assert_eq!(rig.completions(0).len(), 1);
+}
+
+#[test]
+fn int_status_is_write_one_to_clear() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    rig.w(0, regs::CH_RING_SIZE, 3);
+    rig.w(0, regs::CH_CTRL, regs::CTRL_ENABLE);
+    assert_eq!(rig.gr(regs::INT_STATUS), regs::INT_ERROR);
+    rig.gw(regs::INT_STATUS, 1);
+    assert_eq!(rig.gr(regs::INT_STATUS), regs::INT_ERROR);
+    rig.gw(regs::INT_STATUS, regs::INT_ERROR);
+    assert_eq!(rig.gr(regs::INT_STATUS), 0);
+}
