@@ -260,6 +260,29 @@ pub(crate) mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Random bytes, and a valid image with random bytes overwritten,
+        /// never panic the parser; whatever it accepts lies inside RAM.
+        #[test]
+        fn parsing_never_panics(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            edits in proptest::collection::vec((0usize..140, proptest::prelude::any::<u8>()), 0..8),
+        ) {
+            let _ = parse(&noise, RAM_END);
+            let mut image = tiny_elf(0x100000, &[0x90; 20], 64);
+            for (at, byte) in edits {
+                image[at] = byte;
+            }
+            if let Ok(kernel) = parse(&image, RAM_END) {
+                for s in &kernel.segments {
+                    proptest::prop_assert!(s.paddr >= KERNEL_MIN_ADDR);
+                    proptest::prop_assert!(s.paddr + s.mem_size <= RAM_END);
+                    proptest::prop_assert!(s.file_offset + s.file_size <= image.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn rejects_truncated_images_and_bad_entry() {
         let image = tiny_elf(0x100000, &[0xf4; 16], 0);

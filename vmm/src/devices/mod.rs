@@ -16,3 +16,6 @@ pub mod guest_log;
 pub mod pci;
 pub mod pci_host;
 pub mod serial;
+
+#[cfg(test)]
+mod fuzz_tests;
