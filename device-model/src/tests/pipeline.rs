@@ -405,8 +405,11 @@ fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
         .filter(|e| matches!(e.kind, EventKind::BurstEnd { .. }))
         .count();
     assert_eq!(bursts, 12);
-    let marker = list.iter().find(|e| e["name"] == "driver_marker").unwrap();
-    assert_eq!(marker["tid"], 0);
+    let marker = list.iter().find(|e| e["cat"] == "driver").unwrap();
+    assert_eq!(
+        (marker["name"].as_str(), &marker["tid"]),
+        (Some("ISR entry"), &serde_json::json!(1))
+    );
 }
 
 #[test]

@@ -4,8 +4,10 @@
 //! and a device track (tid 0) for global events and the error vector.
 //! Descriptors are async spans (`b`/`e`, id = seq) from acceptance to
 //! completion, because a channel's write-back overlaps the next fetch;
-//! bursts are complete events (`X`); everything else is an instant (`i`)
-//! whose `args.detail` is the event's debug form. Timestamps are
+//! bursts are complete events (`X`); a driver's `TRACE_MARKER` writes are
+//! named instants on the channel the marker names ("ISR entry", "DPC
+//! entry", "IRP completion", "watchdog"); everything else is an instant
+//! (`i`) whose `args.detail` is the event's debug form. Timestamps are
 //! microseconds derived from device cycles and the clock: no wall clock.
 
 use serde_json::{json, Value};
@@ -14,6 +16,17 @@ use super::{EventKind, TraceEvent};
 
 fn micros(cycle: u64, clock_hz: u64) -> f64 {
     cycle as f64 * 1e6 / clock_hz.max(1) as f64
+}
+
+/// The name of a driver marker's kind (`TRACE_MARKER` bits 31:24).
+fn marker_name(value: u32) -> &'static str {
+    match value >> 24 {
+        1 => "ISR entry",
+        2 => "DPC entry",
+        3 => "IRP completion",
+        4 => "watchdog",
+        _ => "driver marker",
+    }
 }
 
 fn track(kind: &EventKind, channels: u8) -> u64 {
@@ -25,6 +38,14 @@ fn track(kind: &EventKind, channels: u8) -> u64 {
         | EventKind::MsiDropped { vector, .. } => Some(vector),
         _ => None,
     };
+    if let EventKind::DriverMarker { value } = *kind {
+        let c = (value >> 16) & 0xFF;
+        return if c < u32::from(channels) {
+            u64::from(c) + 1
+        } else {
+            0
+        };
+    }
     match (kind.channel(), vector) {
         (Some(c), _) => u64::from(c) + 1,
         (None, Some(v)) if v < u16::from(channels) => u64::from(v) + 1,
@@ -98,6 +119,9 @@ pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> Str
                     "dur": micros(ev.cycle.saturating_sub(start), clock_hz),
                     "name": "burst", "args": {"seq": seq, "bytes": bytes}}));
             }
+            EventKind::DriverMarker { value } => out.push(json!({"ph": "i", "s": "t", "pid": 1,
+                "tid": tid, "ts": ts, "cat": "driver", "name": marker_name(value),
+                "args": {"value": format!("{value:#010x}"), "tag": value & 0xFFFF}})),
             kind => out.push(json!({"ph": "i", "s": "t", "pid": 1, "tid": tid, "ts": ts,
                 "name": kind.name(), "args": {"detail": format!("{kind:?}")}})),
         }
