@@ -83,6 +83,27 @@ impl TimingConfig {
         u64::try_from(cycles).unwrap_or(u64::MAX)
     }
 
+    /// Device cycles in `nanos` nanoseconds of modelled time (rounded down,
+    /// saturating): what a realtime driver passes to `advance_to`.
+    ///
+    /// ```
+    /// use device_model::TimingConfig;
+    /// let t = TimingConfig { clock_hz: 250_000_000, ..TimingConfig::default() };
+    /// assert_eq!(t.cycles_from_nanos(1_000), 250);
+    /// assert_eq!(t.nanos_from_cycles(250), 1_000);
+    /// ```
+    pub fn cycles_from_nanos(&self, nanos: u64) -> u64 {
+        let c = u128::from(nanos) * u128::from(self.clock_hz) / 1_000_000_000;
+        u64::try_from(c).unwrap_or(u64::MAX)
+    }
+
+    /// Nanoseconds of modelled time in `cycles` device cycles (rounded
+    /// down, saturating).
+    pub fn nanos_from_cycles(&self, cycles: u64) -> u64 {
+        let n = u128::from(cycles) * 1_000_000_000 / u128::from(self.clock_hz.max(1));
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
     /// Checks every parameter is usable.
     pub fn validate(&self) -> Result<(), ConfigError> {
         const LIMIT: u64 = 1 << 40;
