@@ -4,9 +4,10 @@
 //! vm-superio flushes its writer after every byte; `ConsoleOut` makes that
 //! cheap by buffering and writing to the sink once per completed line (or
 //! when 4 KiB pile up, or when the VMM calls `flush_pending` at the end of
-//! the run, so a last line without a newline is not lost). A `rep outsb` of
-//! a whole message is one exit, split by the vCPU loop into byte writes that
-//! only append here: one exit, one `write(2)` per line.
+//! the run, so a last line without a newline is not lost). Bytes arrive one
+//! write per byte: split by the vCPU loop from a `rep outsb` exit, or
+//! replayed from KVM's coalesced ring (`vm::coalesce_console`); they only
+//! append here, so a line costs one `write(2)`.
 //!
 //! The interrupt line is an eventfd registered as irqfd for GSI 4 (COM1's
 //! ISA IRQ on the in-kernel IOAPIC); the dmalab guest never enables UART
