@@ -5,11 +5,12 @@
 //! Then the VM is built, one thread per vCPU is started, and the main
 //! thread owns the outcome: it waits on the report channel with the
 //! timeout (looking every 20 ms for console bytes held in KVM's coalesced
-//! ring, see `console_ring.rs`), and on expiry sets the stop flag, kicks every vCPU thread out of
-//! KVM_RUN (`kick.rs`), collects their register dumps and returns 73. It
-//! flushes the console before printing anything, so the guest's last lines
-//! come before the VMM's verdict. The caller exits the process, which ends
-//! vCPU threads still parked in KVM_RUN (an AP in `hlt`).
+//! ring, see `console_ring.rs`), and on expiry sets the stop flag, kicks
+//! every vCPU thread out of KVM_RUN (`kick.rs`), collects their register
+//! dumps and returns 73. It flushes the console before printing anything,
+//! so the guest's last lines come before the VMM's verdict. The caller
+//! exits the process, which ends vCPU threads still parked in KVM_RUN (an
+//! AP in `hlt`).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
