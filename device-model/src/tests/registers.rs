@@ -409,3 +409,36 @@ fn int_status_is_write_one_to_clear() {
     rig.gw(regs::INT_STATUS, regs::INT_ERROR);
     assert_eq!(rig.gr(regs::INT_STATUS), 0);
 }
+
+#[test]
+fn flr_mid_transfer_stops_all_dma_and_interrupts() {
+    let mut rig = Rig::new(DeviceConfig::default());
+    rig.setup(0, 16);
+    rig.post(0, copy(DATA, DATA + 0x10000, 0x8000, 1));
+    rig.ring(0);
+    rig.dev.advance_to(700);
+    let moved_before = rig.kinds(|k| matches!(k, EventKind::BurstEnd { .. })).len();
+    assert!(moved_before > 0);
+    rig.dev.config_write(0x6C, &[1]);
+    assert_eq!(rig.dev.next_event(), None);
+    rig.dev.run_until_idle();
+    assert_eq!(
+        rig.kinds(|k| matches!(k, EventKind::BurstEnd { .. })).len(),
+        moved_before
+    );
+    assert!(rig.completions(0).is_empty());
+    assert!(rig.dev.interrupts().signals.is_empty());
+    // The device works again once re-programmed (its rings restart at 0).
+    rig.dev.config_write(4, &[0x06, 0]);
+    rig.tail[0] = 0;
+    rig.setup(0, 16);
+    rig.post(0, copy(DATA, DATA + 0x1000, 64, 2));
+    rig.ring(0);
+    rig.dev.run_until_idle();
+    let recs = rig.completions(0);
+    assert_eq!((recs.len(), recs[0].cookie), (1, 2));
+    assert!(
+        rig.dev.interrupts().signals.is_empty(),
+        "MSI-X is off after FLR"
+    );
+}
