@@ -442,3 +442,10 @@ fn flr_mid_transfer_stops_all_dma_and_interrupts() {
         "MSI-X is off after FLR"
     );
 }
+
+#[test]
+fn the_device_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Dev>();
+    assert_send::<Controller<GuestMemoryMmap, crate::irq::CountingSink>>();
+}
