@@ -20,13 +20,20 @@ fn take<const N: usize>(data: &mut &[u8]) -> Option<[u8; N]> {
 fuzz_target!(|input: &[u8]| {
     let regions = [(GuestAddress(0), 0x4000), (GuestAddress(0x6000), 0x4000)];
     let mem = GuestMemoryMmap::<()>::from_ranges(&regions).unwrap();
-    let mut dev = Controller::new(DeviceConfig::default(), mem.clone(), RecordingSink::default()).unwrap();
+    let mut dev = Controller::new(
+        DeviceConfig::default(),
+        mem.clone(),
+        RecordingSink::default(),
+    )
+    .unwrap();
     dev.config_write(4, &[0x06, 0]);
     let mut data = input;
     while let Some([op, a, b]) = take::<3>(&mut data) {
         let offset = u64::from(u16::from_le_bytes([a, b]));
         let size = [1usize, 2, 4, 8, 3][usize::from(op >> 4) % 5];
-        let Some(value) = take::<8>(&mut data) else { break };
+        let Some(value) = take::<8>(&mut data) else {
+            break;
+        };
         match op & 0x0F {
             0 => dev.mmio_write(0, offset % 0x1000, &value[..size]),
             1 => dev.mmio_read(0, offset % 0x1000, &mut [0u8; 8][..size]),
@@ -38,7 +45,9 @@ fuzz_target!(|input: &[u8]| {
             5 => dev.config_read(offset % 0x120, &mut [0u8; 8][..size]),
             6 => dev.doorbell(a % 6, (b & 1 == 0).then(|| u32::from(value[0]))),
             7 => {
-                let t = dev.now().saturating_add(u64::from(u32::from_le_bytes([value[0], value[1], 0, 0])));
+                let t = dev
+                    .now()
+                    .saturating_add(u64::from(u32::from_le_bytes([value[0], value[1], 0, 0])));
                 dev.advance_to(t);
             }
             8 => {
