@@ -15,7 +15,13 @@
 #define SYS_WRITE 1 /* (buf, len): console, returns len */
 #define SYS_GET_TICKS 2 /* (): timer ticks since boot (LAPIC_TIMER_HZ) */
 #define SYS_TSC_KHZ 3 /* (): TSC frequency from the boot info, 0 if unknown */
-#define SYS_COUNT 4
+/* The WDM I/O manager's user API (wdm/wdm_abi.h, wdm/usercall.c). */
+#define SYS_WDM_OPEN 4 /* (name, len): handle > 0 or -NTSTATUS */
+#define SYS_WDM_IOCTL 5 /* (struct u_ioctl_args *): NTSTATUS */
+#define SYS_WDM_WAIT 6 /* (struct u_overlapped *, ms): NTSTATUS */
+#define SYS_WDM_CANCEL 7 /* (handle, struct u_overlapped *): NTSTATUS */
+#define SYS_WDM_CLOSE 8 /* (handle): NTSTATUS */
+#define SYS_COUNT 9
 
 #define SYS_EFAULT 14
 #define SYS_EINVAL 22

@@ -13,6 +13,7 @@
 #include "lapic.h"
 #include "syscall.h"
 #include "user.h"
+#include "wdm/wdm_syscall.h"
 
 uint64_t syscall_count;
 
@@ -52,4 +53,9 @@ const syscall_fn syscall_table[SYS_COUNT] = {
 	[SYS_WRITE] = sys_write,
 	[SYS_GET_TICKS] = sys_get_ticks,
 	[SYS_TSC_KHZ] = sys_tsc_khz,
+	[SYS_WDM_OPEN] = sys_wdm_open,
+	[SYS_WDM_IOCTL] = sys_wdm_ioctl,
+	[SYS_WDM_WAIT] = sys_wdm_wait,
+	[SYS_WDM_CANCEL] = sys_wdm_cancel,
+	[SYS_WDM_CLOSE] = sys_wdm_close,
 };

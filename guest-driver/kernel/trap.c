@@ -33,6 +33,9 @@ extern const struct ex_entry __ex_table_start[], __ex_table_end[];
 
 static struct irq_slot irq_table[256];
 uint64_t irq_unexpected_count;
+/* Called after every handled interrupt (32-255) when set, interrupts
+ * off: the WDM layer's timer expiry and DPC drain (wdm/irql.c). */
+void (*irq_exit_hook)(void);
 
 static const char mnemonics[32][5] = {
 	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
@@ -114,6 +117,8 @@ void trap_dispatch(struct trap_frame *f)
 	s = &irq_table[v];
 	if (s->handler) {
 		s->handler(f, s->ctx);
+		if (irq_exit_hook)
+			irq_exit_hook();
 		return;
 	}
 	irq_unexpected_count++;

@@ -6,11 +6,14 @@
 #include "kernel.h"
 #include "scenarios/scenario.h"
 
+int scenario_wdm_selftest(void); /* scenarios/wdm_selftest.c */
+
 static const struct scenario scenarios[] = {
 	{ "hello", scenario_hello },
 	{ "fault-test", scenario_fault_test },
 	{ "selftest", scenario_selftest },
 	{ "user-fault", scenario_user_fault },
+	{ "wdm-selftest", scenario_wdm_selftest },
 };
 
 const struct scenario *scenario_find(const char *name, size_t len)

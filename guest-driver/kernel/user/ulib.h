@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "wdm/wdm_abi.h"
 
 static inline int64_t u_syscall(uint64_t nr, uint64_t a0, uint64_t a1)
 {
@@ -37,5 +38,14 @@ int64_t u_write(const char *buf, size_t len);
 int64_t u_puts(const char *s); /* no newline added */
 uint64_t u_get_ticks(void);
 uint64_t u_tsc_khz(void);
+
+/* The WDM I/O manager (wdm/wdm_abi.h): Windows-style device access.
+ * Results are NTSTATUS values sign-extended (negative = error). */
+int64_t u_open_device(const char *name, size_t len); /* handle > 0 */
+int64_t u_device_io_control(struct u_ioctl_args *args);
+/* GetOverlappedResultEx: ms = U_WDM_INFINITE waits forever. */
+int64_t u_wait_overlapped(struct u_overlapped *ov, uint64_t ms);
+int64_t u_cancel_io(int64_t handle, struct u_overlapped *ov);
+int64_t u_close(int64_t handle);
 
 #endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * What the files of the WDM layer share and drivers do not see: per-CPU
+ * state (IRQL, DPC queue, the driver routine running), the counters of
+ * the DMALAB-RESULT line, the verifier's entry points.
+ */
+#ifndef DMALAB_WDM_INTERNAL_H
+#define DMALAB_WDM_INTERNAL_H
+
+#include "cpu.h"
+#include "kernel.h"
+#include "lapic.h"
+#include "platform.h"
+#include "wdm/wdm.h"
+
+struct wdm_cpu {
+	KIRQL irql;
+	uint32_t locks_held; /* spin locks this CPU holds */
+	LIST_ENTRY dpcs; /* this CPU's DPC queue */
+	const char *routine; /* the driver routine running, for reports */
+};
+
+extern struct wdm_cpu wdm_cpus[MAX_CPUS];
+
+static inline struct wdm_cpu *wdm_cpu(void)
+{
+	return &wdm_cpus[this_cpu()->index];
+}
+
+/* Enter a driver routine (for reports); returns the previous name. */
+static inline const char *wdm_enter(struct wdm_cpu *c, const char *name)
+{
+	const char *prev = c->routine;
+
+	c->routine = name;
+	return prev;
+}
+
+static inline uint64_t wdm_irq_save(void)
+{
+	uint64_t flags = read_rflags();
+
+	irq_disable();
+	return flags;
+}
+
+static inline void wdm_irq_restore(uint64_t flags)
+{
+	if (flags & RFLAGS_IF)
+		irq_enable();
+}
+
+struct wdm_stats {
+	uint64_t irps_allocated;
+	uint64_t irps_started; /* DriverStartIo calls */
+	uint64_t irps_completed;
+	uint64_t irps_cancelled; /* completed with STATUS_CANCELLED */
+	uint64_t irps_outstanding;
+	uint64_t irps_max_outstanding;
+	uint64_t dpcs_run;
+	uint64_t dpcs_requeued; /* KeInsertQueueDpc that returned FALSE */
+	uint64_t isrs;
+	uint64_t timers_fired;
+	uint64_t completion_routines;
+	uint64_t max_isr_cycles;
+	uint64_t max_dpc_cycles;
+};
+
+extern struct wdm_stats wdm_stats;
+
+/* irql.c: set up per-CPU state and the trap.c exit hook. */
+void wdm_irql_init(void);
+/* trap.c calls this after every handled interrupt (vectors 32-255),
+ * interrupts off: expires timers, drains DPCs below DISPATCH_LEVEL. */
+void wdm_irq_exit(void);
+/* Run one driver routine's DPC with the verifier's timing. */
+extern void (*irq_exit_hook)(void);
+
+/* ke.c */
+void wdm_timers_init(void);
+/* Interrupts off: queue the DPCs of the timers due at this tick. */
+void wdm_timers_expire(void);
+extern volatile uint64_t wdm_next_timer_tick;
+uint64_t wdm_ticks_from_due(LARGE_INTEGER due);
+
+/* verifier.c */
+enum wdm_violation {
+	WDM_V_IRQL, /* a routine called above its allowed IRQL */
+	WDM_V_ISR_TIME, /* ISR longer than verifier.isr_us */
+	WDM_V_DPC_TIME, /* DPC longer than verifier.dpc_us */
+	WDM_V_IRP_DOUBLE, /* IRP completed twice */
+	WDM_V_IRP_LEAK, /* IRP never completed by the end */
+	WDM_V_IRP_AFTER, /* IRP touched after completion */
+	WDM_V_SPINLOCK, /* spin-lock misuse */
+	WDM_V_COUNT
+};
+
+extern const char *const wdm_violation_names[WDM_V_COUNT];
+extern uint64_t wdm_violations[WDM_V_COUNT];
+
+void wdm_verifier_init(void);
+/* Prints `VERIFIER: <message> by <routine>` (the first few of each
+ * kind) and counts it. */
+void wdm_violation(enum wdm_violation kind, const char *fmt, ...)
+	__printf(2, 3);
+/* Violation if the current IRQL is above max. Returns the IRQL. */
+KIRQL wdm_check_irql(const char *fn, KIRQL max);
+/* Thresholds in TSC cycles (scaled, docs/wdm.md). */
+extern uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
+uint64_t wdm_violation_total(void);
+bool wdm_verifier_strict(void);
+/* Prints the verifier's summary lines. */
+void wdm_verifier_summary(void);
+
+/* iomgr.c */
+void wdm_iomgr_init(void);
+PDEVICE_OBJECT wdm_find_device(const char *name, size_t len);
+/* End of a scenario: IRPs never completed are violations. */
+void wdm_iomgr_check_leaks(void);
+/* IRP states (Priv.State). */
+enum { WDM_IRP_FREE, WDM_IRP_ACTIVE, WDM_IRP_COMPLETED };
+
+/* usercall.c: the user-visible request records. */
+struct wdm_request {
+	KEVENT Done;
+	IO_STATUS_BLOCK Iosb;
+	uint64_t UserOverlapped; /* user address, 0 if synchronous */
+	PIRP Irp; /* while in flight */
+	PFILE_OBJECT File;
+	bool InUse;
+	bool Orphan; /* its waiter gave up: freed at completion */
+};
+void wdm_request_complete(PIRP Irp);
+void wdm_usercall_init(void);
+
+/* The whole layer: call once before any driver is loaded. */
+void wdm_init(void);
+
+#endif

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * Message-signalled interrupt objects (IoConnectInterruptEx,
+ * CONNECT_MESSAGE_BASED).
+ *
+ * Each message gets its own vector from the device range (irq_alloc) and
+ * its own KINTERRUPT, whose IRQL is vector >> 4 (Windows x64). The
+ * message info handed back holds, per message, the MSI-X table values a
+ * driver programs: address 0xFEE00000 | (LAPIC id << 12) (fixed
+ * delivery, physical destination = this CPU) and data = the vector.
+ *
+ * The trap.c handler for such a vector (message_isr) runs with
+ * interrupts off: it sets the IRQL to the message's DIRQL, takes the
+ * interrupt spin lock (the per-message one, or the driver's common lock),
+ * calls the message service routine with its MessageId, times it with
+ * the TSC for the verifier, EOIs the LAPIC (the ISR returning FALSE is
+ * counted, not an error: MSI-X is never shared) and restores the IRQL.
+ * The DPCs it queued run when trap.c's exit hook sees the IRQL below
+ * DISPATCH_LEVEL.
+ */
+#include "heap.h"
+#include "trap.h"
+#include "wdm/internal.h"
+
+static uint64_t isr_false_count;
+
+static void message_isr(struct trap_frame *f, void *ctx)
+{
+	PKINTERRUPT in = ctx;
+	struct wdm_cpu *c = wdm_cpu();
+	KIRQL old = c->irql;
+	const char *prev;
+	uint32_t locks;
+	uint64_t t0, dt;
+
+	(void)f;
+	if (!in->MessageServiceRoutine) { /* disconnected */
+		lapic_eoi();
+		return;
+	}
+	prev = wdm_enter(c, in->Name);
+	c->irql = in->Irql;
+	locks = c->locks_held;
+	t0 = rdtsc();
+	while (__atomic_exchange_n(in->ActualLock, this_cpu()->index + 1,
+				   __ATOMIC_ACQUIRE))
+		cpu_relax();
+	if (!in->MessageServiceRoutine(in, in->ServiceContext, in->MessageId))
+		isr_false_count++;
+	__atomic_store_n(in->ActualLock, 0, __ATOMIC_RELEASE);
+	dt = rdtsc() - t0;
+	in->Count++;
+	wdm_stats.isrs++;
+	if (dt > wdm_stats.max_isr_cycles)
+		wdm_stats.max_isr_cycles = dt;
+	if (dt > wdm_isr_limit_cycles)
+		wdm_violation(WDM_V_ISR_TIME, "ISR (message %u) ran %lu us (limit %lu us)",
+			      in->MessageId, tsc_to_us(dt),
+			      tsc_to_us(wdm_isr_limit_cycles));
+	if (c->irql != in->Irql)
+		wdm_violation(WDM_V_IRQL, "ISR returned at IRQL %u, not its DIRQL %u",
+			      c->irql, in->Irql);
+	if (c->locks_held != locks)
+		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
+			      c->locks_held - locks);
+	lapic_eoi();
+	c->irql = old;
+	c->routine = prev;
+}
+
+NTSTATUS wdm_connect_interrupt(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters,
+			       const char *name)
+{
+	PIO_INTERRUPT_MESSAGE_INFO info;
+	ULONG n, i;
+	KIRQL sync = 0;
+
+	wdm_check_irql("IoConnectInterruptEx", PASSIVE_LEVEL);
+	n = Parameters->MessageBased.MessageCount;
+	if (Parameters->Version != CONNECT_MESSAGE_BASED || !n ||
+	    n > WDM_MAX_MESSAGES ||
+	    !Parameters->MessageBased.MessageServiceRoutine ||
+	    !Parameters->MessageBased.ConnectionInfo)
+		return STATUS_INVALID_PARAMETER;
+	info = kmalloc(sizeof(*info));
+	if (!info)
+		return STATUS_INSUFFICIENT_RESOURCES;
+	info->MessageCount = n;
+	for (i = 0; i < n; i++) {
+		PKINTERRUPT in = &info->Interrupts[i];
+		int v;
+
+		in->MessageServiceRoutine =
+			Parameters->MessageBased.MessageServiceRoutine;
+		in->ServiceContext = Parameters->MessageBased.ServiceContext;
+		in->MessageId = i;
+		in->Name = name;
+		in->ActualLock = Parameters->MessageBased.SpinLock ?
+					 Parameters->MessageBased.SpinLock :
+					 &in->SpinLock;
+		v = irq_alloc(message_isr, in);
+		if (v < 0) {
+			/* Vectors already taken stay registered but inert. */
+			while (i--)
+				info->Interrupts[i].MessageServiceRoutine = NULL;
+			return STATUS_INSUFFICIENT_RESOURCES;
+		}
+		in->Vector = (ULONG)v;
+		in->Irql = (KIRQL)(v >> 4);
+		if (in->Irql > sync)
+			sync = in->Irql;
+		info->MessageInfo[i].Vector = (ULONG)v;
+		info->MessageInfo[i].Irql = in->Irql;
+		info->MessageInfo[i].MessageData = (ULONG)v;
+		info->MessageInfo[i].MessageAddress =
+			0xfee00000ull | ((uint64_t)lapic_id() << 12);
+		info->MessageInfo[i].TargetProcessorSet = 1;
+	}
+	if (Parameters->MessageBased.SynchronizeIrql > sync)
+		sync = Parameters->MessageBased.SynchronizeIrql;
+	info->UnifiedIrql = sync;
+	for (i = 0; i < n; i++)
+		info->Interrupts[i].SynchronizeIrql = sync;
+	*Parameters->MessageBased.ConnectionInfo = info;
+	if (Parameters->MessageBased.ConnectionContext)
+		*Parameters->MessageBased.ConnectionContext = &info->Interrupts[0];
+	return STATUS_SUCCESS;
+}
+
+void IoDisconnectInterruptEx(PIO_INTERRUPT_MESSAGE_INFO Info)
+{
+	ULONG i;
+
+	wdm_check_irql("IoDisconnectInterruptEx", PASSIVE_LEVEL);
+	for (i = 0; i < Info->MessageCount; i++)
+		Info->Interrupts[i].MessageServiceRoutine = NULL;
+}

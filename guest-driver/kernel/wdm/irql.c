@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+/*
+ * IRQL, the DPC queue and spin locks.
+ *
+ * The IRQL is a per-CPU number; the hardware side of it is the interrupt
+ * flag: above DISPATCH_LEVEL IF=0 (so a device ISR, and anything raised
+ * to a device IRQL, runs with every maskable interrupt masked), at or
+ * below DISPATCH_LEVEL IF=1. With one device there is no priority
+ * between device IRQLs to model; the numbers still follow Windows x64
+ * (IRQL = vector >> 4) so KeGetCurrentIrql inside an ISR is its DIRQL.
+ * The LAPIC TPR is not used: every TPR write would be one more emulated
+ * instruction on every raise and lower.
+ *
+ * DPCs sit on the per-CPU queue (FIFO: KeInsertQueueDpc appends; no DPC
+ * importance). They run at DISPATCH_LEVEL with interrupts on, when the
+ * IRQL falls below DISPATCH_LEVEL: in KeLowerIrql / KeReleaseSpinLock,
+ * and when an interrupt that arrived below DISPATCH_LEVEL exits
+ * (trap.c calls irq_exit_hook after every handled interrupt; it is NULL
+ * until wdm_init, so other scenarios pay two instructions). The drain
+ * runs with the IRQL at DISPATCH_LEVEL, so an interrupt arriving during
+ * it (IF is on) queues its DPC but does not start a nested drain: the
+ * stack grows by at most one interrupt frame, the loop picks the DPC up.
+ *
+ * Spin locks are real locks (lock cmpxchg) holding owner CPU + 1, so the
+ * verifier can name misuse instead of deadlocking: a recursive acquire
+ * is reported and counted as a nesting level (0x100 per level), a
+ * release by a non-owner or of a free lock is reported and ignored.
+ */
+#include "wdm/internal.h"
+
+struct wdm_cpu wdm_cpus[MAX_CPUS];
+
+static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
+{
+	const char *prev = wdm_enter(c, d->Name);
+	uint32_t locks = c->locks_held;
+	uint64_t t0 = rdtsc(), dt;
+
+	d->DeferredRoutine(d, d->DeferredContext, a1, a2);
+	dt = rdtsc() - t0;
+	wdm_stats.dpcs_run++;
+	if (dt > wdm_stats.max_dpc_cycles)
+		wdm_stats.max_dpc_cycles = dt;
+	if (dt > wdm_dpc_limit_cycles)
+		wdm_violation(WDM_V_DPC_TIME, "DPC ran %lu us (limit %lu us)",
+			      tsc_to_us(dt), tsc_to_us(wdm_dpc_limit_cycles));
+	if (c->irql != DISPATCH_LEVEL) {
+		wdm_violation(WDM_V_IRQL, "DPC returned at IRQL %u, not DISPATCH_LEVEL",
+			      c->irql);
+		c->irql = DISPATCH_LEVEL;
+		irq_enable();
+	}
+	if (c->locks_held != locks)
+		wdm_violation(WDM_V_SPINLOCK, "DPC returned holding %u spin lock(s)",
+			      c->locks_held - locks);
+	c->routine = prev;
+}
+
+/* Interrupts off, IRQL below DISPATCH_LEVEL: run every queued DPC at
+ * DISPATCH_LEVEL, then return to the old IRQL, interrupts off. */
+static void dpc_drain(struct wdm_cpu *c)
+{
+	KIRQL old = c->irql;
+
+	c->irql = DISPATCH_LEVEL;
+	while (!IsListEmpty(&c->dpcs)) {
+		PKDPC d = CONTAINING_RECORD(RemoveHeadList(&c->dpcs), KDPC,
+					    DpcListEntry);
+		PVOID a1 = d->SystemArgument1, a2 = d->SystemArgument2;
+
+		d->Inserted = FALSE;
+		irq_enable();
+		run_dpc(c, d, a1, a2);
+		irq_disable();
+	}
+	c->irql = old;
+}
+
+void wdm_irq_exit(void)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	if (lapic_ticks >= wdm_next_timer_tick)
+		wdm_timers_expire();
+	if (c->irql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs))
+		dpc_drain(c);
+}
+
+void wdm_irql_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_CPUS; i++)
+		InitializeListHead(&wdm_cpus[i].dpcs);
+	irq_exit_hook = wdm_irq_exit;
+}
+
+KIRQL KeGetCurrentIrql(void)
+{
+	return wdm_cpu()->irql;
+}
+
+void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	*OldIrql = c->irql;
+	if (NewIrql < c->irql) {
+		wdm_violation(WDM_V_IRQL, "KeRaiseIrql to %u below the current IRQL %u",
+			      NewIrql, c->irql);
+		return;
+	}
+	if (NewIrql > DISPATCH_LEVEL)
+		irq_disable();
+	c->irql = NewIrql;
+}
+
+KIRQL KeRaiseIrqlToDpcLevel(void)
+{
+	KIRQL old;
+
+	KeRaiseIrql(DISPATCH_LEVEL, &old);
+	return old;
+}
+
+void KeLowerIrql(KIRQL NewIrql)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	if (NewIrql > c->irql) {
+		wdm_violation(WDM_V_IRQL, "KeLowerIrql to %u above the current IRQL %u",
+			      NewIrql, c->irql);
+		return;
+	}
+	irq_disable();
+	c->irql = NewIrql;
+	if (NewIrql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs))
+		dpc_drain(c);
+	if (NewIrql <= DISPATCH_LEVEL)
+		irq_enable();
+}
+
+void wdm_initialize_dpc(PKDPC Dpc, PKDEFERRED_ROUTINE Routine, PVOID Context,
+			const char *name)
+{
+	InitializeListHead(&Dpc->DpcListEntry);
+	Dpc->DeferredRoutine = Routine;
+	Dpc->DeferredContext = Context;
+	Dpc->SystemArgument1 = Dpc->SystemArgument2 = NULL;
+	Dpc->Inserted = FALSE;
+	Dpc->Name = name;
+}
+
+BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
+			 PVOID SystemArgument2)
+{
+	uint64_t flags = wdm_irq_save();
+	struct wdm_cpu *c = wdm_cpu();
+	BOOLEAN queued = FALSE;
+
+	if (Dpc->Inserted) {
+		wdm_stats.dpcs_requeued++;
+	} else {
+		Dpc->Inserted = TRUE;
+		Dpc->SystemArgument1 = SystemArgument1;
+		Dpc->SystemArgument2 = SystemArgument2;
+		InsertTailList(&c->dpcs, &Dpc->DpcListEntry);
+		queued = TRUE;
+	}
+	wdm_irq_restore(flags);
+	return queued;
+}
+
+BOOLEAN KeRemoveQueueDpc(PKDPC Dpc)
+{
+	uint64_t flags = wdm_irq_save();
+	BOOLEAN was = Dpc->Inserted;
+
+	if (was) {
+		RemoveEntryList(&Dpc->DpcListEntry);
+		Dpc->Inserted = FALSE;
+	}
+	wdm_irq_restore(flags);
+	return was;
+}
+
+void KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
+{
+	*SpinLock = 0;
+}
+
+#define LOCK_OWNER_MASK 0xfful
+#define LOCK_NEST 0x100ul
+
+static void lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
+{
+	ULONG_PTR me = this_cpu()->index + 1, expected = 0;
+
+	while (!__atomic_compare_exchange_n(l, &expected, me, false,
+					    __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
+		if ((expected & LOCK_OWNER_MASK) == me) {
+			wdm_violation(WDM_V_SPINLOCK,
+				      "%s: spin lock %p already held by this CPU (deadlock)",
+				      fn, (void *)l);
+			*l += LOCK_NEST;
+			c->locks_held++;
+			return;
+		}
+		expected = 0;
+		cpu_relax();
+	}
+	c->locks_held++;
+}
+
+static void lock_release(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
+{
+	ULONG_PTR me = this_cpu()->index + 1, v = *l;
+
+	if ((v & LOCK_OWNER_MASK) != me) {
+		wdm_violation(WDM_V_SPINLOCK, "%s: spin lock %p %s", fn,
+			      (void *)l, v ? "held by another CPU" : "not held");
+		return;
+	}
+	if (v & ~LOCK_OWNER_MASK)
+		*l = v - LOCK_NEST;
+	else
+		__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+	c->locks_held--;
+}
+
+void KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	wdm_check_irql("KeAcquireSpinLock", DISPATCH_LEVEL);
+	*OldIrql = c->irql;
+	if (c->irql < DISPATCH_LEVEL)
+		c->irql = DISPATCH_LEVEL; /* interrupts stay on */
+	lock_acquire(c, SpinLock, "KeAcquireSpinLock");
+}
+
+void KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	lock_release(c, SpinLock, "KeReleaseSpinLock");
+	if (NewIrql > DISPATCH_LEVEL) {
+		wdm_violation(WDM_V_SPINLOCK,
+			      "KeReleaseSpinLock to IRQL %u above DISPATCH_LEVEL",
+			      NewIrql);
+		return;
+	}
+	KeLowerIrql(NewIrql);
+}
+
+void KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	if (c->irql < DISPATCH_LEVEL)
+		wdm_violation(WDM_V_SPINLOCK,
+			      "KeAcquireSpinLockAtDpcLevel at IRQL %u (below DISPATCH_LEVEL)",
+			      c->irql);
+	lock_acquire(c, SpinLock, "KeAcquireSpinLockAtDpcLevel");
+}
+
+void KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
+{
+	struct wdm_cpu *c = wdm_cpu();
+
+	if (c->irql < DISPATCH_LEVEL)
+		wdm_violation(WDM_V_SPINLOCK,
+			      "KeReleaseSpinLockFromDpcLevel at IRQL %u (below DISPATCH_LEVEL)",
+			      c->irql);
+	lock_release(c, SpinLock, "KeReleaseSpinLockFromDpcLevel");
+}
+
+/* Interrupt locks: raise to the interrupt's SynchronizeIrql (IF off). */
+KIRQL KeAcquireInterruptSpinLock(PKINTERRUPT Interrupt)
+{
+	KIRQL old;
+
+	KeRaiseIrql(Interrupt->SynchronizeIrql, &old);
+	lock_acquire(wdm_cpu(), Interrupt->ActualLock,
+		     "KeAcquireInterruptSpinLock");
+	return old;
+}
+
+void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql)
+{
+	lock_release(wdm_cpu(), Interrupt->ActualLock,
+		     "KeReleaseInterruptSpinLock");
+	KeLowerIrql(OldIrql);
+}
+
+BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
+			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
+			       PVOID SynchronizeContext)
+{
+	KIRQL old;
+	BOOLEAN r;
+
+	wdm_check_irql("KeSynchronizeExecution", Interrupt->SynchronizeIrql);
+	old = KeAcquireInterruptSpinLock(Interrupt);
+	r = SynchronizeRoutine(SynchronizeContext);
+	KeReleaseInterruptSpinLock(Interrupt, old);
+	return r;
+}
