@@ -76,7 +76,7 @@ static void check_snapshot(PIRP Irp)
 		const char *prev = wdm_enter(wdm_cpu(), Irp->Priv.Owner);
 
 		wdm_violation(WDM_V_IRP_AFTER,
-			      "IRP touched after completion irp=%p id=%u (IoStatus 0x%x/%lu, was 0x%x/%lu)",
+			      "IRP touched after completion irp=%p id=%u (IoStatus 0x%x/%lu, completed as 0x%x/%lu)",
 			      (void *)Irp, Irp->Priv.Id,
 			      (uint32_t)Irp->IoStatus.Status,
 			      Irp->IoStatus.Information,
@@ -253,6 +253,9 @@ void IoCompleteRequest(PIRP Irp, UCHAR PriorityBoost)
 	if (Irp->CancelRoutine)
 		wdm_violation(WDM_V_IRP_AFTER, "IRP completed with its cancel routine still set irp=%p id=%u",
 			      (void *)Irp, Irp->Priv.Id);
+	/* Reports about this IRP from now on name who completed it. */
+	if (c->routine)
+		Irp->Priv.Owner = c->routine;
 	while (Irp->CurrentLocation <= Irp->StackCount) {
 		PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(Irp);
 		PIO_COMPLETION_ROUTINE routine = s->CompletionRoutine;

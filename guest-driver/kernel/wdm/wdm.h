@@ -343,7 +343,8 @@ typedef struct _IRP {
 		PVOID UserOutput; /* METHOD_BUFFERED: copy-back target */
 		ULONG OutputLength;
 		ULONG Method; /* of the IOCTL, for the copy back */
-		const char *Owner; /* last driver routine handed the IRP */
+		const char *Owner; /* the driver routine last handed it, or
+				    * the one that completed it */
 		uint8_t Buffer[WDM_SYSTEM_BUFFER_SIZE];
 	} Priv;
 } IRP, *PIRP;
