@@ -123,8 +123,9 @@ static void check_bad_pointer(int64_t h)
 	set(U_WDM_BAD_POINTER, st == STATUS_ACCESS_VIOLATION, (uint64_t)st, 0);
 }
 
-/* DEPTH overlapped requests, 3 ms of device latency each; the third is
- * cancelled while queued. */
+/* DEPTH overlapped requests, 20 ms of device latency each (so none has
+ * finished when the last is submitted, even on a loaded host); the
+ * third is cancelled while queued. */
 static void check_overlapped(int64_t h)
 {
 	static struct testdrv_req in[DEPTH], out[DEPTH];
@@ -134,7 +135,7 @@ static void check_overlapped(int64_t h)
 	int ok = 1;
 
 	for (i = 0; i < DEPTH; i++) {
-		fill(&in[i], 3, 0, (uint8_t)(10 * i));
+		fill(&in[i], 20, 0, (uint8_t)(10 * i));
 		st[i] = submit(h, &in[i], &out[i], &ov[i]);
 	}
 	for (i = 0; i < DEPTH; i++)

@@ -9,6 +9,10 @@
  * driver programs: address 0xFEE00000 | (LAPIC id << 12) (fixed
  * delivery, physical destination = this CPU) and data = the vector.
  *
+ * Reports name the ISR "<driver>!MessageServiceRoutine" (the driver of
+ * PhysicalDeviceObject): the routine's own name is not in the
+ * parameters.
+ *
  * The trap.c handler for such a vector (message_isr) runs with
  * interrupts off: it sets the IRQL to the message's DIRQL, takes the
  * interrupt spin lock (the per-message one, or the driver's common lock),
@@ -86,6 +90,17 @@ NTSTATUS wdm_connect_interrupt(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters,
 	if (!info)
 		return STATUS_INSUFFICIENT_RESOURCES;
 	info->MessageCount = n;
+	if (Parameters->MessageBased.PhysicalDeviceObject) {
+		char *s = kmalloc(48);
+
+		if (s) {
+			ksnprintf(s, 48, "%s!%s",
+				  Parameters->MessageBased.PhysicalDeviceObject
+					  ->DriverObject->Name,
+				  name);
+			name = s;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		PKINTERRUPT in = &info->Interrupts[i];
 		int v;

@@ -357,6 +357,7 @@ static NTSTATUS testdrv_entry(PDRIVER_OBJECT DriverObject,
 	KeInitializeEvent(&x->never, NotificationEvent, FALSE);
 
 	ip.Version = CONNECT_MESSAGE_BASED;
+	ip.MessageBased.PhysicalDeviceObject = dev;
 	ip.MessageBased.MessageServiceRoutine = testdrv_isr;
 	ip.MessageBased.ServiceContext = x;
 	ip.MessageBased.MessageCount = TESTDRV_MESSAGES;
