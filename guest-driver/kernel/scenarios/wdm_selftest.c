@@ -326,6 +326,7 @@ static const char *const user_check_names[U_WDM_CHECKS] = {
 	[U_WDM_WAIT_TIMEOUT] = "overlapped-wait-timeout",
 	[U_WDM_WATCHDOG] = "watchdog-timer-dpc",
 	[U_WDM_CLOSE] = "close-cancels",
+	[U_WDM_LATENCY] = "ioctl-latency",
 };
 
 /* What the user program's two figures of each check are: a label, and
@@ -337,13 +338,14 @@ static const struct {
 	[U_WDM_OPEN] = { "handle", "unknown name", false, true },
 	[U_WDM_SYNC] = { "status", "bytes", true, false },
 	[U_WDM_DIRECT] = { "status", "bytes", true, false },
-	[U_WDM_BAD_POINTER] = { "status", "-", true, false },
+	[U_WDM_BAD_POINTER] = { "status", "bytes", true, false },
 	[U_WDM_OVERLAPPED] = { "pending at once", "submitted", false, false },
 	[U_WDM_CANCEL] = { "CancelIoEx", "wait", true, true },
 	[U_WDM_ORDER] = { "StartIo seq of 1st/2nd/4th (x 10^6/10^3/1)", "wait of 1st", false, true },
 	[U_WDM_WAIT_TIMEOUT] = { "ms until the 5 ms wait timed out", "final wait", false, true },
 	[U_WDM_WATCHDOG] = { "status", "ms", true, false },
 	[U_WDM_CLOSE] = { "request in the device", "queued request", true, true },
+	[U_WDM_LATENCY] = { "us per synchronous 8-byte loopback", "succeeded of 8", false, false },
 };
 
 static void report_user(int64_t status)

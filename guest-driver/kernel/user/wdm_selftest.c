@@ -107,6 +107,34 @@ static void check_direct(int64_t h)
 	    (uint64_t)st, a.bytes_returned);
 }
 
+#define LATENCY_CALLS 8
+
+/* Synchronous loopbacks with no device latency: system call, IRP,
+ * dispatch, StartIo, self-IPI, ISR, DPC, completion, copy back. */
+static void check_latency(int64_t h)
+{
+	static struct testdrv_req in, out;
+	struct u_ioctl_args a = {
+		.handle = (uint64_t)h,
+		.code = IOCTL_TESTDRV_LOOPBACK,
+		.in_len = sizeof(in),
+		.in = (uint64_t)&in,
+		.out = (uint64_t)&out,
+		.out_len = sizeof(out),
+	};
+	uint64_t khz = u_tsc_khz(), t0, dt, i, good = 0;
+
+	fill(&in, 0, 0, 7);
+	in.len = 8;
+	t0 = u_rdtsc();
+	for (i = 0; i < LATENCY_CALLS; i++)
+		if (u_device_io_control(&a) == STATUS_SUCCESS)
+			good++;
+	dt = u_rdtsc() - t0;
+	set(U_WDM_LATENCY, good == LATENCY_CALLS && khz,
+	    khz ? dt * 1000 / khz / LATENCY_CALLS : 0, good);
+}
+
 static void check_bad_pointer(int64_t h)
 {
 	static struct testdrv_req out;
@@ -253,6 +281,7 @@ int64_t u_wdm_selftest_main(uint64_t arg)
 	check_overlapped(h);
 	check_wait_timeout(h);
 	check_watchdog(h);
+	check_latency(h);
 	check_close(h);
 	return 0;
 }

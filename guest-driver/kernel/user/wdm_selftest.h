@@ -20,6 +20,7 @@ enum u_wdm_check {
 	U_WDM_WAIT_TIMEOUT, /* wait with a timeout on a slow request */
 	U_WDM_WATCHDOG, /* no interrupt -> watchdog -> STATUS_IO_TIMEOUT */
 	U_WDM_CLOSE, /* close cancels what is outstanding */
+	U_WDM_LATENCY, /* synchronous IOCTL round trips: timed, not judged */
 	U_WDM_CHECKS
 };
 

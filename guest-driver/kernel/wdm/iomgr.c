@@ -106,8 +106,8 @@ PIRP IoAllocateIrp(CHAR StackSize, BOOLEAN ChargeQuota)
 	wdm_irq_restore(flags);
 	if (!irp)
 		return NULL;
-	memset(irp, 0, offsetof(IRP, Priv));
-	memset(&irp->Priv, 0, offsetof(struct wdm_irp_private, Buffer));
+	wdm_zero(irp, offsetof(IRP, Priv));
+	wdm_zero(&irp->Priv, offsetof(struct wdm_irp_private, Buffer));
 	InitializeListHead(&irp->Priv.Link);
 	irp->Priv.State = WDM_IRP_ACTIVE;
 	irp->Priv.Id = ++irp_next_id;
@@ -225,7 +225,7 @@ static void complete_final(PIRP Irp)
 
 			if (n > Irp->Priv.OutputLength)
 				n = Irp->Priv.OutputLength;
-			memcpy(Irp->UserBuffer, Irp->AssociatedIrp.SystemBuffer, n);
+			wdm_copy(Irp->UserBuffer, Irp->AssociatedIrp.SystemBuffer, n);
 		}
 		if (Irp->UserIosb)
 			*Irp->UserIosb = Irp->IoStatus;
@@ -268,7 +268,7 @@ void IoCompleteRequest(PIRP Irp, UCHAR PriorityBoost)
 		bool call = routine && (s->Control & want);
 
 		Irp->PendingReturned = (s->Control & SL_PENDING_RETURNED) != 0;
-		memset(s, 0, sizeof(*s));
+		wdm_zero(s, sizeof(*s));
 		Irp->CurrentLocation++;
 		Irp->Tail.Overlay.CurrentStackLocation++;
 		if (call) {
@@ -317,7 +317,7 @@ PIRP IoBuildDeviceIoControlRequest(ULONG IoControlCode,
 	irp->Priv.Method = method;
 	irp->Priv.OutputLength = OutputBufferLength;
 	if (InputBufferLength)
-		memcpy(irp->Priv.Buffer, InputBuffer, InputBufferLength);
+		wdm_copy(irp->Priv.Buffer, InputBuffer, InputBufferLength);
 	if (method != METHOD_BUFFERED && OutputBuffer) {
 		irp->Priv.Mdl.StartVa = OutputBuffer;
 		irp->Priv.Mdl.PhysicalAddress = (PHYSICAL_ADDRESS)OutputBuffer;
@@ -538,7 +538,7 @@ NTSTATUS IoCreateDevice(PDRIVER_OBJECT DriverObject,
 	dev = kmalloc(sizeof(*dev) + DeviceExtensionSize);
 	if (!dev)
 		return STATUS_INSUFFICIENT_RESOURCES;
-	memcpy(dev->Name, DeviceName, n + 1);
+	wdm_copy(dev->Name, DeviceName, n + 1);
 	dev->DriverObject = DriverObject;
 	dev->DeviceType = DeviceType;
 	dev->Flags = DO_DEVICE_INITIALIZING;

@@ -68,7 +68,7 @@ static struct wdm_request *request_alloc(void)
 
 	for (i = 0; i < MAX_REQUESTS; i++) {
 		if (!requests[i].InUse) {
-			memset(&requests[i], 0, sizeof(requests[i]));
+			wdm_zero(&requests[i], sizeof(requests[i]));
 			requests[i].InUse = true;
 			KeInitializeEvent(&requests[i].Done, NotificationEvent,
 					  FALSE);
@@ -103,7 +103,7 @@ void wdm_request_complete(PIRP Irp)
 
 		if (n > Irp->Priv.OutputLength)
 			n = Irp->Priv.OutputLength;
-		memcpy(Irp->Priv.UserOutput, Irp->Priv.Buffer, n);
+		wdm_copy(Irp->Priv.UserOutput, Irp->Priv.Buffer, n);
 	}
 	if (r->UserOverlapped) {
 		struct u_overlapped *ov = (void *)r->UserOverlapped;
@@ -197,7 +197,7 @@ int64_t sys_wdm_open(uint64_t name, uint64_t len, uint64_t a2, uint64_t a3,
 		;
 	if (i == MAX_FILES)
 		return sys_leave(STATUS_INSUFFICIENT_RESOURCES);
-	memset(&files[i], 0, sizeof(files[i]));
+	wdm_zero(&files[i], sizeof(files[i]));
 	files[i].InUse = TRUE;
 	files[i].DeviceObject = dev;
 	files[i].Handle = i + 1;
@@ -224,7 +224,7 @@ int64_t sys_wdm_ioctl(uint64_t args, uint64_t a1, uint64_t a2, uint64_t a3,
 	(void)a1, (void)a2, (void)a3, (void)a4;
 	if (!user_range_ok(args, sizeof(a)))
 		return STATUS_ACCESS_VIOLATION;
-	memcpy(&a, (void *)args, sizeof(a));
+	wdm_copy(&a, (void *)args, sizeof(a));
 	f = file_of(a.handle);
 	if (!f)
 		return STATUS_INVALID_HANDLE;
@@ -250,7 +250,7 @@ int64_t sys_wdm_ioctl(uint64_t args, uint64_t a1, uint64_t a2, uint64_t a3,
 	irp->Priv.Method = method;
 	irp->Priv.OutputLength = a.out_len;
 	if (a.in_len)
-		memcpy(irp->Priv.Buffer, (void *)a.in, a.in_len);
+		wdm_copy(irp->Priv.Buffer, (void *)a.in, a.in_len);
 	if (method == METHOD_BUFFERED) {
 		irp->Priv.UserOutput = (PVOID)a.out;
 	} else if (a.out_len) {
