@@ -145,6 +145,8 @@ void wdm_iomgr_init(void);
 PDEVICE_OBJECT wdm_find_device(const char *name, size_t len);
 /* End of a scenario: IRPs never completed are violations. */
 void wdm_iomgr_check_leaks(void);
+/* Is the IRP still live (not completed)? Reports it if not. */
+bool wdm_irp_live(PIRP Irp, const char *fn);
 /* IRP states (Priv.State). */
 enum { WDM_IRP_FREE, WDM_IRP_ACTIVE, WDM_IRP_COMPLETED };
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 /*
- * The I/O manager: driver and device objects, IRPs and their stack
- * locations, IoCallDriver / IoCompleteRequest with completion routines,
- * the StartIo queue (IoStartPacket / IoStartNextPacket) and cancellation.
+ * The I/O manager's IRPs: their pool and stack locations, IoCallDriver,
+ * IoCompleteRequest with completion routines, kernel-built DEVICE_CONTROL
+ * IRPs, and the end-of-run check for IRPs never completed. (StartIo and
+ * cancellation: startio.c; driver and device objects: driver.c.)
  *
  * IRPs come from a fixed pool (the kernel heap has no free) kept as a
  * FIFO free list, so a freed IRP is reused as late as possible: a driver
@@ -23,23 +24,16 @@
  * not; user memory is always mapped) copies a METHOD_BUFFERED output
  * back, fills the caller's IO_STATUS_BLOCK or user request, sets the
  * event and frees the IRP.
- *
- * IoStartPacket takes the cancel spin lock when given a cancel routine,
- * as Windows does, so a queued IRP is cancellable until IoStartNextPacket
- * dequeues it; the cancel routine runs with that lock held and must
- * release it with IoReleaseCancelSpinLock(Irp->CancelIrql).
+
  */
 #include "heap.h"
 #include "wdm/internal.h"
 
 #define IRP_POOL 48
-#define MAX_DEVICES 8
 
 static PIRP irp_pool;
 static LIST_ENTRY irp_free;
 static uint32_t irp_next_id;
-static PDEVICE_OBJECT devices[MAX_DEVICES];
-static KSPIN_LOCK cancel_lock;
 
 static const char *dispatch_name(UCHAR major)
 {
@@ -130,7 +124,7 @@ static void irp_release(PIRP Irp)
 }
 
 /* Is the IRP still the driver's to use? Reports it if not. */
-static bool irp_live(PIRP Irp, const char *fn)
+bool wdm_irp_live(PIRP Irp, const char *fn)
 {
 	if (Irp->Priv.State == WDM_IRP_ACTIVE)
 		return true;
@@ -141,13 +135,13 @@ static bool irp_live(PIRP Irp, const char *fn)
 
 void IoFreeIrp(PIRP Irp)
 {
-	if (irp_live(Irp, "IoFreeIrp"))
+	if (wdm_irp_live(Irp, "IoFreeIrp"))
 		irp_release(Irp);
 }
 
 void IoMarkIrpPending(PIRP Irp)
 {
-	if (irp_live(Irp, "IoMarkIrpPending"))
+	if (wdm_irp_live(Irp, "IoMarkIrpPending"))
 		IoGetCurrentIrpStackLocation(Irp)->Control |= SL_PENDING_RETURNED;
 }
 
@@ -170,14 +164,6 @@ PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine)
 				   __ATOMIC_SEQ_CST);
 }
 
-static NTSTATUS invalid_request(PDEVICE_OBJECT DeviceObject, PIRP Irp)
-{
-	(void)DeviceObject;
-	Irp->IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
-	Irp->IoStatus.Information = 0;
-	IoCompleteRequest(Irp, IO_NO_INCREMENT);
-	return STATUS_INVALID_DEVICE_REQUEST;
-}
 
 NTSTATUS IoCallDriver(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
@@ -187,7 +173,7 @@ NTSTATUS IoCallDriver(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	NTSTATUS st;
 
 	wdm_check_irql("IoCallDriver", DISPATCH_LEVEL);
-	if (!irp_live(Irp, "IoCallDriver"))
+	if (!wdm_irp_live(Irp, "IoCallDriver"))
 		return STATUS_INVALID_PARAMETER;
 	if (Irp->CurrentLocation <= 1) {
 		wdm_violation(WDM_V_IRQL, "IoCallDriver: no stack location left in irp=%p",
@@ -332,291 +318,6 @@ PIRP IoBuildDeviceIoControlRequest(ULONG IoControlCode,
 	s->Parameters.DeviceIoControl.InputBufferLength = InputBufferLength;
 	s->Parameters.DeviceIoControl.OutputBufferLength = OutputBufferLength;
 	return irp;
-}
-
-/* ---- Device queues and StartIo ---- */
-
-void KeInitializeDeviceQueue(PKDEVICE_QUEUE DeviceQueue)
-{
-	InitializeListHead(&DeviceQueue->DeviceListHead);
-	KeInitializeSpinLock(&DeviceQueue->Lock);
-	DeviceQueue->Busy = FALSE;
-}
-
-BOOLEAN KeInsertDeviceQueue(PKDEVICE_QUEUE DeviceQueue,
-			    PKDEVICE_QUEUE_ENTRY Entry)
-{
-	BOOLEAN queued = FALSE;
-
-	KeAcquireSpinLockAtDpcLevel(&DeviceQueue->Lock);
-	if (!DeviceQueue->Busy) {
-		DeviceQueue->Busy = TRUE;
-	} else {
-		InsertTailList(&DeviceQueue->DeviceListHead,
-			       &Entry->DeviceListEntry);
-		Entry->Inserted = TRUE;
-		queued = TRUE;
-	}
-	KeReleaseSpinLockFromDpcLevel(&DeviceQueue->Lock);
-	return queued;
-}
-
-PKDEVICE_QUEUE_ENTRY KeRemoveDeviceQueue(PKDEVICE_QUEUE DeviceQueue)
-{
-	PKDEVICE_QUEUE_ENTRY e = NULL;
-
-	KeAcquireSpinLockAtDpcLevel(&DeviceQueue->Lock);
-	if (IsListEmpty(&DeviceQueue->DeviceListHead)) {
-		DeviceQueue->Busy = FALSE;
-	} else {
-		e = CONTAINING_RECORD(RemoveHeadList(&DeviceQueue->DeviceListHead),
-				      KDEVICE_QUEUE_ENTRY, DeviceListEntry);
-		e->Inserted = FALSE;
-	}
-	KeReleaseSpinLockFromDpcLevel(&DeviceQueue->Lock);
-	return e;
-}
-
-BOOLEAN KeRemoveEntryDeviceQueue(PKDEVICE_QUEUE DeviceQueue,
-				 PKDEVICE_QUEUE_ENTRY Entry)
-{
-	BOOLEAN was;
-	KIRQL old;
-
-	KeAcquireSpinLock(&DeviceQueue->Lock, &old);
-	was = Entry->Inserted;
-	if (was) {
-		RemoveEntryList(&Entry->DeviceListEntry);
-		Entry->Inserted = FALSE;
-	}
-	KeReleaseSpinLock(&DeviceQueue->Lock, old);
-	return was;
-}
-
-void IoAcquireCancelSpinLock(PKIRQL Irql)
-{
-	KeAcquireSpinLock(&cancel_lock, Irql);
-}
-
-void IoReleaseCancelSpinLock(KIRQL Irql)
-{
-	KeReleaseSpinLock(&cancel_lock, Irql);
-}
-
-static void call_cancel(PDRIVER_CANCEL routine, PIRP Irp)
-{
-	struct wdm_cpu *c = wdm_cpu();
-	const char *prev = wdm_enter(c, "CancelRoutine");
-
-	routine(IoGetCurrentIrpStackLocation(Irp)->DeviceObject, Irp);
-	c->routine = prev;
-}
-
-static void start_io(PDEVICE_OBJECT DeviceObject, PIRP Irp)
-{
-	struct wdm_cpu *c = wdm_cpu();
-	const char *prev = wdm_enter(c, "DriverStartIo");
-
-	Irp->Priv.Owner = "DriverStartIo";
-	wdm_stats.irps_started++;
-	DeviceObject->DriverObject->DriverStartIo(DeviceObject, Irp);
-	c->routine = prev;
-}
-
-void IoStartPacket(PDEVICE_OBJECT DeviceObject, PIRP Irp, ULONG *Key,
-		   PDRIVER_CANCEL CancelFunction)
-{
-	KIRQL old, cancel_irql = DISPATCH_LEVEL;
-
-	(void)Key;
-	wdm_check_irql("IoStartPacket", DISPATCH_LEVEL);
-	if (!irp_live(Irp, "IoStartPacket"))
-		return;
-	KeRaiseIrql(DISPATCH_LEVEL, &old);
-	if (CancelFunction) {
-		IoAcquireCancelSpinLock(&cancel_irql);
-		Irp->CancelRoutine = CancelFunction;
-	}
-	if (!KeInsertDeviceQueue(&DeviceObject->DeviceQueue,
-				 &Irp->Tail.Overlay.DeviceQueueEntry)) {
-		DeviceObject->CurrentIrp = Irp;
-		if (CancelFunction)
-			IoReleaseCancelSpinLock(cancel_irql);
-		start_io(DeviceObject, Irp);
-	} else if (CancelFunction) {
-		PDRIVER_CANCEL routine = NULL;
-
-		/* Cancelled before it was queued: cancel it now. */
-		if (Irp->Cancel)
-			routine = IoSetCancelRoutine(Irp, NULL);
-		if (routine) {
-			Irp->CancelIrql = cancel_irql;
-			call_cancel(routine, Irp);
-		} else {
-			IoReleaseCancelSpinLock(cancel_irql);
-		}
-	}
-	KeLowerIrql(old);
-}
-
-void IoStartNextPacket(PDEVICE_OBJECT DeviceObject, BOOLEAN Cancelable)
-{
-	PKDEVICE_QUEUE_ENTRY e;
-	KIRQL cancel_irql = DISPATCH_LEVEL;
-
-	if (wdm_check_irql("IoStartNextPacket", DISPATCH_LEVEL) < DISPATCH_LEVEL)
-		wdm_violation(WDM_V_IRQL, "IoStartNextPacket called below DISPATCH_LEVEL");
-	if (Cancelable)
-		IoAcquireCancelSpinLock(&cancel_irql);
-	DeviceObject->CurrentIrp = NULL;
-	e = KeRemoveDeviceQueue(&DeviceObject->DeviceQueue);
-	if (e) {
-		PIRP irp = CONTAINING_RECORD(e, IRP, Tail.Overlay.DeviceQueueEntry);
-
-		DeviceObject->CurrentIrp = irp;
-		if (Cancelable)
-			IoReleaseCancelSpinLock(cancel_irql);
-		start_io(DeviceObject, irp);
-	} else if (Cancelable) {
-		IoReleaseCancelSpinLock(cancel_irql);
-	}
-}
-
-BOOLEAN IoCancelIrp(PIRP Irp)
-{
-	PDRIVER_CANCEL routine;
-	KIRQL irql;
-
-	wdm_check_irql("IoCancelIrp", DISPATCH_LEVEL);
-	if (!irp_live(Irp, "IoCancelIrp"))
-		return FALSE;
-	IoAcquireCancelSpinLock(&irql);
-	Irp->Cancel = TRUE;
-	routine = IoSetCancelRoutine(Irp, NULL);
-	if (!routine) {
-		IoReleaseCancelSpinLock(irql);
-		return FALSE;
-	}
-	Irp->CancelIrql = irql;
-	call_cancel(routine, Irp);
-	return TRUE;
-}
-
-/* ---- Drivers and devices ---- */
-
-static void io_dpc(PKDPC Dpc, PVOID Context, PVOID Irp, PVOID Ctx)
-{
-	PDEVICE_OBJECT dev = Context;
-
-	dev->DpcForIsr(Dpc, dev, Irp, Ctx);
-}
-
-void wdm_initialize_dpc_request(PDEVICE_OBJECT DeviceObject,
-				PIO_DPC_ROUTINE DpcRoutine, const char *name)
-{
-	DeviceObject->DpcForIsr = DpcRoutine;
-	wdm_initialize_dpc(&DeviceObject->Dpc, io_dpc, DeviceObject, name);
-}
-
-NTSTATUS IoCreateDevice(PDRIVER_OBJECT DriverObject,
-			ULONG DeviceExtensionSize, const char *DeviceName,
-			ULONG DeviceType, ULONG DeviceCharacteristics,
-			BOOLEAN Exclusive, PDEVICE_OBJECT *DeviceObject)
-{
-	PDEVICE_OBJECT dev;
-	size_t n = strlen(DeviceName);
-	unsigned int i;
-
-	(void)DeviceCharacteristics, (void)Exclusive;
-	wdm_check_irql("IoCreateDevice", PASSIVE_LEVEL);
-	if (n >= sizeof(dev->Name))
-		return STATUS_INVALID_PARAMETER;
-	for (i = 0; i < MAX_DEVICES && devices[i]; i++)
-		;
-	if (i == MAX_DEVICES)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	dev = kmalloc(sizeof(*dev) + DeviceExtensionSize);
-	if (!dev)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	wdm_copy(dev->Name, DeviceName, n + 1);
-	dev->DriverObject = DriverObject;
-	dev->DeviceType = DeviceType;
-	dev->Flags = DO_DEVICE_INITIALIZING;
-	dev->StackSize = 1;
-	dev->DeviceExtension = DeviceExtensionSize ? dev + 1 : NULL;
-	KeInitializeDeviceQueue(&dev->DeviceQueue);
-	dev->NextDevice = DriverObject->DeviceObject;
-	DriverObject->DeviceObject = dev;
-	devices[i] = dev;
-	*DeviceObject = dev;
-	return STATUS_SUCCESS;
-}
-
-void IoDeleteDevice(PDEVICE_OBJECT DeviceObject)
-{
-	PDEVICE_OBJECT *p = &DeviceObject->DriverObject->DeviceObject;
-	unsigned int i;
-
-	wdm_check_irql("IoDeleteDevice", PASSIVE_LEVEL);
-	for (i = 0; i < MAX_DEVICES; i++)
-		if (devices[i] == DeviceObject)
-			devices[i] = NULL;
-	while (*p && *p != DeviceObject)
-		p = &(*p)->NextDevice;
-	if (*p)
-		*p = DeviceObject->NextDevice;
-}
-
-/* "\Device\X" is opened as "X". */
-PDEVICE_OBJECT wdm_find_device(const char *name, size_t len)
-{
-	static const char prefix[] = "\\Device\\";
-	unsigned int i;
-
-	for (i = 0; i < MAX_DEVICES; i++) {
-		const char *n;
-
-		if (!devices[i])
-			continue;
-		n = devices[i]->Name;
-		if (!memcmp(n, prefix, sizeof(prefix) - 1))
-			n += sizeof(prefix) - 1;
-		if (str_eq_n(name, len, n) &&
-		    !(devices[i]->Flags & DO_DEVICE_INITIALIZING))
-			return devices[i];
-	}
-	return NULL;
-}
-
-NTSTATUS wdm_load_driver(const char *name, PDRIVER_INITIALIZE entry,
-			 PDRIVER_OBJECT *out)
-{
-	PDRIVER_OBJECT drv = kmalloc(sizeof(*drv));
-	struct wdm_cpu *c = wdm_cpu();
-	const char *prev;
-	NTSTATUS st;
-	unsigned int i;
-
-	if (!drv)
-		return STATUS_INSUFFICIENT_RESOURCES;
-	drv->Name = name;
-	for (i = 0; i <= IRP_MJ_MAXIMUM_FUNCTION; i++)
-		drv->MajorFunction[i] = invalid_request;
-	prev = wdm_enter(c, "DriverEntry");
-	st = entry(drv, name);
-	c->routine = prev;
-	*out = NT_SUCCESS(st) ? drv : NULL;
-	return st;
-}
-
-void wdm_unload_driver(PDRIVER_OBJECT DriverObject)
-{
-	struct wdm_cpu *c = wdm_cpu();
-	const char *prev = wdm_enter(c, "DriverUnload");
-
-	if (DriverObject->DriverUnload)
-		DriverObject->DriverUnload(DriverObject);
-	c->routine = prev;
 }
 
 void wdm_iomgr_check_leaks(void)
