@@ -24,7 +24,6 @@
  * not; user memory is always mapped) copies a METHOD_BUFFERED output
  * back, fills the caller's IO_STATUS_BLOCK or user request, sets the
  * event and frees the IRP.
-
  */
 #include "heap.h"
 #include "wdm/internal.h"
