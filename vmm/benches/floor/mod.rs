@@ -1,0 +1,78 @@
+//! The floor of the interrupt round trip: a bare KVM guest, no device model,
+//! no bus, no dmalab code, measured the way the dmalab `irq-bench` scenario
+//! measures itself.
+//!
+//! The guest (`guest.S`, assembled by gcc when the benchmark runs, see
+//! `image.rs`) rings a doorbell with one MMIO write, which exits to the
+//! host; the host's vCPU thread answers with `KVM_SIGNAL_MSI` (vector 0x40,
+//! the in-kernel irqchip as dmalab has, xAPIC); the guest, waiting in
+//! `cli; cmp; sti; hlt`, takes the interrupt, its ISR counts it, EOIs and
+//! `iretq`s, and the loop stamps the TSC. One sample per iteration:
+//! `t1 - t0` in guest TSC cycles, from just before the doorbell write to
+//! just after the wait loop saw the interrupt. This is the least any VMM
+//! can do for "doorbell → MSI → ISR → EOI" on a given host: the platform
+//! probe (`/work/shared/platform/kvm-probe.c`, `irq` section) measured
+//! ~26.5 µs here with the same loop.
+//!
+//! The doorbell is an MMIO write (as dmalab's `TAIL` register is), not an
+//! `out`: here a PIO exit costs ~11.0 µs against ~10.6 µs for MMIO, so the
+//! floor uses the kind of exit the device path pays.
+
+mod image;
+mod vm;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+pub use image::assemble;
+pub use vm::MAX_ITERS;
+
+/// A guest that has not finished after this long is stuck (an interrupt
+/// lost): 20,000 iterations take ~0.6 s here.
+const MIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot build or run the floor VM")]
+    Vm(#[source] vm::Error),
+    #[error("the floor guest did not finish within {0:?} (an interrupt lost?)")]
+    Timeout(Duration),
+    #[error("the floor's vCPU thread died")]
+    ThreadDied,
+}
+
+/// What one floor run measured, in guest TSC cycles.
+#[derive(Debug, Clone)]
+pub struct FloorRun {
+    /// Guest TSC frequency (`KVM_GET_TSC_KHZ`).
+    pub tsc_khz: u32,
+    /// One round trip per iteration, in TSC cycles.
+    pub samples: Vec<u64>,
+    /// TSC cycles from before the first doorbell to after the last
+    /// interrupt, loop overhead included.
+    pub cycles_total: u64,
+}
+
+/// Runs `iters` round trips in a fresh bare VM whose guest is `image`
+/// (from [`assemble`]). The VM lives on its own thread; if the guest is
+/// stuck, the thread is left behind and the caller gets `Timeout` (the
+/// benchmark then exits).
+pub fn measure(image: &[u8], iters: u32) -> Result<FloorRun, Error> {
+    let (tx, rx) = mpsc::channel();
+    let image = image.to_vec();
+    thread::Builder::new()
+        .name("floor-vcpu".into())
+        .spawn(move || {
+            // The receiver may be gone after a timeout: nothing to tell.
+            let _ = tx.send(vm::FloorVm::new(&image, iters).and_then(|mut v| v.run()));
+        })
+        .map_err(|_| Error::ThreadDied)?;
+    // ~30 µs per round trip here; allow 1 ms each on slower hosts.
+    let timeout = MIN_TIMEOUT.max(Duration::from_millis(u64::from(iters)));
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result.map_err(Error::Vm),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::ThreadDied),
+    }
+}
