@@ -101,8 +101,13 @@ void wdm_irql_init(void);
 /* trap.c calls this after every handled interrupt (vectors 32-255),
  * interrupts off: expires timers, drains DPCs below DISPATCH_LEVEL. */
 void wdm_irq_exit(void);
-/* Run one driver routine's DPC with the verifier's timing. */
+/* trap.c's hook (NULL until wdm_init). */
 extern void (*irq_exit_hook)(void);
+/* The spin-lock primitive (no IRQL change): misuse is reported, a lock
+ * this CPU already holds is nested instead of deadlocking. fn names the
+ * caller in reports. */
+void wdm_lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn);
+void wdm_lock_release(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn);
 
 /* ke.c */
 void wdm_timers_init(void);

@@ -44,15 +44,16 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	}
 	prev = wdm_enter(c, in->Name);
 	c->irql = in->Irql;
-	locks = c->locks_held;
 	t0 = rdtsc();
-	while (__atomic_exchange_n(in->ActualLock, this_cpu()->index + 1,
-				   __ATOMIC_ACQUIRE))
-		cpu_relax();
+	wdm_lock_acquire(c, in->ActualLock, "interrupt dispatch");
+	locks = c->locks_held;
 	if (!in->MessageServiceRoutine(in, in->ServiceContext, in->MessageId))
 		isr_false_count++;
-	__atomic_store_n(in->ActualLock, 0, __ATOMIC_RELEASE);
 	dt = rdtsc() - t0;
+	if (c->locks_held != locks)
+		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
+			      c->locks_held - locks);
+	wdm_lock_release(c, in->ActualLock, "interrupt dispatch");
 	in->Count++;
 	wdm_stats.isrs++;
 	if (dt > wdm_stats.max_isr_cycles)
@@ -64,9 +65,6 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	if (c->irql != in->Irql)
 		wdm_violation(WDM_V_IRQL, "ISR returned at IRQL %u, not its DIRQL %u",
 			      c->irql, in->Irql);
-	if (c->locks_held != locks)
-		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
-			      c->locks_held - locks);
 	lapic_eoi();
 	c->irql = old;
 	c->routine = prev;

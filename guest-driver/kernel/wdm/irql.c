@@ -192,7 +192,7 @@ void KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
 #define LOCK_OWNER_MASK 0xfful
 #define LOCK_NEST 0x100ul
 
-static void lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
+void wdm_lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
 {
 	ULONG_PTR me = this_cpu()->index + 1, expected = 0;
 
@@ -213,7 +213,7 @@ static void lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
 	c->locks_held++;
 }
 
-static void lock_release(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
+void wdm_lock_release(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
 {
 	ULONG_PTR me = this_cpu()->index + 1, v = *l;
 
@@ -237,14 +237,14 @@ void KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 	*OldIrql = c->irql;
 	if (c->irql < DISPATCH_LEVEL)
 		c->irql = DISPATCH_LEVEL; /* interrupts stay on */
-	lock_acquire(c, SpinLock, "KeAcquireSpinLock");
+	wdm_lock_acquire(c, SpinLock, "KeAcquireSpinLock");
 }
 
 void KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 {
 	struct wdm_cpu *c = wdm_cpu();
 
-	lock_release(c, SpinLock, "KeReleaseSpinLock");
+	wdm_lock_release(c, SpinLock, "KeReleaseSpinLock");
 	if (NewIrql > DISPATCH_LEVEL) {
 		wdm_violation(WDM_V_SPINLOCK,
 			      "KeReleaseSpinLock to IRQL %u above DISPATCH_LEVEL",
@@ -262,7 +262,7 @@ void KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 		wdm_violation(WDM_V_SPINLOCK,
 			      "KeAcquireSpinLockAtDpcLevel at IRQL %u (below DISPATCH_LEVEL)",
 			      c->irql);
-	lock_acquire(c, SpinLock, "KeAcquireSpinLockAtDpcLevel");
+	wdm_lock_acquire(c, SpinLock, "KeAcquireSpinLockAtDpcLevel");
 }
 
 void KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
@@ -273,7 +273,7 @@ void KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 		wdm_violation(WDM_V_SPINLOCK,
 			      "KeReleaseSpinLockFromDpcLevel at IRQL %u (below DISPATCH_LEVEL)",
 			      c->irql);
-	lock_release(c, SpinLock, "KeReleaseSpinLockFromDpcLevel");
+	wdm_lock_release(c, SpinLock, "KeReleaseSpinLockFromDpcLevel");
 }
 
 /* Interrupt locks: raise to the interrupt's SynchronizeIrql (IF off). */
@@ -282,14 +282,14 @@ KIRQL KeAcquireInterruptSpinLock(PKINTERRUPT Interrupt)
 	KIRQL old;
 
 	KeRaiseIrql(Interrupt->SynchronizeIrql, &old);
-	lock_acquire(wdm_cpu(), Interrupt->ActualLock,
+	wdm_lock_acquire(wdm_cpu(), Interrupt->ActualLock,
 		     "KeAcquireInterruptSpinLock");
 	return old;
 }
 
 void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql)
 {
-	lock_release(wdm_cpu(), Interrupt->ActualLock,
+	wdm_lock_release(wdm_cpu(), Interrupt->ActualLock,
 		     "KeReleaseInterruptSpinLock");
 	KeLowerIrql(OldIrql);
 }

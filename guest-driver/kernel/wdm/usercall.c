@@ -362,6 +362,12 @@ rescan:
 	deadline = lapic_ticks + CLOSE_WAIT_MS;
 	while (!IsListEmpty(&file_irps[f - files]) && lapic_ticks < deadline)
 		irq_enable_and_halt();
+	/* IRPs the driver still holds are detached (self-linked), so their
+	 * late completion cannot touch the list the next open reuses. */
+	irq_disable();
+	while (!IsListEmpty(&file_irps[f - files]))
+		RemoveHeadList(&file_irps[f - files]);
+	irq_enable();
 	st = send_simple(f, IRP_MJ_CLEANUP);
 	if (NT_SUCCESS(st))
 		st = send_simple(f, IRP_MJ_CLOSE);
