@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::boot::layout::{GIB, MAX_RAM, MAX_VCPUS, MIB, MIN_RAM};
+use crate::dma::{DoorbellMode, TimingMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,7 +57,39 @@ pub struct RunArgs {
     /// Print boot timings (µs since start) on stderr.
     #[arg(long)]
     pub timings: bool,
+
+    /// How the DMA controller's time passes.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "realtime")]
+    pub timing: TimingMode,
+
+    /// How a channel's TAIL doorbell reaches the device (docs/wiring.md).
+    #[arg(long, value_name = "PATH", value_enum, default_value = DEFAULT_DOORBELL)]
+    pub doorbell: DoorbellMode,
+
+    /// Fault plan (TOML, docs/fault-plans.md) for the DMA controller.
+    #[arg(long, value_name = "PLAN")]
+    pub faults: Option<PathBuf>,
+
+    /// Seed of the fault plan's random decisions.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Write the device trace as Chrome trace-event JSON (Perfetto).
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
+
+    /// Write a machine-readable run report (JSON).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+
+    /// The control socket (Unix, line protocol); stepped mode creates one
+    /// in $TMPDIR by default.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
 }
+
+/// `--doorbell` when not given (docs/wiring.md says why).
+pub const DEFAULT_DOORBELL: &str = "exit";
 
 /// The scenario the guest runs when nothing names one.
 pub const DEFAULT_SCENARIO: &str = "hello";
@@ -171,6 +204,32 @@ mod tests {
         assert_eq!(a.timeout, Duration::from_secs(30));
         assert!(a.kernel.is_none() && !a.timings);
         assert_eq!(a.guest_cmdline(), "scenario=hello");
+        assert_eq!(a.timing, TimingMode::Realtime);
+        assert_eq!(a.doorbell, DoorbellMode::Exit);
+        assert_eq!(
+            (a.seed, a.faults.is_none(), a.trace.is_none()),
+            (0, true, true)
+        );
+    }
+
+    #[test]
+    fn device_options_parse() {
+        let a = run(&[
+            "--timing",
+            "stepped",
+            "--doorbell",
+            "ioeventfd",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.timing, a.doorbell, a.seed),
+            (TimingMode::Stepped, DoorbellMode::Ioeventfd, 7)
+        );
+        assert!(run(&["--timing", "fast"]).is_err());
+        assert!(run(&["--doorbell", "pio"]).is_err());
+        assert!(run(&["--seed", "-1"]).is_err());
     }
 
     #[test]

@@ -58,19 +58,45 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     #[error("every vCPU thread ended without a report")]
     NoReport,
+    #[error("cannot read fault plan '{}' (give --faults the path of a TOML plan, see docs/fault-plans.md)", path.display())]
+    PlanRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad fault plan '{}'", path.display())]
+    PlanInvalid {
+        path: PathBuf,
+        #[source]
+        source: device_model::fault::FaultPlanError,
+    },
+    #[error("cannot set up the DMA controller")]
+    Dma(#[source] crate::dma::Error),
+    #[error("cannot write {what} '{}'", path.display())]
+    Output {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
     /// The process exit status for this error.
     pub fn status(&self) -> u8 {
         match self {
-            Error::KernelRead { .. } | Error::KernelInvalid { .. } | Error::Cmdline(_) => {
-                status::USAGE
-            }
+            Error::KernelRead { .. }
+            | Error::KernelInvalid { .. }
+            | Error::Cmdline(_)
+            | Error::PlanRead { .. }
+            | Error::PlanInvalid { .. } => status::USAGE,
             Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,
-            Error::Vm(_) | Error::Signal(_) | Error::Thread(_) | Error::NoReport => {
-                status::INTERNAL
-            }
+            Error::Vm(_)
+            | Error::Signal(_)
+            | Error::Thread(_)
+            | Error::NoReport
+            | Error::Dma(_)
+            | Error::Output { .. } => status::INTERNAL,
         }
     }
 }

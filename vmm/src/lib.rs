@@ -8,16 +8,20 @@
 //! `regdump` (register dumps), `boot/` (everything written into guest memory
 //! before entry), `devices/` (buses and devices), `timings` (`--timings`),
 //! `error` (exit statuses), `guest_image` (the embedded guest),
-//! `console_ring` (the main thread's view of KVM's coalesced COM1 ring).
+//! `console_ring` (the main thread's view of KVM's coalesced COM1 ring),
+//! `dma/` (the DMA controller wired in: PCI, MSI-X routes, doorbells,
+//! clocks, device thread), `report` (run report and exit summary).
 
 pub mod boot;
 pub mod cli;
 pub mod console_ring;
 pub mod devices;
+pub mod dma;
 pub mod error;
 pub mod guest_image;
 pub mod kick;
 pub mod regdump;
+pub mod report;
 pub mod runner;
 pub mod timings;
 pub mod vcpu;

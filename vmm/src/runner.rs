@@ -22,13 +22,18 @@ use std::time::{Duration, Instant};
 use vmm_sys_util::signal::Killable;
 
 use crate::boot::{self, elf, layout};
+use device_model::fault::FaultPlan;
+use device_model::DeviceConfig;
+
 use crate::cli::RunArgs;
 use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
+use crate::dma::{DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
 use crate::kick;
-use crate::timings::{Stamp, Timings};
+use crate::report::{self, Exits, RunReport};
+use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
 use crate::vm::{Vm, VmConfig};
 
@@ -60,6 +65,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     })?;
     let cmdline = args.guest_cmdline();
     boot::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
+    let plan = fault_plan(args)?;
     kick::install().map_err(Error::Signal)?;
 
     let vm = Vm::new(
@@ -74,8 +80,29 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     )
     .map_err(Error::Vm)?;
     let mut vm = vm;
+    let options = DmaOptions {
+        timing: args.timing,
+        doorbell: args.doorbell,
+        plan: plan.clone(),
+        seed: args.seed,
+        keep_trace: args.trace.is_some(),
+        control: args.control.clone(),
+    };
+    let mut device = {
+        let mut pci = lock(&vm.pci);
+        DmaDevice::attach(
+            &vm.fd,
+            &vm.memory,
+            pci.bus_mut(),
+            &vm.buses.mmio_bus(),
+            &options,
+        )
+        .map_err(Error::Dma)?
+    };
     let status = supervise(&mut vm, args.timeout, &timings)?;
     timings.stamp(Stamp::Exit);
+    device.thread.stop();
+    finish(args, &vm, &device, &plan, status, &timings)?;
     if args.timings {
         eprint!("{}", timings.report());
     }
@@ -83,6 +110,76 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
     drop(vm);
     Ok(status)
+}
+
+/// Reads and checks `--faults` (before any VM exists): a missing file, bad
+/// TOML, a bad rule or field, or a channel the device lacks is one line
+/// naming the file, rule and field, and exit status 64.
+fn fault_plan(args: &RunArgs) -> Result<FaultPlan, Error> {
+    let Some(path) = &args.faults else {
+        return Ok(FaultPlan::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::PlanRead {
+        path: path.clone(),
+        source,
+    })?;
+    let invalid = |source| Error::PlanInvalid {
+        path: path.clone(),
+        source,
+    };
+    let plan = FaultPlan::from_toml(&text).map_err(invalid)?;
+    plan.validate_for(DeviceConfig::default().channels)
+        .map_err(invalid)?;
+    Ok(plan)
+}
+
+/// Drains the device, writes `--trace` and `--report`, prints the summary.
+fn finish(
+    args: &RunArgs,
+    vm: &Vm,
+    device: &DmaDevice,
+    plan: &FaultPlan,
+    status: u8,
+    timings: &Timings,
+) -> Result<(), Error> {
+    let dma = &device.dma;
+    let mut st = dma.lock();
+    st.drain();
+    let report = RunReport {
+        exit_status: status,
+        result: report::parse_result(lock(&vm.result).clone()),
+        seed: args.seed,
+        plan: plan.to_toml().unwrap_or_default(),
+        timing: args.timing.name(),
+        doorbell: args.doorbell.name(),
+        device: st.tally.clone(),
+        irqfd_signals: st.model.interrupts().counts().per_slot.clone(),
+        exits: Exits {
+            pio: timings.exits_total(ExitKind::Pio),
+            mmio: timings.exits_total(ExitKind::Mmio),
+            other: timings.exits_total(ExitKind::Other),
+            device_registers: dma.exits.by_register(dma.channels),
+        },
+        trace_lost: st.trace_lost(),
+        device_cycles: st.model.now(),
+    };
+    let write = |what: &'static str, path: &std::path::Path, text: &str| {
+        std::fs::write(path, text).map_err(|source| Error::Output {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if let (Some(path), Some(json)) = (&args.trace, st.chrome_json()) {
+        write("the trace", path, &json)?;
+    }
+    drop(st);
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        write("the report", path, &json)?;
+    }
+    eprint!("{}", report.summary());
+    Ok(())
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into

@@ -56,6 +56,8 @@ pub struct Timings {
     stamps: [AtomicU64; 5],
     ready: AtomicBool,
     exits: [AtomicU64; 3],
+    /// Every exit of the run, for the run report.
+    exits_total: [AtomicU64; 3],
 }
 
 impl Timings {
@@ -65,6 +67,7 @@ impl Timings {
             stamps: Default::default(),
             ready: AtomicBool::new(false),
             exits: Default::default(),
+            exits_total: Default::default(),
         }
     }
 
@@ -85,11 +88,18 @@ impl Timings {
             .checked_sub(1)
     }
 
-    /// Counts a user-space exit, if the guest has not said READY yet.
+    /// Counts a user-space exit (and, until the guest says READY, in the
+    /// boot count too).
     pub fn count_exit(&self, kind: ExitKind) {
+        self.exits_total[kind as usize].fetch_add(1, Ordering::Relaxed);
         if !self.ready.load(Ordering::Relaxed) {
             self.exits[kind as usize].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Exits of `kind` over the whole run so far.
+    pub fn exits_total(&self, kind: ExitKind) -> u64 {
+        self.exits_total[kind as usize].load(Ordering::Relaxed)
     }
 
     pub fn exits_before_ready(&self, kind: ExitKind) -> u64 {
@@ -139,6 +149,7 @@ mod tests {
         t.stamp(Stamp::GuestReady);
         t.count_exit(ExitKind::Pio);
         assert_eq!(t.exits_before_ready(ExitKind::Pio), 2);
+        assert_eq!(t.exits_total(ExitKind::Pio), 3);
         let report = t.report();
         assert!(report.contains("timings: vm-ready "), "{report}");
         assert!(report.contains("timings: guest-ready "), "{report}");

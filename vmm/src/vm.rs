@@ -37,6 +37,7 @@ use crate::devices::pci_host::{
     HostBridge, PciConfigIo, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, PORTS,
 };
 use crate::devices::serial::{IrqEvent, SerialDevice, COM1_GSI, COM1_PORT, COM1_PORTS};
+use crate::report::{ResultSlot, ResultTap};
 use crate::timings::{Stamp, Timings};
 
 const _: () = assert!(layout::MAX_VCPUS == 16, "update Error::CpuCount");
@@ -45,7 +46,7 @@ const _: () = assert!(layout::MAX_VCPUS == 16, "update Error::CpuCount");
 const KVM_TSS_ADDR: usize = 0xfffb_d000;
 
 /// COM1 writing to the process's stdout.
-pub type Console = SerialDevice<IrqEvent, io::Stdout>;
+pub type Console = SerialDevice<IrqEvent, ResultTap<io::Stdout>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -103,13 +104,16 @@ pub struct VmConfig<'a> {
 pub struct Vm {
     /// Kept open for the VM's lifetime.
     pub kvm: Kvm,
-    pub fd: VmFd,
+    /// Shared with the DMA controller (routes, ioeventfds).
+    pub fd: Arc<VmFd>,
     pub memory: GuestMemoryMmap,
     pub vcpus: Vec<VcpuFd>,
     /// Port and MMIO buses; more devices may be attached until the vCPUs
     /// start (the runner then shares them read-only).
     pub buses: Buses,
     pub console: Arc<Mutex<Console>>,
+    /// The last `DMALAB-RESULT` line the guest printed.
+    pub result: ResultSlot,
     pub exit_request: Arc<ExitRequest>,
     pub pci: Arc<Mutex<PciConfigIo>>,
     /// COM1's data port writes are coalesced in KVM's ring (each vCPU fd
@@ -189,11 +193,12 @@ impl Vm {
         timings.stamp(Stamp::VmReady);
         Ok(Self {
             kvm,
-            fd,
+            fd: Arc::new(fd),
             memory,
             vcpus,
             buses: devices.buses,
             console: devices.console,
+            result: devices.result,
             exit_request: devices.exit_request,
             pci: devices.pci,
             console_ring,
@@ -205,6 +210,7 @@ impl Vm {
 struct Devices {
     buses: Buses,
     console: Arc<Mutex<Console>>,
+    result: ResultSlot,
     exit_request: Arc<ExitRequest>,
     pci: Arc<Mutex<PciConfigIo>>,
 }
@@ -214,7 +220,9 @@ impl Devices {
         let irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
         fd.register_irqfd(&irq, COM1_GSI)
             .map_err(|e| Error::Kvm("KVM_IRQFD(COM1)", e))?;
-        let console = Arc::new(Mutex::new(SerialDevice::new(IrqEvent(irq), io::stdout())));
+        let result = ResultSlot::default();
+        let tap = ResultTap::new(io::stdout(), result.clone());
+        let console = Arc::new(Mutex::new(SerialDevice::new(IrqEvent(irq), tap)));
         let exit_request = Arc::new(ExitRequest::default());
         let debug_exit = Arc::new(Mutex::new(DebugExit::new(exit_request.clone())));
         let marker = Arc::new(Mutex::new(Marker::new(timings.clone())));
@@ -243,6 +251,7 @@ impl Devices {
         Ok(Self {
             buses,
             console,
+            result,
             exit_request,
             pci,
         })

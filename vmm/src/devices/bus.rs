@@ -12,12 +12,17 @@
 //! poisoned lock; ours recovers the guard: a device's state is plain data,
 //! and the guest must never be able to bring the VMM down.
 //!
-//! `Buses` is built once, then shared read-only by the vCPU threads
-//! (`Arc<Buses>`); each device has its own lock, held only for the one
-//! access, never across KVM_RUN. Lookup is a BTreeMap search: no allocation
-//! on the exit path.
+//! `Buses` is built once, then shared by the vCPU threads (`Arc<Buses>`);
+//! each device has its own lock, held only for the one access, never
+//! across KVM_RUN. Lookup is a BTreeMap search: no allocation on the exit
+//! path. The port bus is fixed once the vCPUs run; the MMIO bus
+//! (`MmioBus`, a cloneable handle) can change at run time, because a guest
+//! may move a PCI BAR: its `IoManager` sits behind an `RwLock`, read-locked
+//! for each access and write-locked only to move a range. Whoever moves a
+//! range must not hold a lock that an MMIO handler takes (the DMA device's
+//! PCI adapter moves BARs after it released the device lock).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use vm_device::bus::{
     MmioAddress, MmioAddressOffset, MmioRange, PioAddress, PioAddressOffset, PioRange,
@@ -88,6 +93,53 @@ impl<D: BusDevice + ?Sized> DeviceMmio for Attached<D> {
 /// The VM's port and MMIO buses.
 pub struct Buses {
     io: IoManager,
+    mmio: MmioBus,
+}
+
+/// The MMIO bus, shared: ranges may be added, moved and removed while the
+/// vCPUs run.
+#[derive(Clone, Default)]
+pub struct MmioBus(Arc<RwLock<IoManager>>);
+
+impl std::fmt::Debug for MmioBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MmioBus")
+    }
+}
+
+impl MmioBus {
+    fn read_lock(&self) -> RwLockReadGuard<'_, IoManager> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_lock(&self) -> RwLockWriteGuard<'_, IoManager> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Attaches `device` (which does its own locking) at `[base, base + len)`;
+    /// fails if the range overlaps one already attached.
+    pub fn register(
+        &self,
+        base: u64,
+        len: u64,
+        device: Arc<dyn DeviceMmio + Send + Sync>,
+    ) -> Result<(), Error> {
+        let err = |source| Error::Attach {
+            kind: "MMIO",
+            base,
+            len,
+            source,
+        };
+        let range = MmioRange::new(MmioAddress(base), len).map_err(err)?;
+        self.write_lock().register_mmio(range, device).map_err(err)
+    }
+
+    /// Detaches the range that starts at `base`; true if there was one.
+    pub fn unregister(&self, base: u64) -> bool {
+        self.write_lock()
+            .deregister_mmio(MmioAddress(base))
+            .is_some()
+    }
 }
 
 impl std::fmt::Debug for Buses {
@@ -106,7 +158,13 @@ impl Buses {
     pub fn new() -> Self {
         Self {
             io: IoManager::new(),
+            mmio: MmioBus::default(),
         }
+    }
+
+    /// The MMIO bus, to move ranges at run time.
+    pub fn mmio_bus(&self) -> MmioBus {
+        self.mmio.clone()
     }
 
     /// Attaches `device` at ports `[base, base + len)`.
@@ -142,7 +200,8 @@ impl Buses {
             source,
         };
         let range = MmioRange::new(MmioAddress(base), len).map_err(err)?;
-        self.io
+        self.mmio
+            .write_lock()
             .register_mmio(range, Arc::new(Attached(device)))
             .map_err(err)
     }
@@ -169,7 +228,12 @@ impl Buses {
 
     /// An MMIO read; all ones where nothing answers.
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
-        if self.io.mmio_read(MmioAddress(addr), data).is_err() {
+        if self
+            .mmio
+            .read_lock()
+            .mmio_read(MmioAddress(addr), data)
+            .is_err()
+        {
             data.fill(0xff);
             guest_log::warn(format_args!(
                 "read of {} bytes from unmodelled MMIO {addr:#x}",
@@ -180,7 +244,12 @@ impl Buses {
 
     /// An MMIO write; dropped where nothing answers.
     pub fn mmio_write(&self, addr: u64, data: &[u8]) {
-        if self.io.mmio_write(MmioAddress(addr), data).is_err() {
+        if self
+            .mmio
+            .read_lock()
+            .mmio_write(MmioAddress(addr), data)
+            .is_err()
+        {
             guest_log::warn(format_args!(
                 "write of {data:02x?} to unmodelled MMIO {addr:#x}"
             ));

@@ -1,0 +1,282 @@
+//! The device thread: an event-manager loop over the doorbell ioeventfds
+//! (`--doorbell ioeventfd`), the realtime timerfd, the control socket
+//! (listener and connections) and a stop eventfd.
+//!
+//! - a doorbell eventfd: the guest wrote channel *c*'s `TAIL`; the thread
+//!   takes the device lock and rings `doorbell(c, None)` (the tail comes
+//!   from the shadow), unless memory decoding is off;
+//! - the timerfd: `Dma::on_timer` (advance to host time, re-arm);
+//! - the control socket: one reply line per request (`control_socket.rs`).
+//!
+//! In exit-doorbell instant mode nothing would wake the thread but the
+//! socket (if any) and the stop event; it still runs, idle in epoll.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::control_socket::{self, MAX_LINE};
+use super::{Dma, DmaOptions, TimingMode};
+
+const TIMER: u32 = 1 << 20;
+const STOP: u32 = TIMER + 1;
+const LISTENER: u32 = TIMER + 2;
+const CLIENT: u32 = 1 << 21;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the device thread's event loop")]
+    EventManager(#[source] event_manager::Error),
+    #[error("cannot create the stop eventfd")]
+    EventFd(#[source] std::io::Error),
+    #[error("cannot listen on the control socket {0}")]
+    Listen(PathBuf, #[source] std::io::Error),
+    #[error("cannot spawn the device thread")]
+    Spawn(#[source] std::io::Error),
+}
+
+struct Client {
+    stream: UnixStream,
+    buf: Vec<u8>,
+}
+
+struct DeviceLoop {
+    dma: Arc<Dma>,
+    kicks: Vec<EventFd>,
+    stop: EventFd,
+    listener: Option<UnixListener>,
+    clients: HashMap<u32, Client>,
+    next_client: u32,
+    stopped: Arc<AtomicBool>,
+}
+
+impl DeviceLoop {
+    fn kick(&self, channel: usize) {
+        if let Some(fd) = self.kicks.get(channel) {
+            // Several writes before we ran are one doorbell: the shadow
+            // holds the latest tail.
+            let _ = fd.read();
+        }
+        let Ok(c) = u8::try_from(channel) else {
+            return;
+        };
+        self.dma.access(|m| {
+            let mut command = [0u8; 2];
+            m.config_read(4, &mut command);
+            if command[0] & 0x2 != 0 {
+                m.doorbell(c, None);
+            }
+        });
+    }
+
+    fn accept(&mut self, ops: &mut EventOps) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        while let Ok((stream, _)) = listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let id = CLIENT + self.next_client;
+            self.next_client = (self.next_client + 1) % (1 << 20);
+            if ops
+                .add(Events::with_data(&stream, id, EventSet::IN))
+                .is_ok()
+            {
+                self.clients.insert(
+                    id,
+                    Client {
+                        stream,
+                        buf: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn serve(&mut self, id: u32, ops: &mut EventOps) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let mut chunk = [0u8; 512];
+        let mut closed = false;
+        loop {
+            match client.stream.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => client.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        while let Some(end) = client.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = client.buf.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..end]);
+            let reply = control_socket::handle(&self.dma, text.trim());
+            if write_line(&client.stream, &reply).is_err() {
+                closed = true;
+                break;
+            }
+        }
+        if client.buf.len() > MAX_LINE {
+            let _ = write_line(&client.stream, "error request line too long");
+            closed = true;
+        }
+        if closed {
+            if let Some(c) = self.clients.remove(&id) {
+                let _ = ops.remove(Events::with_data(&c.stream, id, EventSet::IN));
+            }
+        }
+    }
+}
+
+/// Writes `line` and a newline, waiting (briefly) if the peer is slow.
+fn write_line(mut stream: &UnixStream, line: &str) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    let mut at = 0;
+    let mut spins = 0;
+    while at < bytes.len() {
+        match stream.write(&bytes[at..]) {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && spins < 1000 => {
+                spins += 1;
+                std::thread::yield_now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl MutEventSubscriber for DeviceLoop {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        match events.data() {
+            TIMER => self.dma.on_timer(),
+            STOP => {
+                let _ = self.stop.read();
+                self.stopped.store(true, Ordering::Release);
+            }
+            LISTENER => self.accept(ops),
+            id if id >= CLIENT => self.serve(id, ops),
+            channel => self.kick(channel as usize),
+        }
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        for (c, fd) in (0u32..).zip(&self.kicks) {
+            if let Err(e) = ops.add(Events::with_data(fd, c, EventSet::IN)) {
+                log::error!("device thread: cannot watch doorbell {c}: {e}");
+            }
+        }
+        if self.dma.clock.mode() == TimingMode::Realtime {
+            if let Err(e) = ops.add(Events::with_data(&self.dma.clock, TIMER, EventSet::IN)) {
+                log::error!("device thread: cannot watch the timer: {e}");
+            }
+        }
+        if let Err(e) = ops.add(Events::with_data(&self.stop, STOP, EventSet::IN)) {
+            log::error!("device thread: cannot watch the stop event: {e}");
+        }
+        if let Some(l) = &self.listener {
+            if let Err(e) = ops.add(Events::with_data(l, LISTENER, EventSet::IN)) {
+                log::error!("device thread: cannot watch the control socket: {e}");
+            }
+        }
+    }
+}
+
+/// The running device thread.
+#[derive(Debug)]
+pub struct DeviceThread {
+    stop: EventFd,
+    handle: Option<JoinHandle<()>>,
+    /// The control socket's path, if one was created.
+    pub control: Option<PathBuf>,
+}
+
+impl DeviceThread {
+    /// Starts the loop over `kicks` (doorbell eventfds, channel order).
+    pub fn start(dma: Arc<Dma>, kicks: Vec<EventFd>, options: &DmaOptions) -> Result<Self, Error> {
+        let control = match (&options.control, options.timing) {
+            (Some(path), _) => Some(path.clone()),
+            (None, TimingMode::Stepped) => {
+                Some(std::env::temp_dir().join(format!("dmalab-{}.sock", std::process::id())))
+            }
+            (None, _) => None,
+        };
+        let listener = match &control {
+            Some(path) => {
+                let _ = std::fs::remove_file(path);
+                let l = UnixListener::bind(path).map_err(|e| Error::Listen(path.clone(), e))?;
+                l.set_nonblocking(true)
+                    .map_err(|e| Error::Listen(path.clone(), e))?;
+                eprintln!("dmalab: control socket {}", path.display());
+                Some(l)
+            }
+            None => None,
+        };
+        let stop = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut manager: EventManager<DeviceLoop> =
+            EventManager::new().map_err(Error::EventManager)?;
+        manager.add_subscriber(DeviceLoop {
+            dma,
+            kicks,
+            stop: stop.try_clone().map_err(Error::EventFd)?,
+            listener,
+            clients: HashMap::new(),
+            next_client: 0,
+            stopped: stopped.clone(),
+        });
+        let handle = std::thread::Builder::new()
+            .name("dma-device".into())
+            .spawn(move || run(manager, &stopped))
+            .map_err(Error::Spawn)?;
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+            control,
+        })
+    }
+
+    /// Stops the loop, waits for it, removes the control socket file.
+    pub fn stop(&mut self) {
+        let _ = self.stop.write(1);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        if let Some(path) = self.control.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for DeviceThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    while !stopped.load(Ordering::Acquire) {
+        if let Err(e) = manager.run_with_timeout(-1) {
+            log::error!("device thread: event loop failed: {e}");
+            return;
+        }
+    }
+}

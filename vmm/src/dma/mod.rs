@@ -1,0 +1,299 @@
+//! The DMA controller of `device-model` inside the VM (`docs/wiring.md`).
+//!
+//! The guest sees it at PCI 00:01.0 behind the host bridge, with BAR0
+//! (registers) at 0xC000_0000 and BAR2 (MSI-X table + PBA) at 0xC000_1000,
+//! assigned before boot like firmware would; the command register is left
+//! 0. Pieces, one file each:
+//! - `pci_adapter.rs`: config space on the PCI bus (conf1), the BARs on the
+//!   MMIO bus, BAR moves (re-register the ranges and the doorbells);
+//! - `irq_routes.rs`: the model's `InterruptSink`: an irqfd and a KVM GSI
+//!   MSI route per message slot;
+//! - `doorbell.rs`: the channels' `TAIL` registers as KVM ioeventfds
+//!   (`--doorbell ioeventfd`);
+//! - `clock.rs`: `--timing instant|realtime|stepped`, the realtime timerfd;
+//! - `device_thread.rs`: the event loop (event-manager) that takes the
+//!   ioeventfd doorbells, the timerfd and the control socket;
+//! - `control_socket.rs`: the stepped mode's line protocol;
+//! - `stats.rs`: the counters of the run report.
+//!
+//! Locking: the model lives in one `Mutex<DeviceState>` (the "device
+//! lock"). A vCPU holds it for one register access (MMIO exit, or a config
+//! access through conf1), the device thread for one doorbell, timer expiry
+//! or control request. Interrupt delivery inside it is an eventfd write
+//! (no lock); route updates are an ioctl that waits on no lock of ours
+//! (`irq_routes.rs`). BAR moves take the MMIO bus's write lock only after
+//! the device lock is released (`pci_adapter.rs`), so the two locks are
+//! never held in opposite orders.
+//!
+//! Every access goes through `Dma::access`, which applies the timing mode:
+//! realtime advances the model to host time before the access and re-arms
+//! the timer after it; instant runs the model to idle after it; stepped
+//! does neither. So in instant and stepped mode device time at an access
+//! depends only on earlier accesses and steps, never on host time, and the
+//! trace (device cycles only) is the same for the same inputs.
+
+pub mod clock;
+pub mod control_socket;
+pub mod device_thread;
+pub mod doorbell;
+pub mod irq_routes;
+pub mod pci_adapter;
+pub mod stats;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use device_model::fault::{FaultEngine, FaultPlan};
+use device_model::{Controller, DeviceConfig, TraceEvent};
+use kvm_ioctls::VmFd;
+use vm_memory::GuestMemoryMmap;
+
+use crate::devices::bus::MmioBus;
+use crate::devices::guest_log;
+use crate::devices::pci::PciBus;
+
+use clock::DeviceClock;
+pub use clock::TimingMode;
+use irq_routes::IrqRoutes;
+use stats::{RegisterExits, Tally};
+
+/// The device's slot on bus 0 (00:01.0).
+pub const PCI_SLOT: usize = 1;
+/// Where BAR0 is placed before boot.
+pub const BAR0_ADDR: u64 = 0xc000_0000;
+/// Where BAR2 is placed before boot.
+pub const BAR2_ADDR: u64 = 0xc000_1000;
+
+/// Trace events drained from the model once this many wait in its buffer.
+const DRAIN_AT: usize = 1 << 15;
+/// Most trace events kept for `--trace`; later ones are counted as lost.
+const KEEP_AT_MOST: usize = 1 << 23;
+
+/// `--doorbell`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoorbellMode {
+    /// `TAIL` writes are KVM ioeventfds taken by the device thread.
+    Ioeventfd,
+    /// `TAIL` writes exit to the vCPU thread, which runs the doorbell.
+    Exit,
+}
+
+impl DoorbellMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            DoorbellMode::Ioeventfd => "ioeventfd",
+            DoorbellMode::Exit => "exit",
+        }
+    }
+}
+
+/// What `dmalab run` asks of the device.
+#[derive(Debug, Clone)]
+pub struct DmaOptions {
+    pub timing: TimingMode,
+    pub doorbell: DoorbellMode,
+    pub plan: FaultPlan,
+    pub seed: u64,
+    /// Keep trace events for `--trace`.
+    pub keep_trace: bool,
+    /// Stepped mode: the control socket's path.
+    pub control: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad device configuration")]
+    Config(#[source] device_model::ConfigError),
+    #[error("cannot set up the device's interrupts")]
+    Irq(#[source] irq_routes::Error),
+    #[error("cannot set up the device clock")]
+    Clock(#[source] clock::Error),
+    #[error("cannot set up the doorbells")]
+    Doorbell(#[source] doorbell::Error),
+    #[error("cannot place the device on PCI bus 0")]
+    Pci(#[source] crate::devices::pci::Error),
+    #[error("cannot map the device's BARs")]
+    Bars(#[source] crate::devices::bus::Error),
+    #[error("cannot start the device thread")]
+    Thread(#[source] device_thread::Error),
+}
+
+/// The model as the VMM instantiates it.
+pub type Model = Controller<GuestMemoryMmap, IrqRoutes>;
+
+/// Everything behind the device lock.
+#[derive(Debug)]
+pub struct DeviceState {
+    pub model: Model,
+    pub tally: Tally,
+    kept: Option<Vec<TraceEvent>>,
+    kept_lost: u64,
+    scratch: Vec<TraceEvent>,
+    /// The cycle the realtime timer is armed for.
+    armed: Option<u64>,
+}
+
+impl DeviceState {
+    /// Moves the model's trace events into the tally (and the kept trace).
+    pub fn drain(&mut self) {
+        self.model.drain_trace(&mut self.scratch);
+        let channels = self.model.config().channels;
+        for e in &self.scratch {
+            self.tally.count(e, channels);
+        }
+        match &mut self.kept {
+            Some(kept) if kept.len() + self.scratch.len() <= KEEP_AT_MOST => {
+                kept.append(&mut self.scratch);
+            }
+            Some(_) => {
+                self.kept_lost += self.scratch.len() as u64;
+                self.scratch.clear();
+            }
+            None => self.scratch.clear(),
+        }
+    }
+
+    /// Trace events lost: by the model (buffer full) and by the VMM (kept
+    /// trace full).
+    pub fn trace_lost(&self) -> u64 {
+        self.model.trace_lost() + self.kept_lost
+    }
+
+    /// The trace kept for `--trace`, rendered as Chrome trace JSON.
+    pub fn chrome_json(&self) -> Option<String> {
+        self.kept.as_ref().map(|k| self.model.chrome_json(k))
+    }
+}
+
+/// The device as the VMM's threads share it.
+#[derive(Debug)]
+pub struct Dma {
+    state: Mutex<DeviceState>,
+    pub clock: DeviceClock,
+    pub doorbell: DoorbellMode,
+    pub exits: RegisterExits,
+    pub channels: u8,
+}
+
+impl Dma {
+    /// The device lock.
+    pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One guest access (register, config or doorbell) under the device
+    /// lock, with the clock handled as the timing mode says.
+    pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        let mut st = self.lock();
+        if self.clock.mode() == TimingMode::Realtime {
+            st.model.advance_to(self.clock.now_cycles());
+        }
+        let r = f(&mut st.model);
+        self.settle(&mut st);
+        r
+    }
+
+    /// After an access or a step: run to idle (instant) or re-arm the
+    /// timer (realtime); drain the trace if it piles up.
+    pub fn settle(&self, st: &mut DeviceState) {
+        match self.clock.mode() {
+            TimingMode::Instant => {
+                st.model.run_until_idle();
+            }
+            TimingMode::Realtime => self.rearm(st),
+            TimingMode::Stepped => {}
+        }
+        if st.model.trace_events().len() >= DRAIN_AT {
+            st.drain();
+        }
+    }
+
+    fn rearm(&self, st: &mut DeviceState) {
+        let Some(next) = st.model.next_event() else {
+            return;
+        };
+        if st.armed.is_some_and(|a| a <= next) {
+            return;
+        }
+        match self.clock.arm_at(next) {
+            Ok(()) => st.armed = Some(next),
+            Err(e) => log::warn!("device timer: {e}"),
+        }
+    }
+
+    /// Realtime: the timer expired; process what is due and re-arm.
+    pub fn on_timer(&self) {
+        self.clock.acknowledge();
+        let mut st = self.lock();
+        st.armed = None;
+        st.model.advance_to(self.clock.now_cycles());
+        self.rearm(&mut st);
+        if st.model.trace_events().len() >= DRAIN_AT {
+            st.drain();
+        }
+    }
+}
+
+/// The device wired into a VM: its shared state and its thread.
+#[derive(Debug)]
+pub struct DmaDevice {
+    pub dma: Arc<Dma>,
+    pub thread: device_thread::DeviceThread,
+}
+
+impl DmaDevice {
+    /// Builds the model over `memory`, puts it at 00:01.0 on `pci`, maps
+    /// its BARs on `mmio`, and starts the device thread.
+    pub fn attach(
+        vm: &Arc<VmFd>,
+        memory: &GuestMemoryMmap,
+        pci: &mut PciBus,
+        mmio: &MmioBus,
+        options: &DmaOptions,
+    ) -> Result<Self, Error> {
+        let config = DeviceConfig::default();
+        config.validate().map_err(Error::Config)?;
+        let irq = IrqRoutes::new(vm.clone(), config.vectors()).map_err(Error::Irq)?;
+        let model = Controller::new(config, memory.clone(), irq)
+            .map_err(Error::Config)?
+            .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
+        let clock = DeviceClock::new(options.timing, config.timing).map_err(Error::Clock)?;
+        let dma = Arc::new(Dma {
+            state: Mutex::new(DeviceState {
+                model,
+                tally: Tally::default(),
+                kept: options.keep_trace.then(Vec::new),
+                kept_lost: 0,
+                scratch: Vec::with_capacity(DRAIN_AT),
+                armed: None,
+            }),
+            clock,
+            doorbell: options.doorbell,
+            exits: RegisterExits::default(),
+            channels: config.channels,
+        });
+        let doorbells = match options.doorbell {
+            DoorbellMode::Ioeventfd => Some(
+                doorbell::Doorbells::new(vm.clone(), config.channels).map_err(Error::Doorbell)?,
+            ),
+            DoorbellMode::Exit => None,
+        };
+        let kicks = match &doorbells {
+            Some(d) => d.clones().map_err(Error::Doorbell)?,
+            None => Vec::new(),
+        };
+        let mut adapter = pci_adapter::DmaPci::new(dma.clone(), mmio.clone(), doorbells);
+        adapter.place_initial_bars().map_err(Error::Bars)?;
+        pci.add(PCI_SLOT, Arc::new(Mutex::new(adapter)))
+            .map_err(Error::Pci)?;
+        let thread = device_thread::DeviceThread::start(dma.clone(), kicks, options)
+            .map_err(Error::Thread)?;
+        Ok(Self { dma, thread })
+    }
+}
+
+/// Logs guest misbehaviour around the device (rate-limited).
+pub(crate) fn guest_warn(args: std::fmt::Arguments<'_>) {
+    guest_log::warn(args);
+}

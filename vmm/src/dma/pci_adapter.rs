@@ -1,0 +1,191 @@
+//! The device on the VM's buses: configuration space in slot 00:01.0 of PCI
+//! bus 0 (reached through conf1), BAR0 and BAR2 on the MMIO bus.
+//!
+//! `DmaPci` is the slot's `PciDevice`: config accesses go to the model
+//! (`Controller::config_read/config_write`, dword registers split into the
+//! bytes the guest wrote). A write that moves a BAR comes back as
+//! `BarReprogrammed`; the adapter then — with the device lock released —
+//! re-registers the BAR's range on the MMIO bus and, for BAR0, moves the
+//! doorbell ioeventfds. Sizing writes (all ones) are not reported by the
+//! model, so the range stays where it was until the guest restores or
+//! moves the BAR. An FLR clears the BARs to 0 in the model: after every
+//! config write a BAR the model holds at 0 is unmapped.
+//!
+//! A BAR is decoded only inside the PCI MMIO window `[0xC000_0000,
+//! 0xFEC0_0000)`, aligned to its size, and not overlapping another range;
+//! otherwise it is not mapped (reads all ones through the bus, writes
+//! dropped) and the guest error is logged (rate-limited). Memory space off
+//! is enforced by the model (it reads all ones and counts the access).
+//!
+//! `DmaBar` is what the MMIO bus calls for one BAR: it counts the exit per
+//! register (`stats.rs`) and runs the access through `Dma::access`. A
+//! `TAIL` write that exits (`--doorbell exit`) is the model's doorbell with
+//! its value; in instant mode `Dma::access` then runs the model to idle
+//! before the vCPU returns to the guest.
+
+use std::sync::Arc;
+
+use device_model::BarReprogrammed;
+use vm_device::bus::{MmioAddress, MmioAddressOffset};
+use vm_device::DeviceMmio;
+
+use super::doorbell::Doorbells;
+use super::{guest_warn, Dma, BAR0_ADDR, BAR2_ADDR};
+use crate::boot::layout;
+use crate::devices::bus::{self, MmioBus};
+use crate::devices::pci::PciDevice;
+
+/// The PCI MMIO window BARs may be decoded in.
+const WINDOW: (u64, u64) = (
+    layout::PCI_MMIO_BASE,
+    layout::PCI_MMIO_BASE + layout::PCI_MMIO_SIZE,
+);
+/// Both BARs are 4 KiB.
+const BAR_SIZE: u64 = 0x1000;
+
+/// One BAR on the MMIO bus.
+#[derive(Debug)]
+pub struct DmaBar {
+    dma: Arc<Dma>,
+    bar: u8,
+}
+
+impl DeviceMmio for DmaBar {
+    fn mmio_read(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+        self.dma.exits.count(self.bar, offset);
+        self.dma.access(|m| m.mmio_read(self.bar, offset, data));
+    }
+
+    fn mmio_write(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+        self.dma.exits.count(self.bar, offset);
+        self.dma.access(|m| m.mmio_write(self.bar, offset, data));
+    }
+}
+
+/// Slot 00:01.0: config space, and where the BARs are mapped.
+#[derive(Debug)]
+pub struct DmaPci {
+    dma: Arc<Dma>,
+    mmio: MmioBus,
+    doorbells: Option<Doorbells>,
+    /// Where BAR0 / BAR2 are mapped on the MMIO bus now.
+    mapped: [Option<u64>; 2],
+}
+
+impl DmaPci {
+    pub fn new(dma: Arc<Dma>, mmio: MmioBus, doorbells: Option<Doorbells>) -> Self {
+        Self {
+            dma,
+            mmio,
+            doorbells,
+            mapped: [None, None],
+        }
+    }
+
+    /// Firmware's job: BAR0 = 0xC000_0000, BAR2 = 0xC000_1000 (64-bit),
+    /// command register left 0.
+    pub fn place_initial_bars(&mut self) -> Result<(), bus::Error> {
+        for (reg, addr) in [(0x10u64, BAR0_ADDR), (0x18, BAR2_ADDR)] {
+            let moved = self.dma.access(|m| {
+                let lo = m.config_write(reg, &device_model::regs::lo32(addr).to_le_bytes());
+                let hi = m.config_write(reg + 4, &device_model::regs::hi32(addr).to_le_bytes());
+                hi.or(lo)
+            });
+            if let Some(moved) = moved {
+                self.map(moved.bar, Some(moved.new))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn index(bar: u8) -> usize {
+        usize::from(bar != 0)
+    }
+
+    /// Maps `bar` at `at` (or nowhere), moving its doorbells with it.
+    fn map(&mut self, bar: u8, at: Option<u64>) -> Result<(), bus::Error> {
+        let i = Self::index(bar);
+        if self.mapped[i] == at {
+            return Ok(());
+        }
+        if let Some(old) = self.mapped[i].take() {
+            self.mmio.unregister(old);
+        }
+        let result = match at {
+            Some(base) => self
+                .mmio
+                .register(
+                    base,
+                    BAR_SIZE,
+                    Arc::new(DmaBar {
+                        dma: self.dma.clone(),
+                        bar,
+                    }),
+                )
+                .map(|()| self.mapped[i] = Some(base)),
+            None => Ok(()),
+        };
+        if bar == 0 {
+            if let Some(d) = self.doorbells.as_mut() {
+                if let Err(e) = d.move_to(self.mapped[0]) {
+                    log::warn!("doorbells stay unmapped: {e}");
+                }
+            }
+        }
+        result
+    }
+
+    /// The guest moved a BAR: decode it there if it may be.
+    fn moved(&mut self, moved: BarReprogrammed) {
+        let new = moved.new;
+        let in_window = new >= WINDOW.0
+            && new
+                .checked_add(moved.size)
+                .is_some_and(|end| end <= WINDOW.1)
+            && new % moved.size.max(1) == 0;
+        if !in_window {
+            guest_warn(format_args!(
+                "BAR{} moved to {new:#x}, outside the PCI window {:#x}..{:#x}: not decoded",
+                moved.bar, WINDOW.0, WINDOW.1
+            ));
+            let _ = self.map(moved.bar, None);
+            return;
+        }
+        if let Err(e) = self.map(moved.bar, Some(new)) {
+            guest_warn(format_args!(
+                "BAR{} moved to {new:#x}, overlapping another range: not decoded ({e})",
+                moved.bar
+            ));
+        }
+    }
+
+    /// Unmaps BARs the model holds at 0 (after an FLR).
+    fn unmap_cleared(&mut self) {
+        let bars = self.dma.lock().model.bars();
+        for (bar, addr, _) in bars {
+            if addr == 0 && self.mapped[Self::index(bar)].is_some() {
+                let _ = self.map(bar, None);
+            }
+        }
+    }
+}
+
+impl PciDevice for DmaPci {
+    fn config_read(&mut self, reg: usize) -> u32 {
+        let mut data = [0u8; 4];
+        self.dma
+            .access(|m| m.config_read(reg as u64 * 4, &mut data));
+        u32::from_le_bytes(data)
+    }
+
+    fn config_write(&mut self, reg: usize, offset: usize, data: &[u8]) {
+        let at = (reg * 4 + offset) as u64;
+        // The device lock is released when `access` returns: only then are
+        // the MMIO bus and the ioeventfds touched.
+        let moved = self.dma.access(|m| m.config_write(at, data));
+        match moved {
+            Some(moved) => self.moved(moved),
+            None => self.unmap_cleared(),
+        }
+    }
+}

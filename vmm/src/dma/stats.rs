@@ -1,0 +1,285 @@
+//! What the run report counts about the device: a tally kept from the
+//! model's trace events as they are drained (descriptors, bytes,
+//! interrupts, faults by kind with their sequence numbers), and the
+//! user-space exits that reached each register of the device's BARs.
+//!
+//! The tally sees every event the model recorded; events the model lost
+//! because its buffer was full are reported as `trace_lost` (the buffer is
+//! drained well before it fills: see `DeviceState::after`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use device_model::regs::{self, decode_bar0, Bar0Reg};
+use device_model::trace::DropReason;
+use device_model::{EventKind, TraceEvent};
+use serde::Serialize;
+
+/// Device counters for the report and the exit summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Tally {
+    /// Doorbells the device took (either path).
+    pub doorbells: u64,
+    /// Descriptors accepted (fetched, with a sequence number).
+    pub descriptors: u64,
+    /// Completions (records written or suppressed).
+    pub completions: u64,
+    /// Completions whose status was an error.
+    pub completion_errors: u64,
+    /// Bytes moved, as completions report them.
+    pub bytes: u64,
+    /// Interrupts sent (messages written to an irqfd).
+    pub interrupts_sent: u64,
+    /// Interrupt causes that sent nothing: MSI dropped by the function
+    /// (disabled, no bus master, cause masked) or by a drop-interrupt fault.
+    pub interrupts_dropped: u64,
+    /// Interrupts a delay-interrupt fault postponed.
+    pub interrupts_delayed: u64,
+    /// Completions that raised no channel interrupt of their own: they
+    /// shared one (coalescing) or asked for none (no IOC flag). Completions
+    /// minus channel-vector causes, dropped and delayed ones; never below 0.
+    pub interrupts_coalesced: u64,
+    /// Messages held pending because their vector was masked.
+    pub interrupts_masked: u64,
+    /// Ignored register accesses (`BAD_ACCESS` in the model).
+    pub register_errors: u64,
+    /// Faults applied, by kind: the sequence numbers of their descriptors.
+    pub faults: BTreeMap<String, Vec<u64>>,
+    /// Channel-vector causes raised.
+    #[serde(skip)]
+    channel_raises: u64,
+}
+
+impl Tally {
+    /// Counts one drained event of a device with `channels` channels.
+    pub fn count(&mut self, event: &TraceEvent, channels: u8) {
+        match event.kind {
+            EventKind::Doorbell { .. } => self.doorbells += 1,
+            EventKind::DescriptorFetch { .. } => self.descriptors += 1,
+            EventKind::Completion { status, bytes, .. } => {
+                self.completions += 1;
+                self.bytes += u64::from(bytes);
+                if regs::status::is_error(status) {
+                    self.completion_errors += 1;
+                }
+            }
+            EventKind::MsiRaised { vector } if vector < u16::from(channels) => {
+                self.channel_raises += 1;
+            }
+            EventKind::MsiDelivered { .. } => self.interrupts_sent += 1,
+            EventKind::MsiDropped { reason, .. } => {
+                let _: DropReason = reason;
+                self.interrupts_dropped += 1;
+            }
+            EventKind::MsiPending { .. } => self.interrupts_masked += 1,
+            EventKind::FaultApplied { seq, effect, .. } => {
+                use device_model::fault::FaultEffect;
+                match effect {
+                    FaultEffect::DropInterrupt => self.interrupts_dropped += 1,
+                    FaultEffect::DelayInterrupt { .. } => self.interrupts_delayed += 1,
+                    _ => {}
+                }
+                self.faults
+                    .entry(effect.kind_name().to_string())
+                    .or_default()
+                    .push(seq);
+            }
+            EventKind::RegisterError { .. } => self.register_errors += 1,
+            _ => {}
+        }
+        self.interrupts_coalesced = self.completions.saturating_sub(
+            self.channel_raises + self.interrupts_dropped + self.interrupts_delayed,
+        );
+    }
+
+    /// Faults applied in all.
+    pub fn faults_applied(&self) -> usize {
+        self.faults.values().map(Vec::len).sum()
+    }
+}
+
+/// BAR0 is 4 KiB of dword registers; BAR2 is the MSI-X table and PBA.
+const SLOTS: usize = 1024;
+
+/// User-space exits per device register (lock-free: vCPU threads count).
+#[derive(Debug)]
+pub struct RegisterExits {
+    bar0: Vec<AtomicU64>,
+    bar2: Vec<AtomicU64>,
+}
+
+impl Default for RegisterExits {
+    fn default() -> Self {
+        Self {
+            bar0: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            bar2: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl RegisterExits {
+    /// Counts an exit at `offset` of BAR `bar` (0 or 2).
+    pub fn count(&self, bar: u8, offset: u64) {
+        let slots = if bar == 0 { &self.bar0 } else { &self.bar2 };
+        let i = usize::try_from(offset / 4).unwrap_or(usize::MAX);
+        if let Some(slot) = slots.get(i) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Exits at BAR0 offset `offset`.
+    pub fn at_bar0(&self, offset: u64) -> u64 {
+        let i = usize::try_from(offset / 4).unwrap_or(usize::MAX);
+        self.bar0.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Non-zero counts by register name ("ch0.TAIL", "INT_STATUS",
+    /// "msix[1].ctrl", "pba", or "bar0+0x…" for a hole).
+    pub fn by_register(&self, channels: u8) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (i, c) in self.bar0.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                *out.entry(bar0_name(i as u64 * 4, channels)).or_insert(0) += n;
+            }
+        }
+        for (i, c) in self.bar2.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                *out.entry(bar2_name(i as u64 * 4)).or_insert(0) += n;
+            }
+        }
+        out
+    }
+}
+
+fn global_name(offset: u64) -> Option<&'static str> {
+    Some(match offset & !3 {
+        regs::ID => "ID",
+        regs::VERSION => "VERSION",
+        regs::CAPS => "CAPS",
+        regs::MAX_XFER => "MAX_XFER",
+        regs::GCTRL => "GCTRL",
+        regs::CLOCK_MHZ => "CLOCK_MHZ",
+        regs::INT_STATUS => "INT_STATUS",
+        regs::INT_MASK => "INT_MASK",
+        regs::CYCLE | 0x24 => "CYCLE",
+        regs::TRACE_MARKER => "TRACE_MARKER",
+        regs::BAD_ACCESS => "BAD_ACCESS",
+        _ => return None,
+    })
+}
+
+fn channel_name(reg: u64) -> Option<&'static str> {
+    Some(match reg & !3 {
+        regs::CH_RING_BASE | 0x04 => "RING_BASE",
+        regs::CH_RING_SIZE => "RING_SIZE",
+        regs::CH_HEAD => "HEAD",
+        regs::CH_TAIL => "TAIL",
+        regs::CH_CTRL => "CTRL",
+        regs::CH_STATUS => "STATUS",
+        regs::CH_ERROR_CODE => "ERROR_CODE",
+        regs::CH_COMP_BASE | 0x24 => "COMP_BASE",
+        regs::CH_COMP_HEAD => "COMP_HEAD",
+        regs::CH_COMP_TAIL => "COMP_TAIL",
+        regs::CH_COALESCE_COUNT => "COALESCE_COUNT",
+        regs::CH_COALESCE_TIME => "COALESCE_TIME",
+        regs::CH_SHADOW_BASE | 0x3c => "SHADOW_BASE",
+        regs::CH_COMPLETED | 0x44 => "COMPLETED",
+        _ => return None,
+    })
+}
+
+/// The name of the register at BAR0 `offset`.
+pub fn bar0_name(offset: u64, channels: u8) -> String {
+    let name = match decode_bar0(offset, channels) {
+        Bar0Reg::Global(o) => global_name(o).map(str::to_string),
+        Bar0Reg::Channel(c, r) => channel_name(r).map(|n| format!("ch{c}.{n}")),
+        Bar0Reg::None => None,
+    };
+    name.unwrap_or_else(|| format!("bar0+{offset:#x}"))
+}
+
+/// The name of the MSI-X table field or PBA at BAR2 `offset`.
+pub fn bar2_name(offset: u64) -> String {
+    if offset >= 0x800 {
+        return "pba".to_string();
+    }
+    let field = match offset % 16 {
+        0 => "addr_lo",
+        4 => "addr_hi",
+        8 => "data",
+        _ => "ctrl",
+    };
+    format!("msix[{}].{field}", offset / 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use device_model::fault::FaultEffect;
+
+    #[test]
+    fn register_names() {
+        assert_eq!(bar0_name(0x110, 4), "ch0.TAIL");
+        assert_eq!(bar0_name(0x190, 4), "ch1.TAIL");
+        assert_eq!(bar0_name(0x018, 4), "INT_STATUS");
+        assert_eq!(bar0_name(0x300, 4), "bar0+0x300");
+        assert_eq!(bar2_name(0x1c), "msix[1].ctrl");
+        assert_eq!(bar2_name(0x800), "pba");
+    }
+
+    #[test]
+    fn exits_are_counted_per_register() {
+        let e = RegisterExits::default();
+        e.count(0, 0x110);
+        e.count(0, 0x110);
+        e.count(2, 0x0c);
+        e.count(0, 0x5000); // outside: ignored
+        assert_eq!(e.at_bar0(0x110), 2);
+        let m = e.by_register(4);
+        assert_eq!(m.get("ch0.TAIL"), Some(&2));
+        assert_eq!(m.get("msix[0].ctrl"), Some(&1));
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn tally_counts_bytes_interrupts_and_faults() {
+        let mut t = Tally::default();
+        let ev = |kind| TraceEvent { cycle: 0, kind };
+        let completion = |seq| {
+            ev(EventKind::Completion {
+                channel: 0,
+                seq,
+                index: 0,
+                status: 0,
+                bytes: 64,
+                written: true,
+            })
+        };
+        t.count(&completion(1), 4);
+        t.count(&completion(2), 4);
+        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
+        t.count(&ev(EventKind::MsiDelivered { vector: 0, slot: 0 }), 4);
+        t.count(
+            &ev(EventKind::FaultApplied {
+                seq: 2,
+                channel: 0,
+                rule: 0,
+                effect: FaultEffect::DropInterrupt,
+            }),
+            4,
+        );
+        assert_eq!((t.completions, t.bytes), (2, 128));
+        assert_eq!((t.interrupts_sent, t.interrupts_dropped), (1, 1));
+        assert_eq!(t.interrupts_coalesced, 0);
+        assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
+        t.count(&completion(3), 4);
+        t.count(&completion(4), 4);
+        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
+        assert_eq!(
+            t.interrupts_coalesced, 1,
+            "4 completions, 2 raised, 1 dropped"
+        );
+    }
+}

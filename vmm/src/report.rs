@@ -1,0 +1,185 @@
+//! The end of a run: the guest's result line, the machine-readable report
+//! (`--report out.json`) and the human summary on stderr.
+//!
+//! `ResultTap` sits between COM1 and stdout: everything goes to stdout
+//! unchanged, and the last `DMALAB-RESULT {json}` line the guest printed
+//! is kept (parsed as JSON when it is valid) for the report.
+//!
+//! Report fields (`docs/wiring.md`, "Run report"): exit status, scenario
+//! result, seed, fault plan as TOML, timing and doorbell modes, device
+//! counters (descriptors, bytes, interrupts sent/dropped/delayed/
+//! coalesced, faults by kind with their sequence numbers), user-space exits
+//! by reason and per device register, trace events lost.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::devices::bus::lock;
+use crate::dma::stats::Tally;
+
+/// The prefix of a scenario's result line.
+pub const RESULT_PREFIX: &str = "DMALAB-RESULT ";
+
+/// The last result line seen on the console.
+pub type ResultSlot = Arc<Mutex<Option<String>>>;
+
+/// COM1's sink: stdout, watching for the result line.
+#[derive(Debug)]
+pub struct ResultTap<W: Write> {
+    out: W,
+    line: Vec<u8>,
+    result: ResultSlot,
+}
+
+impl<W: Write> ResultTap<W> {
+    pub fn new(out: W, result: ResultSlot) -> Self {
+        Self {
+            out,
+            line: Vec::new(),
+            result,
+        }
+    }
+
+    fn scan(&mut self, buf: &[u8]) {
+        for &b in buf {
+            if b == b'\n' {
+                let text = String::from_utf8_lossy(&self.line);
+                let text = text.trim_end_matches('\r');
+                if let Some(at) = text.find(RESULT_PREFIX) {
+                    *lock(&self.result) = Some(text[at + RESULT_PREFIX.len()..].to_string());
+                }
+                self.line.clear();
+            } else if self.line.len() < 64 * 1024 {
+                self.line.push(b);
+            }
+        }
+    }
+}
+
+impl<W: Write> Write for ResultTap<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.scan(buf);
+        self.out.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// User-space exits of the whole run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Exits {
+    pub pio: u64,
+    pub mmio: u64,
+    pub other: u64,
+    /// MMIO exits that reached the DMA controller, by register.
+    pub device_registers: BTreeMap<String, u64>,
+}
+
+/// The run report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub exit_status: u8,
+    /// The guest's `DMALAB-RESULT` JSON (or the raw text if it is not JSON).
+    pub result: Option<serde_json::Value>,
+    pub seed: u64,
+    /// The fault plan as TOML ("" for none).
+    pub plan: String,
+    pub timing: &'static str,
+    pub doorbell: &'static str,
+    pub device: Tally,
+    /// Messages signalled per MSI-X slot (irqfd writes).
+    pub irqfd_signals: Vec<u64>,
+    pub exits: Exits,
+    pub trace_lost: u64,
+    /// The device cycle at the end of the run.
+    pub device_cycles: u64,
+}
+
+/// Parses a result line's JSON, keeping the raw text if it is not JSON.
+pub fn parse_result(text: Option<String>) -> Option<serde_json::Value> {
+    text.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))
+}
+
+impl RunReport {
+    /// The human summary for stderr.
+    pub fn summary(&self) -> String {
+        let d = &self.device;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "dmalab: device: {} descriptors, {} completions ({} errors), {} bytes; \
+             timing {}, doorbell {}",
+            d.descriptors, d.completions, d.completion_errors, d.bytes, self.timing, self.doorbell
+        );
+        let _ = writeln!(
+            out,
+            "dmalab: interrupts: {} sent, {} dropped, {} delayed, {} coalesced, {} held masked",
+            d.interrupts_sent,
+            d.interrupts_dropped,
+            d.interrupts_delayed,
+            d.interrupts_coalesced,
+            d.interrupts_masked
+        );
+        if d.faults.is_empty() {
+            let _ = writeln!(out, "dmalab: faults applied: none (seed {})", self.seed);
+        } else {
+            let kinds: Vec<String> = d
+                .faults
+                .iter()
+                .map(|(k, seqs)| format!("{k} {}", seqs.len()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "dmalab: faults applied: {} (seed {})",
+                kinds.join(", "),
+                self.seed
+            );
+        }
+        let _ = writeln!(
+            out,
+            "dmalab: exits: pio {}, mmio {} ({} at the device), other {}; trace events lost {}",
+            self.exits.pio,
+            self.exits.mmio,
+            self.exits.device_registers.values().sum::<u64>(),
+            self.exits.other,
+            self.trace_lost
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tap_passes_everything_and_keeps_the_last_result() {
+        let slot = ResultSlot::default();
+        let mut tap = ResultTap::new(Vec::new(), slot.clone());
+        tap.write_all(b"hello\nDMALAB-RESULT {\"scenario\":\"a\",")
+            .unwrap();
+        assert_eq!(*lock(&slot), None, "not a whole line yet");
+        tap.write_all(b"\"status\":\"pass\"}\r\nbye\n").unwrap();
+        assert_eq!(
+            lock(&slot).as_deref(),
+            Some("{\"scenario\":\"a\",\"status\":\"pass\"}")
+        );
+        assert_eq!(
+            String::from_utf8(tap.out.clone()).unwrap(),
+            "hello\nDMALAB-RESULT {\"scenario\":\"a\",\"status\":\"pass\"}\r\nbye\n"
+        );
+        let v = parse_result(lock(&slot).clone()).unwrap();
+        assert_eq!(v["status"], "pass");
+        assert_eq!(
+            parse_result(Some("not json".into())),
+            Some(serde_json::Value::String("not json".into()))
+        );
+    }
+}
