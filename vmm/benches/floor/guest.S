@@ -4,7 +4,8 @@
  * loaded at CODE_BASE, entered in 64-bit long mode at CPL0 by the host
  * (floor/vm.rs), which also built the GDT, page tables and IDT.
  *
- * Per iteration, as the dmalab irq-bench scenario times it with the TSC:
+ * First, unmeasured warm-up rounds (as irq-bench's eight). Then per
+ * iteration, as the dmalab irq-bench scenario times it with the TSC:
  *   t0 = rdtsc; ring the doorbell (one MMIO write = one exit; the host
  *   calls KVM_SIGNAL_MSI on the vCPU thread); wait in cli/sti;hlt until the
  *   ISR has counted the interrupt; t1 = rdtsc; samples[i] = t1 - t0.
@@ -16,7 +17,8 @@
  *
  * Mailbox at 0x9000 (host <-> guest, u64 each): +0x00 iterations,
  * +0x08 interrupts counted by the ISR, +0x10 TSC at start, +0x18 TSC at
- * end, +0x20 IDTR image (limit u16, base u64), +0x30 samples address.
+ * end, +0x20 IDTR image (limit u16, base u64), +0x30 samples address,
+ * +0x38 warm-up rounds (at least 1).
  * Ports: 0xE0 done (value = interrupts counted), 0xE1 exception (vector).
  * Doorbell: 0xC000_0000 (unbacked: every write exits to the host).
  */
@@ -35,11 +37,27 @@ floor_start:
 	mov	0x9030, %rdi		/* next sample slot */
 	mov	$0xC0000000, %esi	/* doorbell */
 	xor	%r12d, %r12d		/* doorbells rung */
+	mov	0x9038, %rcx		/* warm-up rounds */
+	sti
+0:
+	inc	%r12
+	movl	%r12d, (%rsi)
+4:
+	cli
+	cmp	%r12, 0x9008
+	jae	5f
+	sti
+	hlt
+	jmp	4b
+5:
+	sti
+	dec	%rcx
+	jnz	0b
+
 	rdtsc
 	shl	$32, %rdx
 	or	%rdx, %rax
 	mov	%rax, 0x9010
-	sti
 1:
 	rdtsc
 	shl	$32, %rdx

@@ -41,6 +41,10 @@ const MB_TSC_START: u64 = MAILBOX + 0x10;
 const MB_TSC_END: u64 = MAILBOX + 0x18;
 const MB_IDTR: u64 = MAILBOX + 0x20;
 const MB_SAMPLES: u64 = MAILBOX + 0x30;
+const MB_WARMUP: u64 = MAILBOX + 0x38;
+
+/// Unmeasured rounds before the first sample, as the irq-bench scenario.
+const WARMUP: u32 = 8;
 
 /// Entry points inside the image (`.org` in `guest.S`).
 const ISR_OFFSET: u64 = 0x200;
@@ -81,7 +85,9 @@ pub enum Error {
     GuestException { vector: u32, rip: u64 },
     #[error("unexpected exit {0} at rip {1:#x}")]
     UnexpectedExit(String, u64),
-    #[error("{interrupts} interrupts for {doorbells} doorbells ({iters} iterations)")]
+    #[error(
+        "{interrupts} interrupts for {doorbells} doorbells ({iters} iterations + {WARMUP} warm-up)"
+    )]
     Lost {
         iters: u32,
         doorbells: u64,
@@ -233,8 +239,8 @@ impl FloorVm {
     fn collect(&self, tsc_khz: u32, doorbells: u64) -> Result<super::FloorRun, Error> {
         let read = |addr| self.memory.read_obj::<u64>(GuestAddress(addr));
         let interrupts = read(MB_COUNT).map_err(Error::Access)?;
-        let iters = u64::from(self.iters);
-        if doorbells != iters || interrupts != iters {
+        let rounds = u64::from(self.iters) + u64::from(WARMUP);
+        if doorbells != rounds || interrupts != rounds {
             return Err(Error::Lost {
                 iters: self.iters,
                 doorbells,
@@ -244,7 +250,7 @@ impl FloorVm {
         let start = read(MB_TSC_START).map_err(Error::Access)?;
         let end = read(MB_TSC_END).map_err(Error::Access)?;
         let mut samples = Vec::with_capacity(self.iters as usize);
-        for i in 0..iters {
+        for i in 0..u64::from(self.iters) {
             let sample = read(SAMPLES + i * 8).map_err(Error::Access)?;
             // A round trip costs thousands of cycles; 0 or a wrapped
             // subtraction means the guest did not write it.
@@ -332,6 +338,7 @@ fn write_tables(memory: &GuestMemoryMmap, image: &[u8], iters: u32) -> Result<()
     put(MB_IDTR + 2, IDT).map_err(Error::Access)?;
     put(MB_ITERS, u64::from(iters)).map_err(Error::Access)?;
     put(MB_SAMPLES, SAMPLES).map_err(Error::Access)?;
+    put(MB_WARMUP, u64::from(WARMUP)).map_err(Error::Access)?;
     memory
         .write_slice(image, GuestAddress(CODE_BASE))
         .map_err(Error::Access)
