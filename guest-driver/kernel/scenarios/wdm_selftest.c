@@ -327,6 +327,7 @@ static const char *const user_check_names[U_WDM_CHECKS] = {
 	[U_WDM_WATCHDOG] = "watchdog-timer-dpc",
 	[U_WDM_CLOSE] = "close-cancels",
 	[U_WDM_LATENCY] = "ioctl-latency",
+	[U_WDM_IMMEDIATE] = "overlapped-immediate",
 };
 
 /* What the user program's two figures of each check are: a label, and
@@ -346,6 +347,7 @@ static const struct {
 	[U_WDM_WATCHDOG] = { "status", "ms", true, false },
 	[U_WDM_CLOSE] = { "request in the device", "queued request", true, true },
 	[U_WDM_LATENCY] = { "us per synchronous 8-byte loopback", "succeeded of 8", false, false },
+	[U_WDM_IMMEDIATE] = { "DeviceIoControl", "wait", true, true },
 };
 
 static void report_user(int64_t status)

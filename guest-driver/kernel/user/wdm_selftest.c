@@ -208,6 +208,24 @@ static void check_wait_timeout(int64_t h)
 	    t1 - t0, (uint64_t)w2);
 }
 
+/* With no device latency the request completes inside DeviceIoControl
+ * (the DPC runs when IoStartPacket lowers the IRQL): the call returns the
+ * final status, the OVERLAPPED is filled, a wait reads it. */
+static void check_immediate(int64_t h)
+{
+	static struct testdrv_req in, out;
+	static struct u_overlapped ov;
+	int64_t st, w;
+
+	fill(&in, 0, 0, 42);
+	st = submit(h, &in, &out, &ov);
+	w = u_wait_overlapped(&ov, 0);
+	set(U_WDM_IMMEDIATE, st == STATUS_SUCCESS && w == STATUS_SUCCESS &&
+		ov.Internal == STATUS_SUCCESS &&
+		ov.InternalHigh == sizeof(out) && inverted(out.data, &in),
+	    (uint64_t)st, (uint64_t)w);
+}
+
 static void check_watchdog(int64_t h)
 {
 	static struct testdrv_req in, out;
@@ -282,6 +300,7 @@ int64_t u_wdm_selftest_main(uint64_t arg)
 	check_wait_timeout(h);
 	check_watchdog(h);
 	check_latency(h);
+	check_immediate(h);
 	check_close(h);
 	return 0;
 }

@@ -21,6 +21,7 @@ enum u_wdm_check {
 	U_WDM_WATCHDOG, /* no interrupt -> watchdog -> STATUS_IO_TIMEOUT */
 	U_WDM_CLOSE, /* close cancels what is outstanding */
 	U_WDM_LATENCY, /* synchronous IOCTL round trips: timed, not judged */
+	U_WDM_IMMEDIATE, /* overlapped request completed within the call */
 	U_WDM_CHECKS
 };
 

@@ -269,8 +269,14 @@ int64_t sys_wdm_ioctl(uint64_t args, uint64_t a1, uint64_t a2, uint64_t a3,
 		ov->Internal = (uint64_t)(int64_t)STATUS_PENDING;
 		ov->InternalHigh = 0;
 		r->UserOverlapped = a.overlapped;
-		st = IoCallDriver(f->DeviceObject, irp);
-		return sys_leave(r->Irp ? STATUS_PENDING : r->Iosb.Status);
+		IoCallDriver(f->DeviceObject, irp);
+		if (r->Irp)
+			return sys_leave(STATUS_PENDING);
+		/* Completed already: the OVERLAPPED holds the result, the
+		 * record is not needed (a later wait reads the OVERLAPPED). */
+		st = r->Iosb.Status;
+		request_free(r);
+		return sys_leave(st);
 	}
 	IoCallDriver(f->DeviceObject, irp);
 	st = wait_request(r, SYNC_TIMEOUT_MS);
@@ -301,8 +307,13 @@ int64_t sys_wdm_wait(uint64_t ov, uint64_t ms, uint64_t a2, uint64_t a3,
 	if (!user_range_ok(ov, sizeof(struct u_overlapped)))
 		return STATUS_ACCESS_VIOLATION;
 	r = request_of(ov);
-	if (!r)
-		return STATUS_NOT_FOUND;
+	if (!r) {
+		/* Completed and collected (or never submitted): like
+		 * GetOverlappedResult, the answer is in the OVERLAPPED. */
+		NTSTATUS done = (NTSTATUS)((struct u_overlapped *)ov)->Internal;
+
+		return done == STATUS_PENDING ? STATUS_NOT_FOUND : done;
+	}
 	sys_enter();
 	st = KeWaitForSingleObject(&r->Done, Executive, KernelMode, FALSE,
 				   ms == U_WDM_INFINITE ? NULL : &t);

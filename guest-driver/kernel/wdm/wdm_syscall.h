@@ -16,7 +16,9 @@ int64_t sys_wdm_open(uint64_t name, uint64_t len, uint64_t a2, uint64_t a3,
 int64_t sys_wdm_ioctl(uint64_t args, uint64_t a1, uint64_t a2, uint64_t a3,
 		      uint64_t a4);
 /* (struct u_overlapped *, timeout ms or U_WDM_INFINITE): the request's
- * NTSTATUS, STATUS_TIMEOUT (still in flight), STATUS_NOT_FOUND. */
+ * NTSTATUS, STATUS_TIMEOUT (still in flight); for a request already
+ * collected, its OVERLAPPED's status; STATUS_NOT_FOUND if that is
+ * STATUS_PENDING (no such request). */
 int64_t sys_wdm_wait(uint64_t ov, uint64_t ms, uint64_t a2, uint64_t a3,
 		     uint64_t a4);
 /* (handle, struct u_overlapped *): STATUS_SUCCESS if a cancel routine
