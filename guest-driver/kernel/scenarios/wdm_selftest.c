@@ -113,6 +113,22 @@ static void check_double_insert(void)
 	       "first %u, second %u, ran %u time(s)", first, second, dpc_log.n);
 }
 
+/* Queued at PASSIVE_LEVEL, a DPC runs before KeInsertQueueDpc returns. */
+static void check_dpc_at_passive(void)
+{
+	KDPC d;
+	BOOLEAN queued;
+
+	KeInitializeDpc(&d, log_dpc, (PVOID)'P');
+	dpc_log.n = 0;
+	queued = KeInsertQueueDpc(&d, NULL, NULL);
+	report("dpc-at-passive", queued && dpc_log.n == 1 &&
+		       dpc_log.irql == DISPATCH_LEVEL &&
+		       KeGetCurrentIrql() == PASSIVE_LEVEL,
+	       "queued %u, ran %u time(s) before the call returned, at IRQL %u",
+	       queued, dpc_log.n, dpc_log.irql);
+}
+
 static BOOLEAN sync_probe(PVOID ctx)
 {
 	KIRQL *irql = ctx;
@@ -415,6 +431,7 @@ int scenario_wdm_selftest(void)
 	if (bug == TESTDRV_BUG_NONE) {
 		check_irql_dpc_order();
 		check_double_insert();
+		check_dpc_at_passive();
 		check_spinlock();
 		check_message_isr();
 		check_timer_fires();

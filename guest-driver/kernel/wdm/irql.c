@@ -14,7 +14,9 @@
  * DPCs sit on the per-CPU queue (FIFO: KeInsertQueueDpc appends; no DPC
  * importance). They run at DISPATCH_LEVEL with interrupts on, when the
  * IRQL falls below DISPATCH_LEVEL: in KeLowerIrql / KeReleaseSpinLock,
- * and when an interrupt that arrived below DISPATCH_LEVEL exits
+ * in KeInsertQueueDpc itself when called below DISPATCH_LEVEL with
+ * interrupts on, and when an interrupt that arrived below DISPATCH_LEVEL
+ * exits
  * (trap.c calls irq_exit_hook after every handled interrupt; it is NULL
  * until wdm_init, so other scenarios pay two instructions). The drain
  * runs with the IRQL at DISPATCH_LEVEL, so an interrupt arriving during
@@ -166,6 +168,12 @@ BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 		Dpc->SystemArgument2 = SystemArgument2;
 		InsertTailList(&c->dpcs, &Dpc->DpcListEntry);
 		queued = TRUE;
+		/* Below DISPATCH_LEVEL in thread context the DPC runs at
+		 * once, as Windows' DISPATCH software interrupt would make
+		 * it. Not from an interrupt handler (IF off): the exit hook
+		 * drains after it, outside timer-list walks. */
+		if (c->irql < DISPATCH_LEVEL && (flags & RFLAGS_IF))
+			dpc_drain(c);
 	}
 	wdm_irq_restore(flags);
 	return queued;
