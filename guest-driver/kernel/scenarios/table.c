@@ -8,7 +8,15 @@
 
 int scenario_wdm_selftest(void); /* scenarios/wdm_selftest.c */
 
+/* The DMA controller's scenarios (dmadev.c). */
+int scenario_dma_smoke(void);
+int scenario_hostile(void);
+int scenario_irq_bench(void);
+
 static const struct scenario scenarios[] = {
+	{ "dma-smoke", scenario_dma_smoke },
+	{ "hostile", scenario_hostile },
+	{ "irq-bench", scenario_irq_bench },
 	{ "hello", scenario_hello },
 	{ "fault-test", scenario_fault_test },
 	{ "selftest", scenario_selftest },
