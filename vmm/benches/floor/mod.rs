@@ -19,6 +19,7 @@
 //! floor uses the kind of exit the device path pays.
 
 mod image;
+mod relay;
 mod vm;
 
 use std::sync::mpsc;
@@ -42,6 +43,16 @@ pub enum Error {
     ThreadDied,
 }
 
+/// How the floor guest's doorbell reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doorbell {
+    /// An MMIO exit; the vCPU thread calls `KVM_SIGNAL_MSI`: the floor.
+    Exit,
+    /// A KVM ioeventfd (no exit); a relay thread writes an irqfd: the
+    /// least an ioeventfd doorbell costs (`relay.rs`).
+    Ioeventfd,
+}
+
 /// What one floor run measured, in guest TSC cycles.
 #[derive(Debug, Clone)]
 pub struct FloorRun {
@@ -58,14 +69,14 @@ pub struct FloorRun {
 /// (from [`assemble`]). The VM lives on its own thread; if the guest is
 /// stuck, the thread is left behind and the caller gets `Timeout` (the
 /// benchmark then exits).
-pub fn measure(image: &[u8], iters: u32) -> Result<FloorRun, Error> {
+pub fn measure(image: &[u8], iters: u32, doorbell: Doorbell) -> Result<FloorRun, Error> {
     let (tx, rx) = mpsc::channel();
     let image = image.to_vec();
     thread::Builder::new()
         .name("floor-vcpu".into())
         .spawn(move || {
             // The receiver may be gone after a timeout: nothing to tell.
-            let _ = tx.send(vm::FloorVm::new(&image, iters).and_then(|mut v| v.run()));
+            let _ = tx.send(vm::FloorVm::new(&image, iters, doorbell).and_then(|mut v| v.run()));
         })
         .map_err(|_| Error::ThreadDied)?;
     // ~30 µs per round trip here; allow 1 ms each on slower hosts.

@@ -9,10 +9,14 @@
 //!   0x1000 GDT   0x2000 IDT   0x3000 PML4   0x4000 PDPT   0x5000–0x8FFF PDs
 //!   0x9000 mailbox   0x10000 code   0x20000 stack top   0x100000 samples
 //!
-//! The run loop answers each doorbell exit with `KVM_SIGNAL_MSI` on the
-//! vCPU thread, and ends at the guest's "done" port with every sample read
-//! back and checked: one interrupt per doorbell, none lost, none extra.
+//! With `Doorbell::Exit` the run loop answers each doorbell exit with
+//! `KVM_SIGNAL_MSI` on the vCPU thread; with `Doorbell::Ioeventfd` the
+//! doorbell never exits and `relay.rs`'s thread raises the MSI. The run
+//! ends at the guest's "done" port with every sample read back and
+//! checked: one interrupt per doorbell, none lost, none extra.
 
+use super::relay::{self, Wiring};
+use super::Doorbell;
 use kvm_bindings::{
     kvm_enable_cap, kvm_msi, kvm_regs, kvm_segment, kvm_userspace_memory_region,
     KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES,
@@ -93,6 +97,8 @@ pub enum Error {
         doorbells: u64,
         interrupts: u64,
     },
+    #[error("cannot wire the ioeventfd doorbell")]
+    Relay(#[source] relay::Error),
     #[error("KVM_SIGNAL_MSI delivered nothing {0} times")]
     Undelivered(u64),
     #[error("a sample is zero or the TSC went backwards")]
@@ -106,6 +112,8 @@ pub struct FloorVm {
     vcpu: VcpuFd,
     memory: GuestMemoryMmap,
     iters: u32,
+    /// Set for `Doorbell::Ioeventfd`.
+    wiring: Option<Wiring>,
 }
 
 impl std::fmt::Debug for FloorVm {
@@ -117,7 +125,7 @@ impl std::fmt::Debug for FloorVm {
 }
 
 impl FloorVm {
-    pub fn new(image: &[u8], iters: u32) -> Result<Self, Error> {
+    pub fn new(image: &[u8], iters: u32, doorbell: Doorbell) -> Result<Self, Error> {
         if image.len() > MAX_IMAGE {
             return Err(Error::ImageSize(image.len()));
         }
@@ -147,6 +155,12 @@ impl FloorVm {
         fd.create_irq_chip()
             .map_err(|e| Error::Kvm("KVM_CREATE_IRQCHIP", e))?;
         write_tables(&memory, image, iters)?;
+        let wiring = match doorbell {
+            Doorbell::Exit => None,
+            Doorbell::Ioeventfd => Some(
+                Wiring::new(&fd, DOORBELL, MSI_ADDRESS, u32::from(VECTOR)).map_err(Error::Relay)?,
+            ),
+        };
 
         let vcpu = fd
             .create_vcpu(0)
@@ -185,6 +199,7 @@ impl FloorVm {
             vcpu,
             memory,
             iters,
+            wiring,
         })
     }
 
@@ -201,19 +216,43 @@ impl FloorVm {
         };
         let mut doorbells = 0u64;
         let mut undelivered = 0u64;
+        let relay = match &self.wiring {
+            Some(w) => Some(w.start().map_err(Error::Relay)?),
+            None => None,
+        };
+        let outcome = self.run_loop(msi, &mut doorbells, &mut undelivered);
+        if let Some(relay) = relay {
+            doorbells += relay.stop().map_err(Error::Relay)?;
+        }
+        outcome?;
+        if undelivered > 0 {
+            return Err(Error::Undelivered(undelivered));
+        }
+        self.collect(tsc_khz, doorbells)
+    }
+
+    /// KVM_RUN until the guest's "done" port. Doorbell exits (exit mode
+    /// only: an ioeventfd doorbell never exits) raise the MSI here.
+    fn run_loop(
+        &mut self,
+        msi: kvm_msi,
+        doorbells: &mut u64,
+        undelivered: &mut u64,
+    ) -> Result<(), Error> {
+        let exit_mode = self.wiring.is_none();
         loop {
             let exit = self.vcpu.run();
             match exit {
-                Ok(VcpuExit::MmioWrite(DOORBELL, _)) => {
-                    doorbells += 1;
+                Ok(VcpuExit::MmioWrite(DOORBELL, _)) if exit_mode => {
+                    *doorbells += 1;
                     // 0 = the interrupt was blocked (APIC disabled).
                     match self.fd.signal_msi(msi) {
                         Ok(n) if n > 0 => {}
-                        Ok(_) => undelivered += 1,
+                        Ok(_) => *undelivered += 1,
                         Err(e) => return Err(Error::Kvm("KVM_SIGNAL_MSI", e)),
                     }
                 }
-                Ok(VcpuExit::IoOut(PORT_DONE, _)) => break,
+                Ok(VcpuExit::IoOut(PORT_DONE, _)) => return Ok(()),
                 Ok(VcpuExit::IoOut(PORT_EXCEPTION, data)) => {
                     let vector = data.first().copied().unwrap_or(0xFF);
                     return Err(Error::GuestException {
@@ -230,10 +269,6 @@ impl FloorVm {
                 Err(e) => return Err(Error::Kvm("KVM_RUN", e)),
             }
         }
-        if undelivered > 0 {
-            return Err(Error::Undelivered(undelivered));
-        }
-        self.collect(tsc_khz, doorbells)
     }
 
     fn collect(&self, tsc_khz: u32, doorbells: u64) -> Result<super::FloorRun, Error> {
