@@ -741,8 +741,15 @@ int scenario_hostile(void)
 	t0 = rdtsc() - t0;
 	kinfo(TAG ": %lu ops in %lu ms, %lu interrupts on the catch-all vector 0x%x\n",
 	      ops, tsc_to_us(t0) / 1000, cv_hits, h.cv);
-	for (c = 0; c < OP_KINDS; c++)
-		kinfo(TAG ": %-11s %lu\n", op_names[c], h.count[c]);
+	{
+		char line[240];
+		size_t n = 0;
+
+		for (c = 0; c < OP_KINDS && n < sizeof(line); c++)
+			n += ksnprintf(line + n, sizeof(line) - n, " %s=%lu",
+				       op_names[c], h.count[c]);
+		kinfo(TAG ": ops%s\n", line);
+	}
 
 	repair();
 	bad = dmadev_read32(&h.dev, DMA_REG_BAD_ACCESS);
