@@ -28,7 +28,7 @@ use device_model::DeviceConfig;
 use crate::cli::RunArgs;
 use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
-use crate::dma::{DmaDevice, DmaOptions};
+use crate::dma::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
 use crate::kick;
@@ -99,8 +99,9 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let status = supervise(&mut vm, args.timeout, &timings)?;
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma)?;
     timings.stamp(Stamp::Exit);
+    device.dma.stop();
     device.thread.stop();
     finish(args, &vm, &device, &plan, status, &timings)?;
     if args.timings {
@@ -184,7 +185,12 @@ fn finish(
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into
 /// an exit status.
-fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u8, Error> {
+fn supervise(
+    vm: &mut Vm,
+    timeout: Duration,
+    timings: &Arc<Timings>,
+    dma: &Dma,
+) -> Result<u8, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
@@ -218,6 +224,8 @@ fn supervise(vm: &mut Vm, timeout: Duration, timings: &Arc<Timings>) -> Result<u
     let first = match first_report(&inbox, timeout, ring.as_ref(), &threads) {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
+            // A vCPU may wait in an exit for device steps that never come.
+            dma.stop();
             let reports = stop_all(&stop, &threads, &inbox);
             flush_console(vm);
             eprintln!(

@@ -61,6 +61,7 @@ pub fn handle(dma: &Dma, line: &str) -> String {
         _ => return format!("error unknown request {line:?} (now, step CYCLES, next, run, stats)"),
     }
     dma.settle(&mut st);
+    dma.stepped();
     let next = match st.model.next_event() {
         Some(t) => t.to_string(),
         None => "idle".to_string(),

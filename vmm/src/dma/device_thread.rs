@@ -67,7 +67,7 @@ impl DeviceLoop {
         let Ok(c) = u8::try_from(channel) else {
             return;
         };
-        self.dma.access(|m| {
+        self.dma.kick(|m| {
             let mut command = [0u8; 2];
             m.config_read(4, &mut command);
             if command[0] & 0x2 != 0 {

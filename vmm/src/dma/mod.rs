@@ -28,9 +28,14 @@
 //! Every access goes through `Dma::access`, which applies the timing mode:
 //! realtime advances the model to host time before the access and re-arms
 //! the timer after it; instant runs the model to idle after it; stepped
-//! does neither. So in instant and stepped mode device time at an access
-//! depends only on earlier accesses and steps, never on host time, and the
-//! trace (device cycles only) is the same for the same inputs.
+//! makes a vCPU's access wait (device lock released, on a condition
+//! variable) until the control socket's steps have brought the device to
+//! idle. So in instant and in stepped mode every guest access acts at the
+//! same device cycle — the one where the work before it ended — whatever
+//! the host's scheduling, and the trace (device cycles only) of the same
+//! guest with the same plan and seed is the same, byte for byte. (A
+//! doorbell taken by the device thread from an ioeventfd is not a vCPU
+//! access and does not wait: that thread also serves the steps.)
 
 pub mod clock;
 pub mod control_socket;
@@ -41,7 +46,9 @@ pub mod pci_adapter;
 pub mod stats;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use device_model::fault::{FaultEngine, FaultPlan};
 use device_model::{Controller, DeviceConfig, TraceEvent};
@@ -170,6 +177,10 @@ impl DeviceState {
 #[derive(Debug)]
 pub struct Dma {
     state: Mutex<DeviceState>,
+    /// Stepped mode: signalled when a step may have made the device idle.
+    stepped: Condvar,
+    /// Set when the run ends: waiting accesses stop waiting.
+    stopping: AtomicBool,
     pub clock: DeviceClock,
     pub doorbell: DoorbellMode,
     pub exits: RegisterExits,
@@ -182,16 +193,52 @@ impl Dma {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One guest access (register, config or doorbell) under the device
-    /// lock, with the clock handled as the timing mode says.
+    /// One vCPU access (register or config) under the device lock, with
+    /// the clock handled as the timing mode says.
     pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
         let mut st = self.lock();
-        if self.clock.mode() == TimingMode::Realtime {
-            st.model.advance_to(self.clock.now_cycles());
+        match self.clock.mode() {
+            TimingMode::Realtime => st.model.advance_to(self.clock.now_cycles()),
+            TimingMode::Stepped => st = self.wait_idle(st),
+            TimingMode::Instant => {}
         }
         let r = f(&mut st.model);
         self.settle(&mut st);
         r
+    }
+
+    /// A doorbell kick from the device thread: as `access`, but never
+    /// waits for steps (the same thread serves them).
+    pub fn kick(&self, f: impl FnOnce(&mut Model)) {
+        let mut st = self.lock();
+        if self.clock.mode() == TimingMode::Realtime {
+            st.model.advance_to(self.clock.now_cycles());
+        }
+        f(&mut st.model);
+        self.settle(&mut st);
+    }
+
+    /// Stepped mode: waits until the device has no pending event (or the
+    /// run ends).
+    fn wait_idle<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
+        while st.model.next_event().is_some() && !self.stopping.load(Ordering::Acquire) {
+            st = match self.stepped.wait_timeout(st, Duration::from_millis(50)) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        st
+    }
+
+    /// Wakes vCPU accesses waiting for steps (after a step).
+    pub fn stepped(&self) {
+        self.stepped.notify_all();
+    }
+
+    /// The run is over: nothing waits for steps any more.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.stepped.notify_all();
     }
 
     /// After an access or a step: run to idle (instant) or re-arm the
@@ -268,6 +315,8 @@ impl DmaDevice {
                 scratch: Vec::with_capacity(DRAIN_AT),
                 armed: None,
             }),
+            stepped: Condvar::new(),
+            stopping: AtomicBool::new(false),
             clock,
             doorbell: options.doorbell,
             exits: RegisterExits::default(),
