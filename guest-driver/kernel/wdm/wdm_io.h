@@ -172,6 +172,13 @@ static inline void IoCopyCurrentIrpStackLocationToNext(PIRP Irp)
 	next->Control = 0;
 }
 
+/* Pass the IRP down with this driver's location reused by the next. */
+static inline void IoSkipCurrentIrpStackLocation(PIRP Irp)
+{
+	Irp->CurrentLocation++;
+	Irp->Tail.Overlay.CurrentStackLocation++;
+}
+
 void IoMarkIrpPending(PIRP Irp);
 
 /* Sets the routine in the next stack location (the one the called
