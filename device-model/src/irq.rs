@@ -50,9 +50,10 @@ pub trait InterruptSink {
     /// on.
     fn signal(&mut self, vector: u16, msg: MsiMessage);
 
-    /// Slot `vector` now carries `route` (`None`: the slot is disabled). Called
-    /// whenever a table entry's address/data, MSI's address/data, or the
-    /// MSI-X/MSI enable bits change the effective message of a slot.
+    /// Slot `vector` now carries `route` (`None`: the slot is disabled or
+    /// masked). Called whenever a table entry's address/data or mask, MSI's
+    /// address/data or mask, the function mask, or the MSI-X/MSI enable bits
+    /// change the effective message of a slot.
     fn route_changed(&mut self, vector: u16, route: Option<MsiMessage>) {
         let _ = (vector, route);
     }

@@ -155,10 +155,17 @@ impl PciFunction {
         self.msix_control() & MSIX_ENABLE != 0
     }
 
+    /// The message slot `v` sends now; `None` while it cannot send
+    /// (disabled, or masked: a VMM then removes its route, and gets it
+    /// back through `route_changed` before the unmask releases a pending
+    /// message).
     fn route(&self, v: usize) -> Option<MsiMessage> {
         if self.msix_enabled() {
+            if self.msix_control() & MSIX_FUNCTION_MASK != 0 || self.msix.masked(v) {
+                return None;
+            }
             self.msix.message(v)
-        } else if msi::enabled(&self.cfg) && v == 0 {
+        } else if msi::enabled(&self.cfg) && v == 0 && !msi::masked(&self.cfg) {
             Some(msi::message(&self.cfg))
         } else {
             None
@@ -330,21 +337,17 @@ mod tests {
         p.bar2_write(8, &0x30u32.to_le_bytes(), &mut s, &mut t, 0)
             .unwrap();
         w32(&mut p, &mut s, &mut t, MSIX_CAP, 0x8000_0000); // enable MSI-X (control in the upper half)
-        assert_eq!(
-            s.routes.last(),
-            Some(&(
-                4,
-                Some(MsiMessage {
-                    address: 0,
-                    data: 0
-                })
-            ))
-        );
+        assert!(s.routes.is_empty(), "masked vectors have no route");
         p.deliver(0, &mut s, &mut t, 1);
         assert!(s.signals.is_empty());
         assert!(p.msix().pending(0));
         p.bar2_write(12, &0u32.to_le_bytes(), &mut s, &mut t, 2)
             .unwrap();
+        let routed = MsiMessage {
+            address: 0xFEE0_0000,
+            data: 0x30,
+        };
+        assert_eq!(s.routes, vec![(0, Some(routed))], "unmask routes first");
         assert_eq!(
             s.signals,
             vec![(
