@@ -470,10 +470,10 @@ static void op_post(void)
 		w[3] = q[3];
 		h.tail[c] = (h.tail[c] + 1) & (size - 1);
 	}
-	h.shadows[c] = (uint64_t)h.tail[c]; /* comp_head 0: consumed nothing */
-	if (below(4))
-		h.shadows[c] |= below(2) ? (uint64_t)(h.tail[c] - 1) << 32 :
-					   rnd() << 32;
+	/* comp_head: 0 (consumed nothing), in range, or garbage. */
+	h.shadows[c] = (uint64_t)h.tail[c];
+	if (!below(2))
+		h.shadows[c] |= (below(2) ? below(size) : rnd()) << 32;
 	if (below(8))
 		mmio_write(page + DMA_CHAN_BASE(c) + DMA_CH_TAIL, 4, h.tail[c]);
 }
