@@ -134,6 +134,16 @@ impl MmioBus {
         self.write_lock().register_mmio(range, device).map_err(err)
     }
 
+    /// A read at `addr`; false (and `data` untouched) where nothing answers.
+    pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
+        self.read_lock().mmio_read(MmioAddress(addr), data).is_ok()
+    }
+
+    /// A write at `addr`; false where nothing answers.
+    pub fn write(&self, addr: u64, data: &[u8]) -> bool {
+        self.read_lock().mmio_write(MmioAddress(addr), data).is_ok()
+    }
+
     /// Detaches the range that starts at `base`; true if there was one.
     pub fn unregister(&self, base: u64) -> bool {
         self.write_lock()
@@ -228,12 +238,7 @@ impl Buses {
 
     /// An MMIO read; all ones where nothing answers.
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
-        if self
-            .mmio
-            .read_lock()
-            .mmio_read(MmioAddress(addr), data)
-            .is_err()
-        {
+        if !self.mmio.read(addr, data) {
             data.fill(0xff);
             guest_log::warn(format_args!(
                 "read of {} bytes from unmodelled MMIO {addr:#x}",
@@ -244,12 +249,7 @@ impl Buses {
 
     /// An MMIO write; dropped where nothing answers.
     pub fn mmio_write(&self, addr: u64, data: &[u8]) {
-        if self
-            .mmio
-            .read_lock()
-            .mmio_write(MmioAddress(addr), data)
-            .is_err()
-        {
+        if !self.mmio.write(addr, data) {
             guest_log::warn(format_args!(
                 "write of {data:02x?} to unmodelled MMIO {addr:#x}"
             ));
