@@ -101,16 +101,30 @@ impl Error {
     }
 }
 
-/// `error: cause: cause…` on one line.
+/// `error: cause: cause…` on one line. A cause printed on several lines
+/// (toml's parse errors show the offending line with a caret under it)
+/// keeps its text lines joined with ": " and loses the picture.
 pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
+    let mut line = flatten(&error.to_string());
     let mut source = error.source();
     while let Some(cause) = source {
         line.push_str(": ");
-        line.push_str(&cause.to_string());
+        line.push_str(&flatten(&cause.to_string()));
         source = cause.source();
     }
     line
+}
+
+fn flatten(text: &str) -> String {
+    let picture = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c.is_ascii_digit()).trim();
+        t.is_empty() || t.starts_with('|') || t.starts_with('^')
+    };
+    text.lines()
+        .filter(|l| !picture(l))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -131,6 +145,20 @@ mod tests {
         );
         assert!(line.contains("not found"), "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_bad_plan_is_one_line_naming_the_file() {
+        let source = device_model::fault::FaultPlan::from_toml("this is = = not toml").unwrap_err();
+        let e = Error::PlanInvalid {
+            path: "plan.toml".into(),
+            source,
+        };
+        assert_eq!(e.status(), status::USAGE);
+        let line = one_line(&e);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("bad fault plan 'plan.toml': cannot read the fault plan: TOML parse error at line 1"), "{line}");
+        assert!(!line.contains('^') && !line.contains(" | "), "{line}");
     }
 
     #[test]
