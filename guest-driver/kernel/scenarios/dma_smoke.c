@@ -20,6 +20,12 @@
  *                serving (a good copy after it)
  *   msix-mask    a masked vector sets its PBA bit and sends nothing; on
  *                unmask the interrupt arrives and the PBA bit clears
+ *   ring-wrap    an 8-entry ring driven 3.5 times round in batches of 7
+ *                (full ring, one kick each): records in order, phase bit
+ *                flipping at every wrap, every destination right
+ *   tail-reset   TAIL = RING_SIZE (register and shadow): channel ERROR
+ *                with ERR_TAIL_RANGE and the error vector; CTRL.RESET and
+ *                re-programming bring it back; a copy after it is right
  *
  * Each check prints `dma-smoke: <check> ok (…)` or `… FAIL …`; the result
  * line counts them. Never assumes a completion is synchronous with the
@@ -310,6 +316,76 @@ static void check_msix_mask(uint8_t *src, uint8_t *dst)
 	       cleared ? "clear" : "set");
 }
 
+static void check_ring_wrap(uint8_t *src, uint8_t *dst)
+{
+	enum { ENTRIES = 8, BATCH = ENTRIES - 1, BATCHES = 4, LEN = 64 };
+	unsigned int c_idx = dev.channels - 1, b, k, in_order = 0, right = 0;
+	struct dmadev_chan *ch = &dev.chan[c_idx];
+	struct dma_comp c;
+	int err = dmadev_chan_init(&dev, c_idx, ENTRIES);
+
+	dmadev_pattern(src, BATCH * LEN, 5);
+	for (b = 0; b < BATCHES && !err; b++) {
+		for (k = 0; k < BATCH; k++) {
+			struct dma_desc d = desc(DMA_OP_COPY,
+						 (uint64_t)src + k * LEN,
+						 (uint64_t)dst + k * LEN, LEN,
+						 0, 0x5000 + b * BATCH + k);
+
+			err |= dmadev_chan_post(ch, &d);
+		}
+		err |= dmadev_chan_space(ch) != 0; /* the ring is full */
+		memset(dst, 0, BATCH * LEN);
+		dmadev_chan_kick(ch);
+		for (k = 0; k < BATCH; k++) {
+			if (!dmadev_poll_wait(ch, &c, TIMEOUT_MS))
+				break;
+			in_order += c.cookie == 0x5000 + b * BATCH + k &&
+				    c.status == DMA_ST_OK &&
+				    c.index == (b * BATCH + k) % ENTRIES;
+		}
+		right += dmadev_pattern_ok(dst, BATCH * LEN, 5);
+	}
+	report("ring-wrap", !err && in_order == BATCHES * BATCH &&
+				    right == BATCHES,
+	       "ch%u: %u of %u records in order, %u of %u batches right, phase now %u",
+	       c_idx, in_order, BATCHES * BATCH, right, BATCHES, ch->phase);
+}
+
+static void check_tail_reset(uint8_t *src, uint8_t *dst)
+{
+	unsigned int c_idx = dev.channels > 2 ? 2 : 0;
+	struct dmadev_chan *ch = &dev.chan[c_idx];
+	struct vec_count *err = &vec[dev.channels];
+	uint64_t hits = err->hits;
+	struct dma_desc good = desc(DMA_OP_COPY, (uint64_t)src, (uint64_t)dst,
+				    512, DMA_DESC_IOC, 0x6001);
+	struct dma_comp c = { 0 };
+	uint32_t st, code, st2 = ~0u;
+	bool irq, rec = false;
+	int r;
+
+	ch->shadow->tail = ch->size;
+	__asm__ volatile("" ::: "memory");
+	dmadev_chan_write32(ch, DMA_CH_TAIL, ch->size);
+	irq = dmadev_wait_count(&err->hits, hits + 1, TIMEOUT_MS);
+	st = dmadev_chan_state(ch, &code);
+	r = dmadev_chan_reset(ch);
+	if (!r) {
+		st2 = dmadev_chan_state(ch, NULL);
+		dmadev_pattern(src, 512, 6);
+		rec = run_one(ch, &good, &c);
+	}
+	report("tail-reset",
+	       irq && DMA_STATE(st) == DMA_STATE_ERROR && code == 4 && !r &&
+		       DMA_STATE(st2) == DMA_STATE_IDLE && rec &&
+		       comp_ok(&c, 0x6001, 512) && c.index == 0 &&
+		       dmadev_pattern_ok(dst, 512, 6),
+	       "ch%u: error irq %s, state %u code %u; after reset state %u, copy %s",
+	       c_idx, irq ? "seen" : "missing", DMA_STATE(st), code,
+	       DMA_STATE(st2), rec && c.status == DMA_ST_OK ? "ok" : "failed");
+}
+
 static int result(void)
 {
 	kprintf("DMALAB-RESULT {\"scenario\":\"dma-smoke\",\"status\":\"%s\",\"checks\":%u,\"failed\":%u,\"channels\":%u}\n",
@@ -344,5 +420,7 @@ int scenario_dma_smoke(void)
 	check_multi(src, dst);
 	check_error_vector(src, dst);
 	check_msix_mask(src, dst);
+	check_ring_wrap(src, dst);
+	check_tail_reset(src, dst);
 	return result();
 }
