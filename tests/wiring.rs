@@ -1,0 +1,378 @@
+//! [wiring] integration tests: the DMA controller inside `dmalab`, driven
+//! by the guest scenarios `dma-smoke` and `hostile` (`docs/wiring.md`).
+//!
+//! Each test boots the guest on KVM (skipping loudly without /dev/kvm,
+//! failing with `DMALAB_REQUIRE_KVM=1`). `DMALAB_TEST_KERNEL=path` boots
+//! that guest ELF instead of the built-in one (to try scenarios before
+//! they are built in).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{kvm_usable, run_dmalab, Run, Scratch};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// `dmalab run [--kernel $DMALAB_TEST_KERNEL] --scenario NAME args…`.
+fn run_scenario(scenario: &str, args: &[&str]) -> Run {
+    let kernel = std::env::var("DMALAB_TEST_KERNEL").ok();
+    let mut argv = vec!["run", "--scenario", scenario, "--timeout", "60"];
+    if let Some(k) = &kernel {
+        argv.extend(["--kernel", k.as_str()]);
+    }
+    argv.extend_from_slice(args);
+    run_dmalab(&argv, LIMIT)
+}
+
+fn report(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("the run report was written");
+    serde_json::from_str(&text).expect("the run report is JSON")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// dma-smoke passed every check (its own lines say which).
+fn assert_smoke_passed(run: &Run) {
+    assert_eq!(run.code(), 0, "{run}");
+    for check in ["probe", "copy-poll", "copy-irq", "fill", "multi-chan"] {
+        assert!(
+            run.stdout.contains(&format!("dma-smoke: {check} ok")),
+            "{check}\n{run}"
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("DMALAB-RESULT {\"scenario\":\"dma-smoke\",\"status\":\"pass\""),
+        "{run}"
+    );
+}
+
+/// A stepper on the control socket: sends `request` until dmalab closes
+/// the socket; returns the replies' count and the first reply.
+fn stepper(path: PathBuf, request: &'static str) -> thread::JoinHandle<(u64, String)> {
+    thread::spawn(move || {
+        let deadline = Instant::now() + LIMIT;
+        let stream = loop {
+            match UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => panic!("control socket {}: {e}", path.display()),
+            }
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let (mut n, mut first) = (0u64, String::new());
+        loop {
+            if writeln!(writer, "{request}").is_err() {
+                break;
+            }
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            n += 1;
+            if first.is_empty() {
+                first = line.trim().to_string();
+            }
+            if line.contains("next=idle") {
+                // Nothing to step: let the guest run on.
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+        (n, first)
+    })
+}
+
+#[test]
+fn device_is_enumerated_with_the_documented_ids_and_bars() {
+    if !kvm_usable("device_is_enumerated_with_the_documented_ids_and_bars") {
+        return;
+    }
+    let run = run_scenario("hello", &[]);
+    assert_eq!(run.code(), 0, "{run}");
+    assert!(
+        run.stdout.contains("pci 00:01.0 1234:da1a class 080100"),
+        "{run}"
+    );
+    let run = run_scenario("dma-smoke", &["--timing", "instant"]);
+    assert!(
+        run.stdout
+            .contains("dma: 00:01.0 1234:da1a bar0=0xc0000000 bar2=0xc0001000 channels=4"),
+        "{run}"
+    );
+    assert_smoke_passed(&run);
+}
+
+#[test]
+fn a_copy_completes_with_correct_data_in_each_timing_mode() {
+    if !kvm_usable("a_copy_completes_with_correct_data_in_each_timing_mode") {
+        return;
+    }
+    let scratch = Scratch::new("copy-modes");
+    for timing in ["instant", "realtime", "stepped"] {
+        let socket = scratch.path().join(format!("{timing}.sock"));
+        let rep = scratch.path().join(format!("{timing}.json"));
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), "next"));
+        let run = run_scenario(
+            "dma-smoke",
+            &[
+                "--timing",
+                timing,
+                "--control",
+                s(&socket),
+                "--report",
+                s(&rep),
+            ],
+        );
+        assert_smoke_passed(&run);
+        let r = report(&rep);
+        assert_eq!(r["timing"], timing);
+        assert_eq!(r["result"]["status"], "pass", "{r}");
+        assert!(r["device"]["bytes"].as_u64().unwrap() >= 4096 + 1000, "{r}");
+        if let Some(steps) = steps {
+            let (n, first) = steps.join().unwrap();
+            assert!(first.starts_with("ok now="), "{first}");
+            assert!(n > 10, "the stepper drove the device ({n} requests)");
+        }
+    }
+}
+
+#[test]
+fn the_msix_interrupt_arrives_and_a_masked_vector_is_delivered_on_unmask() {
+    if !kvm_usable("the_msix_interrupt_arrives_and_a_masked_vector_is_delivered_on_unmask") {
+        return;
+    }
+    let scratch = Scratch::new("msix");
+    let rep = scratch.path().join("r.json");
+    let run = run_scenario("dma-smoke", &["--timing", "realtime", "--report", s(&rep)]);
+    assert_smoke_passed(&run);
+    assert!(
+        run.stdout.contains("dma-smoke: copy-irq ok (irq seen"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(
+            "dma-smoke: msix-mask ok (record seen, PBA set while masked, 0 irqs while masked, delivered on unmask"
+        ),
+        "{run}"
+    );
+    let r = report(&rep);
+    let signals: Vec<u64> = r["irqfd_signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(signals.len(), 5, "4 channel vectors + the error vector");
+    assert!(
+        signals.iter().all(|&n| n >= 1),
+        "every vector fired: {signals:?}"
+    );
+    assert!(
+        r["device"]["interrupts_masked"].as_u64().unwrap() >= 1,
+        "{r}"
+    );
+    assert_eq!(
+        r["device"]["interrupts_sent"].as_u64().unwrap(),
+        signals.iter().sum::<u64>(),
+        "every message sent is one irqfd write"
+    );
+}
+
+#[test]
+fn with_ioeventfd_doorbells_cause_no_user_space_exit() {
+    if !kvm_usable("with_ioeventfd_doorbells_cause_no_user_space_exit") {
+        return;
+    }
+    let scratch = Scratch::new("ioeventfd");
+    let tail_exits = |r: &Value| -> u64 {
+        let regs = r["exits"]["device_registers"].as_object().unwrap();
+        regs.iter()
+            .filter(|(k, _)| k.ends_with(".TAIL"))
+            .map(|(_, v)| v.as_u64().unwrap())
+            .sum()
+    };
+    for timing in ["instant", "realtime"] {
+        let rep = scratch.path().join(format!("io-{timing}.json"));
+        let trace = scratch.path().join(format!("io-{timing}.trace.json"));
+        let run = run_scenario(
+            "dma-smoke",
+            &[
+                "--doorbell",
+                "ioeventfd",
+                "--timing",
+                timing,
+                "--report",
+                s(&rep),
+                "--trace",
+                s(&trace),
+            ],
+        );
+        assert_smoke_passed(&run);
+        let r = report(&rep);
+        assert_eq!(r["doorbell"], "ioeventfd");
+        let doorbells = r["device"]["doorbells"].as_u64().unwrap();
+        assert!(doorbells >= 8, "dma-smoke rang doorbells: {r}");
+        assert_eq!(tail_exits(&r), 0, "no TAIL write exited: {r}");
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        let from_shadow = trace.matches("from_shadow: true").count() as u64;
+        assert_eq!(
+            from_shadow, doorbells,
+            "every doorbell came from an ioeventfd"
+        );
+    }
+    // The other path, for contrast: each doorbell is one TAIL exit.
+    let rep = scratch.path().join("exit.json");
+    let run = run_scenario(
+        "dma-smoke",
+        &[
+            "--doorbell",
+            "exit",
+            "--timing",
+            "instant",
+            "--report",
+            s(&rep),
+        ],
+    );
+    assert_smoke_passed(&run);
+    let r = report(&rep);
+    assert_eq!(
+        tail_exits(&r),
+        r["device"]["doorbells"].as_u64().unwrap(),
+        "{r}"
+    );
+}
+
+#[test]
+fn hostile_runs_10000_operations_and_the_vmm_exits_cleanly_with_a_report() {
+    if !kvm_usable("hostile_runs_10000_operations_and_the_vmm_exits_cleanly_with_a_report") {
+        return;
+    }
+    let scratch = Scratch::new("hostile");
+    for (timing, doorbell) in [("instant", "exit"), ("realtime", "ioeventfd")] {
+        let rep = scratch.path().join(format!("{timing}.json"));
+        let run = run_scenario(
+            "hostile",
+            &[
+                "--cmdline",
+                "ops=10000",
+                "--timing",
+                timing,
+                "--doorbell",
+                doorbell,
+                "--report",
+                s(&rep),
+            ],
+        );
+        assert_eq!(run.code(), 0, "{run}");
+        assert!(!run.stderr.contains("panicked"), "{run}");
+        let r = report(&rep);
+        assert_eq!(r["exit_status"], 0);
+        assert_eq!(r["result"]["scenario"], "hostile", "{r}");
+        assert_eq!(r["result"]["status"], "pass", "{r}");
+        assert_eq!(r["result"]["ops"], 10000, "{r}");
+        assert!(run.stderr.contains("dmalab: device: "), "summary\n{run}");
+        assert!(
+            run.stderr.contains("dmalab: interrupts: "),
+            "summary\n{run}"
+        );
+    }
+}
+
+#[test]
+fn same_plan_and_seed_give_byte_identical_traces_in_instant_and_stepped_mode() {
+    if !kvm_usable("same_plan_and_seed_give_byte_identical_traces_in_instant_and_stepped_mode") {
+        return;
+    }
+    let scratch = Scratch::new("determinism");
+    let plan = scratch.file(
+        "plan.toml",
+        b"[[rule]]\nname = \"slow\"\neffect = { kind = \"latency-spike\", cycles = 20000 }\nprobability = 0.5\n\n\
+          [[rule]]\neffect = \"short-transfer\"\nnth = 2\n",
+    );
+    let mut traces = Vec::new();
+    for timing in ["instant", "stepped"] {
+        let trace = scratch.path().join(format!("{timing}.trace.json"));
+        let socket = scratch.path().join("ctl.sock");
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), "next"));
+        let run = run_scenario(
+            "dma-smoke",
+            &[
+                "--timing",
+                timing,
+                "--doorbell",
+                "exit",
+                "--faults",
+                s(&plan),
+                "--seed",
+                "42",
+                "--control",
+                s(&socket),
+                "--trace",
+                s(&trace),
+            ],
+        );
+        assert!(run.code() <= 1, "{run}");
+        assert!(run.stderr.contains("faults applied: "), "{run}");
+        if let Some(steps) = steps {
+            steps.join().unwrap();
+        }
+        traces.push(std::fs::read(&trace).unwrap());
+    }
+    let v: Value = serde_json::from_slice(&traces[0]).expect("Chrome trace JSON");
+    assert!(v["traceEvents"].as_array().unwrap().len() > 50);
+    assert!(
+        String::from_utf8_lossy(&traces[0]).contains("fault"),
+        "the plan applied"
+    );
+    assert!(traces[0] == traces[1], "instant and stepped traces differ");
+}
+
+#[test]
+fn a_bad_fault_plan_is_one_line_and_exit_64_before_any_vm() {
+    let scratch = Scratch::new("bad-plan");
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "syntax.toml",
+            b"this is = = not toml",
+            "TOML parse error at line 1",
+        ),
+        (
+            "field.toml",
+            b"[[rule]]\neffect = \"hang\"\nprobability = 1.5\n",
+            "rule 1 at line 1: field \"probability\"",
+        ),
+        (
+            "channel.toml",
+            b"[[rule]]\neffect = \"hang\"\nnth = 1\nchannel = 9\n",
+            "field \"channel\"",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let plan = scratch.file(name, text);
+        let run = run_dmalab(&["run", "--faults", s(&plan)], LIMIT);
+        assert_eq!(run.code(), 64, "{run}");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {run}");
+        assert!(lines[0].starts_with("dmalab: bad fault plan '"), "{run}");
+        assert!(lines[0].contains(name) && lines[0].contains(says), "{run}");
+    }
+    let run = run_dmalab(&["run", "--faults", "/no/such/plan.toml"], LIMIT);
+    assert_eq!(run.code(), 64, "{run}");
+    assert!(
+        run.stderr
+            .starts_with("dmalab: cannot read fault plan '/no/such/plan.toml'"),
+        "{run}"
+    );
+}
