@@ -57,6 +57,7 @@
 #define DMA_CFG_BAR2 0x18
 #define DMA_CFG_MSIX 0x40
 #define DMA_CFG_MSIX_CTRL 0x42
+#define DMA_MSIX_CTRL_SIZE(c) (((c) & 0x7ff) + 1) /* table entries */
 #define DMA_MSIX_CTRL_MASKALL (1u << 14)
 #define DMA_MSIX_CTRL_ENABLE (1u << 15)
 #define DMA_CFG_MSI 0x50
@@ -137,6 +138,20 @@ enum dma_comp_status {
 	DMA_ST_ABORTED = 7,
 	DMA_ST_ERR_FETCH = 8,
 	DMA_ST_ERR_HALTED = 9,
+};
+
+/* ERROR_CODE values: why a channel is in state ERROR (spec 5.2). */
+enum dma_chan_error {
+	DMA_ERR_RING_ALIGN = 1,
+	DMA_ERR_RING_SIZE = 2,
+	DMA_ERR_RING_ADDR = 3,
+	DMA_ERR_TAIL_RANGE = 4,
+	DMA_ERR_COMP_HEAD_RANGE = 5,
+	DMA_ERR_FETCH = 6,
+	DMA_ERR_DMA_FATAL = 7,
+	DMA_ERR_HALT = 8,
+	DMA_ERR_NO_BUS_MASTER = 9,
+	DMA_ERR_COMP_WRITE = 10,
 };
 
 /* TRACE_MARKER kinds (bits 31:24). */

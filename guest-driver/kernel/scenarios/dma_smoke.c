@@ -117,7 +117,7 @@ static void check_msix(void)
 		bound &= dmadev_msix_bind(&dev, i, on_msix, &vec[i]) >= 0;
 	dmadev_msix_enable(&dev, true);
 	ctl = dmadev_cfg_read(&dev, DMA_CFG_MSIX_CTRL, 2);
-	report("msix", bound && (ctl & 0x7ff) == dev.channels &&
+	report("msix", bound && DMA_MSIX_CTRL_SIZE(ctl) == dev.nvec &&
 			       (ctl & DMA_MSIX_CTRL_ENABLE),
 	       "%u vectors 0x%x-0x%x, control 0x%x", dev.nvec, dev.vector[0],
 	       dev.vector[dev.nvec - 1], ctl);
@@ -377,7 +377,8 @@ static void check_tail_reset(uint8_t *src, uint8_t *dst)
 		rec = run_one(ch, &good, &c);
 	}
 	report("tail-reset",
-	       irq && DMA_STATE(st) == DMA_STATE_ERROR && code == 4 && !r &&
+	       irq && DMA_STATE(st) == DMA_STATE_ERROR &&
+		       code == DMA_ERR_TAIL_RANGE && !r &&
 		       DMA_STATE(st2) == DMA_STATE_IDLE && rec &&
 		       comp_ok(&c, 0x6001, 512) && c.index == 0 &&
 		       dmadev_pattern_ok(dst, 512, 6),
