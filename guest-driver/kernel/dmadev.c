@@ -113,6 +113,16 @@ void dmadev_flr(struct dmadev *d)
 	dmadev_cfg_write(d, DMA_CFG_AF_CTRL, 1, DMA_AF_CTRL_FLR);
 }
 
+/* Inside the PCI MMIO window of the boot info, page aligned. */
+static bool bar_usable(uint64_t bar)
+{
+	uint64_t base = boot_info->pci_mmio_base;
+	uint64_t end = base + boot_info->pci_mmio_size;
+
+	return bar >= base && end >= DMADEV_BAR_SIZE &&
+	       bar <= end - DMADEV_BAR_SIZE && !(bar & (DMADEV_BAR_SIZE - 1));
+}
+
 int dmadev_probe(struct dmadev *d)
 {
 	const struct pci_function *p;
@@ -130,7 +140,9 @@ int dmadev_probe(struct dmadev *d)
 	d->device = p->device;
 	d->bar0 = dmadev_bar_read(d, 0);
 	d->bar2 = dmadev_bar_read(d, 2);
-	if (!d->bar0 || !d->bar2)
+	/* Unassigned (0 after an FLR), outside the window (a removed device
+	 * reads all ones) or overlapping: never dereference such a BAR. */
+	if (!bar_usable(d->bar0) || !bar_usable(d->bar2) || d->bar0 == d->bar2)
 		dmadev_set_bars(d, DMADEV_BAR0_DEFAULT, DMADEV_BAR2_DEFAULT);
 	else
 		command_enable(d);

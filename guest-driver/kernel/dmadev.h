@@ -220,7 +220,8 @@ struct dmadev {
 /* --- Discovery and PCI ------------------------------------------------ */
 
 /*
- * Find the controller in pci_functions[], assign BARs if they read 0,
+ * Find the controller in pci_functions[], assign BARs (the contract's
+ * defaults) if they read 0, lie outside the PCI window or overlap,
  * enable memory space + bus master, check the ID register, read CAPS and
  * MAX_XFER. Returns 0, -1 if there is no such function, -2 if its
  * registers do not answer (ID register wrong).
