@@ -106,6 +106,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     finish(args, &vm, &device, &plan, status, &timings)?;
     if args.timings {
         eprint!("{}", timings.report());
+        eprintln!("{}", device_exits_line(&timings, &device.dma));
     }
     // Tearing the VM down (here, or at process exit) takes ~13 ms on this
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
@@ -132,6 +133,28 @@ fn fault_plan(args: &RunArgs) -> Result<FaultPlan, Error> {
     plan.validate_for(DeviceConfig::default().channels)
         .map_err(invalid)?;
     Ok(plan)
+}
+
+/// `--timings`: exits of the whole run by reason, and those that reached
+/// the DMA controller by register.
+fn device_exits_line(timings: &Timings, dma: &Dma) -> String {
+    let registers: Vec<String> = dma
+        .exits
+        .by_register(dma.channels)
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    format!(
+        "timings: exits-total pio {}, mmio {}, other {}; at the device: {}",
+        timings.exits_total(ExitKind::Pio),
+        timings.exits_total(ExitKind::Mmio),
+        timings.exits_total(ExitKind::Other),
+        if registers.is_empty() {
+            "none".to_string()
+        } else {
+            registers.join(", ")
+        }
+    )
 }
 
 /// Drains the device, writes `--trace` and `--report`, prints the summary.

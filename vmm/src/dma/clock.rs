@@ -107,10 +107,12 @@ impl DeviceClock {
     /// Arms the timer to fire when host time reaches device `cycle`
     /// (at once if it already has).
     pub fn arm_at(&self, cycle: u64) -> Result<(), Error> {
+        // One ns late rather than early: `nanos_from_cycles` rounds down, and
+        // a wake-up before `cycle` would find nothing due and re-arm at once.
         let ns = self
             .origin_ns
             .saturating_add(self.timing.nanos_from_cycles(cycle))
-            .max(1);
+            .saturating_add(1);
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,

@@ -68,3 +68,69 @@ pub fn handle(dma: &Dma, line: &str) -> String {
     };
     format!("ok now={} next={next}", st.model.now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dma::testing::rig;
+    use crate::dma::{DoorbellMode, TimingMode};
+    use device_model::regs::{self, channel_reg};
+
+    #[test]
+    fn requests_move_stepped_time_and_bad_ones_get_errors() {
+        let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+            return;
+        };
+        let dma = &rig.device.dma;
+        rig.post_one_copy();
+        assert_eq!(handle(dma, "now"), "ok now=0 next=idle");
+        dma.access(|m| m.mmio_write(0, channel_reg(0, regs::CH_TAIL), &1u32.to_le_bytes()));
+        let reply = handle(dma, "now");
+        assert_eq!(reply, "ok now=0 next=500", "the fetch takes 500 cycles");
+        assert_eq!(handle(dma, "step 100"), "ok now=100 next=500");
+        let reply = handle(dma, "next");
+        assert!(reply.starts_with("ok now=500 next="), "{reply}");
+        assert!(!rig.copied(), "time stands still between steps");
+        let reply = handle(dma, "run");
+        assert!(reply.ends_with("next=idle"), "{reply}");
+        assert!(rig.copied());
+        let stats = handle(dma, "stats");
+        let json: serde_json::Value =
+            serde_json::from_str(stats.strip_prefix("ok ").unwrap()).unwrap();
+        assert_eq!(json["tally"]["descriptors"], 1, "{json}");
+        assert_eq!(json["tally"]["bytes"], 64, "{json}");
+        assert_eq!(json["next"], serde_json::Value::Null);
+        for bad in ["", "step", "step x", "jump", "now 1", "step 1 2"] {
+            assert!(handle(dma, bad).starts_with("error "), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_stepped_vcpu_access_waits_until_the_steps_reach_idle() {
+        let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+            return;
+        };
+        let dma = rig.device.dma.clone();
+        rig.post_one_copy();
+        dma.access(|m| m.mmio_write(0, channel_reg(0, regs::CH_TAIL), &1u32.to_le_bytes()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d2 = dma.clone();
+        let reader = std::thread::spawn(move || {
+            let seen = d2.access(|m| (m.now(), m.next_event()));
+            tx.send(seen).unwrap();
+        });
+        // The access must be waiting, not done, while the device is busy.
+        while dma.waiting() == 0 {
+            assert!(
+                rx.try_recv().is_err(),
+                "the access did not wait for the steps"
+            );
+            std::thread::yield_now();
+        }
+        let reply = handle(&dma, "run");
+        let (now, next) = rx.recv().unwrap();
+        reader.join().unwrap();
+        assert_eq!(next, None, "the access acted on an idle device");
+        assert_eq!(reply, format!("ok now={now} next=idle"));
+    }
+}
