@@ -193,10 +193,10 @@ impl PciDevice for DmaPci {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::pci::{ConfigAddress, PciBus};
-    use crate::dma::{DmaDevice, DmaOptions, DoorbellMode, TimingMode, PCI_SLOT};
-    use kvm_ioctls::{IoEventAddress, Kvm, NoDatamatch, VmFd};
-    use vm_memory::{GuestAddress, GuestMemoryMmap};
+    use crate::devices::pci::ConfigAddress;
+    use crate::dma::testing::rig;
+    use crate::dma::{DoorbellMode, TimingMode, PCI_SLOT};
+    use kvm_ioctls::{IoEventAddress, NoDatamatch, VmFd};
     use vmm_sys_util::eventfd::EventFd;
 
     fn reg(register: usize) -> ConfigAddress {
@@ -229,68 +229,54 @@ mod tests {
 
     #[test]
     fn bar_moves_re_register_the_range_and_the_doorbells() {
-        let Ok(kvm) = Kvm::new() else {
-            eprintln!("SKIPPED: /dev/kvm unusable");
+        let Some(rig) = rig(TimingMode::Instant, DoorbellMode::Ioeventfd) else {
             return;
         };
-        let vm = Arc::new(kvm.create_vm().unwrap());
-        vm.create_irq_chip().unwrap();
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
-        let mut pci = PciBus::new();
-        let mmio = MmioBus::default();
-        let options = DmaOptions {
-            timing: TimingMode::Instant,
-            doorbell: DoorbellMode::Ioeventfd,
-            plan: Default::default(),
-            seed: 0,
-            keep_trace: false,
-            control: None,
-        };
-        let _device = DmaDevice::attach(&vm, &memory, &mut pci, &mmio, &options).unwrap();
+        let (vm, pci, mmio) = (&rig.vm, &rig.pci, &rig.mmio);
         let tail0 = |bar0: u64| Doorbells::tail_address(bar0, 0);
 
         // Placed by "firmware"; memory space still off: the model answers
         // all ones, but the range is decoded and the doorbells are there.
         assert_eq!(pci.config_read(reg(0)), 0xda1a_1234);
         assert_eq!(pci.config_read(reg(4)) & !0xf, 0xc000_0000);
-        assert_eq!(id_at(&mmio, BAR0_ADDR), Some(u32::MAX));
-        assert!(doorbell_at(&vm, tail0(BAR0_ADDR)));
+        assert_eq!(id_at(mmio, BAR0_ADDR), Some(u32::MAX));
+        assert!(doorbell_at(vm, tail0(BAR0_ADDR)));
         pci.config_write(reg(1), 0, &[0x06, 0]);
-        assert_eq!(id_at(&mmio, BAR0_ADDR), Some(0x4c41_4d44));
+        assert_eq!(id_at(mmio, BAR0_ADDR), Some(0x4c41_4d44));
 
         // Sizing leaves the range where it is.
         pci.config_write(reg(4), 0, &[0xff; 4]);
         assert_eq!(pci.config_read(reg(4)) & !0xf, 0xffff_f000);
-        assert!(id_at(&mmio, BAR0_ADDR).is_some());
+        assert!(id_at(mmio, BAR0_ADDR).is_some());
         pci.config_write(reg(4), 0, &0xc000_0000u32.to_le_bytes());
 
         // A move inside the window: decoded there only, doorbells moved.
         pci.config_write(reg(4), 0, &0xd000_0000u32.to_le_bytes());
-        assert_eq!(id_at(&mmio, 0xd000_0000), Some(0x4c41_4d44));
-        assert_eq!(id_at(&mmio, BAR0_ADDR), None);
-        assert!(doorbell_at(&vm, tail0(0xd000_0000)));
-        assert!(!doorbell_at(&vm, tail0(BAR0_ADDR)));
+        assert_eq!(id_at(mmio, 0xd000_0000), Some(0x4c41_4d44));
+        assert_eq!(id_at(mmio, BAR0_ADDR), None);
+        assert!(doorbell_at(vm, tail0(0xd000_0000)));
+        assert!(!doorbell_at(vm, tail0(BAR0_ADDR)));
 
         // Outside the window, or onto BAR2: not decoded, no doorbells.
         pci.config_write(reg(4), 0, &0x1000_0000u32.to_le_bytes());
-        assert_eq!(id_at(&mmio, 0x1000_0000), None);
-        assert_eq!(id_at(&mmio, 0xd000_0000), None);
-        assert!(!doorbell_at(&vm, tail0(0xd000_0000)));
+        assert_eq!(id_at(mmio, 0x1000_0000), None);
+        assert_eq!(id_at(mmio, 0xd000_0000), None);
+        assert!(!doorbell_at(vm, tail0(0xd000_0000)));
         pci.config_write(reg(4), 0, &0xc000_1000u32.to_le_bytes());
-        assert!(!doorbell_at(&vm, tail0(BAR2_ADDR)));
+        assert!(!doorbell_at(vm, tail0(BAR2_ADDR)));
         let mut d = [0u8; 4];
         assert!(mmio.read(BAR2_ADDR + 12, &mut d), "BAR2 still answers");
         assert_eq!(u32::from_le_bytes(d), 1, "vector 0 masked at reset");
 
         // Back home.
         pci.config_write(reg(4), 0, &0xc000_0000u32.to_le_bytes());
-        assert_eq!(id_at(&mmio, BAR0_ADDR), Some(0x4c41_4d44));
-        assert!(doorbell_at(&vm, tail0(BAR0_ADDR)));
+        assert_eq!(id_at(mmio, BAR0_ADDR), Some(0x4c41_4d44));
+        assert!(doorbell_at(vm, tail0(BAR0_ADDR)));
 
         // FLR clears the BARs: nothing decoded, no doorbells.
         pci.config_write(reg(0x6c / 4), 0, &[1]);
-        assert_eq!(id_at(&mmio, BAR0_ADDR), None);
-        assert_eq!(id_at(&mmio, BAR2_ADDR), None);
-        assert!(!doorbell_at(&vm, tail0(BAR0_ADDR)));
+        assert_eq!(id_at(mmio, BAR0_ADDR), None);
+        assert_eq!(id_at(mmio, BAR2_ADDR), None);
+        assert!(!doorbell_at(vm, tail0(BAR0_ADDR)));
     }
 }
