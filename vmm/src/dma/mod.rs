@@ -74,7 +74,7 @@ pub const BAR2_ADDR: u64 = 0xc000_1000;
 /// Trace events drained from the model once this many wait in its buffer.
 const DRAIN_AT: usize = 1 << 15;
 /// Most trace events kept for `--trace`; later ones are counted as lost.
-const KEEP_AT_MOST: usize = 1 << 23;
+const KEEP_AT_MOST: usize = 1 << 20;
 
 /// `--doorbell`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
