@@ -448,6 +448,10 @@ int scenario_hostile(void)
 
 	hg_repair();
 	bad = dmadev_read32(&hst.dev, DMA_REG_BAD_ACCESS);
+	if (bad == ~0u) {
+		kprintf(TAG ": registers read all ones: the device is gone\n");
+		bad = 0;
+	}
 	for (c = 0; c < hst.dev.channels; c++)
 		st[c] = dmadev_chan_state(&hst.dev.chan[c], &code[c]);
 	for (c = 0; c < hst.dev.channels; c++)
