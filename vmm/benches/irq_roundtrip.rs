@@ -71,6 +71,11 @@ struct Measurement {
     rt_ns_min: f64,
     rt_ns_max: f64,
     rt_per_sec: f64,
+    /// p50 of the guest's self-IPI round trip (its own interrupt path,
+    /// no VMM), where the path reports it.
+    ipi_ns_p50: Option<f64>,
+    /// p50 of the doorbell write alone (irq-bench's `kick_ns_p50`).
+    kick_ns_p50: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -170,13 +175,19 @@ fn main() {
             };
             match run_path(path, &image, args.iters) {
                 Ok(m) => {
+                    let extra = |name: &str, v: Option<f64>| {
+                        v.map(|ns| format!("  {name} {:.2}", ns / 1e3))
+                            .unwrap_or_default()
+                    };
                     println!(
-                        "  {label:<8} {:<15} p50 {:>8.2} µs  min {:>8.2}  max {:>9.2}  {:>8.0} rt/s",
+                        "  {label:<8} {:<15} p50 {:>8.2} µs  min {:>8.2}  max {:>9.2}  {:>8.0} rt/s{}{}",
                         path.name(),
                         m.rt_ns_p50 / 1e3,
                         m.rt_ns_min / 1e3,
                         m.rt_ns_max / 1e3,
-                        m.rt_per_sec
+                        m.rt_per_sec,
+                        extra("self-IPI", m.ipi_ns_p50),
+                        extra("doorbell", m.kick_ns_p50),
                     );
                     if round > 0 {
                         results[i].push(m);
@@ -220,11 +231,15 @@ fn floor_measurement(run: &floor::FloorRun, iters: u32) -> Result<Measurement, S
     let ns = |cycles: u64| cycles as f64 * 1e6 / f64::from(run.tsc_khz);
     let mut sorted = run.samples.clone();
     sorted.sort_unstable();
+    let mut ipi = run.ipi_samples.clone();
+    ipi.sort_unstable();
     Ok(Measurement {
         rt_ns_p50: ns(sorted[sorted.len() / 2]),
         rt_ns_min: ns(sorted[0]),
         rt_ns_max: ns(sorted[sorted.len() - 1]),
         rt_per_sec: f64::from(iters) * 1e9 / ns(run.cycles_total),
+        ipi_ns_p50: ipi.get(ipi.len() / 2).map(|c| ns(*c)),
+        kick_ns_p50: None,
     })
 }
 
@@ -309,6 +324,8 @@ fn parse_result(json: &str, iters: u32) -> Result<Measurement, String> {
         rt_ns_min: field("rt_ns_min")?,
         rt_ns_max: field("rt_ns_max")?,
         rt_per_sec: field("rt_per_sec")?,
+        ipi_ns_p50: field("ipi_ns_p50").ok(),
+        kick_ns_p50: field("kick_ns_p50").ok(),
     };
     let ordered = 0.0 < m.rt_ns_min && m.rt_ns_min <= m.rt_ns_p50 && m.rt_ns_p50 <= m.rt_ns_max;
     if !ordered || m.rt_per_sec <= 0.0 {
@@ -331,6 +348,8 @@ struct Summary {
     max: f64,
     rate: f64,
     runs: usize,
+    ipi: Option<f64>,
+    kick: Option<f64>,
 }
 
 fn summary(runs: &[Measurement]) -> Option<Summary> {
@@ -341,6 +360,13 @@ fn summary(runs: &[Measurement]) -> Option<Summary> {
         max: runs.iter().map(|m| m.rt_ns_max).reduce(f64::max)?,
         rate: pick(|m| m.rt_per_sec)?,
         runs: runs.len(),
+        ipi: median(&mut runs.iter().filter_map(|m| m.ipi_ns_p50).collect::<Vec<_>>()),
+        kick: median(
+            &mut runs
+                .iter()
+                .filter_map(|m| m.kick_ns_p50)
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 
@@ -386,6 +412,7 @@ fn summarize(paths: &[Path], results: &[Vec<Measurement>]) {
             rate_ratio
         );
     }
+    guest_share(paths, &summaries);
     if let (Some(d), Some(f)) = (of(Path::Ioeventfd), of(Path::FloorIoeventfd)) {
         println!(
             "ioeventfd path: {:.2}× its mechanism's floor (floor-ioeventfd)",
@@ -408,6 +435,39 @@ fn summarize(paths: &[Path], results: &[Vec<Measurement>]) {
         (None, _) if paths.contains(&Path::Exit) => println!("no dmalab path ran: no ratio"),
         _ => {}
     }
+}
+
+/// Splits each round trip into the guest's own interrupt path (its
+/// self-IPI round trip, same wait and ISR, no VMM) and the rest (doorbell,
+/// VMM, device, MSI delivery), for the paths that measured both.
+fn guest_share(paths: &[Path], summaries: &[Option<Summary>]) {
+    let rows: Vec<(Path, Summary, f64)> = paths
+        .iter()
+        .zip(summaries)
+        .filter_map(|(p, s)| s.and_then(|s| Some((*p, s, s.ipi?))))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<15} {:>9} {:>12} {:>12} {:>12}",
+        "path", "rt p50 µs", "self-IPI µs", "rt−IPI µs", "doorbell µs"
+    );
+    for (path, s, ipi) in rows {
+        let kick = s
+            .kick
+            .map_or("-".to_string(), |k| format!("{:.2}", k / 1e3));
+        println!(
+            "{:<15} {:>9.2} {:>12.2} {:>12.2} {:>12}",
+            path.name(),
+            s.p50 / 1e3,
+            ipi / 1e3,
+            (s.p50 - ipi) / 1e3,
+            kick
+        );
+    }
+    println!("(self-IPI: the guest's own interrupt path; rt−IPI: what the doorbell, the VMM, the device and the MSI add)");
 }
 
 /// `error: source: source …` on one line.

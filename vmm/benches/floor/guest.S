@@ -9,6 +9,10 @@
  *   t0 = rdtsc; ring the doorbell (one MMIO write = one exit; the host
  *   calls KVM_SIGNAL_MSI on the vCPU thread); wait in cli/sti;hlt until the
  *   ISR has counted the interrupt; t1 = rdtsc; samples[i] = t1 - t0.
+ * Then the same number of self-IPI rounds (an ICR write to the in-kernel
+ * local APIC instead of the doorbell; no exit, no host thread): the bare
+ * guest's own share of a round trip, as irq-bench's ipi_ns_p50 is the
+ * dmalab guest's; ipi_samples[i] = t1 - t0.
  *
  * Fixed offsets (the host's IDT points at them; `.org` fails the assembly
  * if the code grows past one):
@@ -18,7 +22,7 @@
  * Mailbox at 0x9000 (host <-> guest, u64 each): +0x00 iterations,
  * +0x08 interrupts counted by the ISR, +0x10 TSC at start, +0x18 TSC at
  * end, +0x20 IDTR image (limit u16, base u64), +0x30 samples address,
- * +0x38 warm-up rounds (at least 1).
+ * +0x38 warm-up rounds (at least 1), +0x40 self-IPI samples address.
  * Ports: 0xE0 done (value = interrupts counted), 0xE1 exception (vector).
  * Doorbell: 0xC000_0000 (unbacked: every write exits to the host).
  */
@@ -87,6 +91,34 @@ floor_start:
 	shl	$32, %rdx
 	or	%rdx, %rax
 	mov	%rax, 0x9018
+
+	mov	0x9000, %rbx		/* self-IPI rounds */
+	mov	0x9040, %rdi
+	mov	$0xFEE00300, %esi	/* ICR low */
+6:
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	mov	%rax, %r8
+	inc	%r12
+	movl	$0x40040, (%rsi)	/* shorthand self, fixed, vector 0x40 */
+7:
+	cli
+	cmp	%r12, 0x9008
+	jae	8f
+	sti
+	hlt
+	jmp	7b
+8:
+	sti
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	sub	%r8, %rax
+	mov	%rax, (%rdi)
+	add	$8, %rdi
+	dec	%rbx
+	jnz	6b
 	mov	0x9008, %rax
 	out	%eax, $0xE0
 	jmp	.

@@ -14,6 +14,16 @@
 //! probe (`/work/shared/platform/kvm-probe.c`, `irq` section) measured
 //! ~26.5 µs here with the same loop.
 //!
+//! After the round trips the guest times as many self-IPI rounds (ICR
+//! write → the same ISR → back in the loop): what the bare guest's own
+//! interrupt path costs, to set against irq-bench's `ipi_ns_p50`.
+//!
+//! The floor rings its doorbell with interrupts on, as kvm-probe does: in
+//! exit mode the MSI is injected as the vCPU re-enters from the exit and
+//! the guest never reaches `hlt`. Ringing with interrupts off and taking
+//! the MSI at `sti; hlt` (irq-bench's order) measured 1.8 µs more here
+//! (16.25 µs against 14.49 µs p50); the floor is the cheaper order.
+//!
 //! The doorbell is an MMIO write (as dmalab's `TAIL` register is), not an
 //! `out`: here a PIO exit costs ~11.0 µs against ~10.6 µs for MMIO, so the
 //! floor uses the kind of exit the device path pays.
@@ -60,6 +70,9 @@ pub struct FloorRun {
     pub tsc_khz: u32,
     /// One round trip per iteration, in TSC cycles.
     pub samples: Vec<u64>,
+    /// One self-IPI round trip per iteration (the guest alone), in TSC
+    /// cycles.
+    pub ipi_samples: Vec<u64>,
     /// TSC cycles from before the first doorbell to after the last
     /// interrupt, loop overhead included.
     pub cycles_total: u64,

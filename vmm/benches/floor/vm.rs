@@ -7,7 +7,8 @@
 //!
 //! Guest physical layout (mirrors `guest.S`):
 //!   0x1000 GDT   0x2000 IDT   0x3000 PML4   0x4000 PDPT   0x5000–0x8FFF PDs
-//!   0x9000 mailbox   0x10000 code   0x20000 stack top   0x100000 samples
+//!   0x9000 mailbox   0x10000 code   0x20000 stack top
+//!   0x100000 round-trip samples, then the self-IPI samples
 //!
 //! With `Doorbell::Exit` the run loop answers each doorbell exit with
 //! `KVM_SIGNAL_MSI` on the vCPU thread; with `Doorbell::Ioeventfd` the
@@ -46,6 +47,7 @@ const MB_TSC_END: u64 = MAILBOX + 0x18;
 const MB_IDTR: u64 = MAILBOX + 0x20;
 const MB_SAMPLES: u64 = MAILBOX + 0x30;
 const MB_WARMUP: u64 = MAILBOX + 0x38;
+const MB_IPI_SAMPLES: u64 = MAILBOX + 0x40;
 
 /// Unmeasured rounds before the first sample, as the irq-bench scenario.
 const WARMUP: u32 = 8;
@@ -70,7 +72,7 @@ const DATA_SELECTOR: u16 = 0x10;
 /// Vectors whose exception frame starts with an error code.
 const HAS_ERROR_CODE: [u8; 8] = [8, 10, 11, 12, 13, 14, 17, 21];
 
-/// The most iterations one run takes (8 MiB of samples).
+/// The most iterations one run takes (16 MiB of samples).
 pub const MAX_ITERS: u32 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +152,7 @@ impl FloorVm {
         // Memory before the irqchip, as dmalab does (a slot added after an
         // in-kernel device costs 6–10 ms here); not part of the measurement
         // either way.
-        let size = (SAMPLES + u64::from(iters) * 8).next_multiple_of(TWO_MIB);
+        let size = (SAMPLES + u64::from(iters) * 16).next_multiple_of(TWO_MIB);
         let memory = memory(&fd, size)?;
         fd.create_irq_chip()
             .map_err(|e| Error::Kvm("KVM_CREATE_IRQCHIP", e))?;
@@ -275,7 +277,8 @@ impl FloorVm {
         let read = |addr| self.memory.read_obj::<u64>(GuestAddress(addr));
         let interrupts = read(MB_COUNT).map_err(Error::Access)?;
         let rounds = u64::from(self.iters) + u64::from(WARMUP);
-        if doorbells != rounds || interrupts != rounds {
+        // One interrupt per doorbell, then one per self-IPI round.
+        if doorbells != rounds || interrupts != rounds + u64::from(self.iters) {
             return Err(Error::Lost {
                 iters: self.iters,
                 doorbells,
@@ -284,22 +287,31 @@ impl FloorVm {
         }
         let start = read(MB_TSC_START).map_err(Error::Access)?;
         let end = read(MB_TSC_END).map_err(Error::Access)?;
-        let mut samples = Vec::with_capacity(self.iters as usize);
-        for i in 0..u64::from(self.iters) {
-            let sample = read(SAMPLES + i * 8).map_err(Error::Access)?;
-            // A round trip costs thousands of cycles; 0 or a wrapped
-            // subtraction means the guest did not write it.
-            if sample == 0 || sample > 1 << 48 {
-                return Err(Error::BadSample);
-            }
-            samples.push(sample);
-        }
         let cycles_total = end.checked_sub(start).ok_or(Error::BadSample)?;
         Ok(super::FloorRun {
             tsc_khz,
-            samples,
+            samples: self.samples(SAMPLES)?,
+            ipi_samples: self.samples(ipi_samples(self.iters))?,
             cycles_total,
         })
+    }
+
+    /// `iters` samples from `base`, each checked: a round trip costs
+    /// thousands of cycles, so 0 or a wrapped subtraction means the guest
+    /// did not write it.
+    fn samples(&self, base: u64) -> Result<Vec<u64>, Error> {
+        (0..u64::from(self.iters))
+            .map(|i| {
+                let sample = self
+                    .memory
+                    .read_obj::<u64>(GuestAddress(base + i * 8))
+                    .map_err(Error::Access)?;
+                if sample == 0 || sample > 1 << 48 {
+                    return Err(Error::BadSample);
+                }
+                Ok(sample)
+            })
+            .collect()
     }
 
     fn rip(&self) -> u64 {
@@ -374,9 +386,15 @@ fn write_tables(memory: &GuestMemoryMmap, image: &[u8], iters: u32) -> Result<()
     put(MB_ITERS, u64::from(iters)).map_err(Error::Access)?;
     put(MB_SAMPLES, SAMPLES).map_err(Error::Access)?;
     put(MB_WARMUP, u64::from(WARMUP)).map_err(Error::Access)?;
+    put(MB_IPI_SAMPLES, ipi_samples(iters)).map_err(Error::Access)?;
     memory
         .write_slice(image, GuestAddress(CODE_BASE))
         .map_err(Error::Access)
+}
+
+/// Where the self-IPI samples go: after the round-trip samples.
+fn ipi_samples(iters: u32) -> u64 {
+    SAMPLES + u64::from(iters) * 8
 }
 
 /// A 64-bit interrupt gate (DPL0, present) to `handler`.
