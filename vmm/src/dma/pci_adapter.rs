@@ -9,7 +9,9 @@
 //! doorbell ioeventfds. Sizing writes (all ones) are not reported by the
 //! model, so the range stays where it was until the guest restores or
 //! moves the BAR. An FLR clears the BARs to 0 in the model: after every
-//! config write a BAR the model holds at 0 is unmapped.
+//! config write a BAR the model holds at 0 is unmapped, and a BAR left
+//! unmapped because it overlapped the other one is mapped once it no
+//! longer does.
 //!
 //! A BAR is decoded only inside the PCI MMIO window `[0xC000_0000,
 //! 0xFEC0_0000)`, aligned to its size, and not overlapping another range;
@@ -138,20 +140,14 @@ impl DmaPci {
     /// The guest moved a BAR: decode it there if it may be.
     fn moved(&mut self, moved: BarReprogrammed) {
         let new = moved.new;
-        let in_window = new >= WINDOW.0
-            && new
-                .checked_add(moved.size)
-                .is_some_and(|end| end <= WINDOW.1)
-            && new % moved.size.max(1) == 0;
-        if !in_window {
+        if !in_window(new, moved.size) {
             guest_warn(format_args!(
-                "BAR{} moved to {new:#x}, outside the PCI window {:#x}..{:#x}: not decoded",
+                "BAR{} moved to {new:#x}, outside the PCI window {:#x}..{:#x} or unaligned: \
+                 not decoded",
                 moved.bar, WINDOW.0, WINDOW.1
             ));
             let _ = self.map(moved.bar, None);
-            return;
-        }
-        if let Err(e) = self.map(moved.bar, Some(new)) {
+        } else if let Err(e) = self.map(moved.bar, Some(new)) {
             guest_warn(format_args!(
                 "BAR{} moved to {new:#x}, overlapping another range: not decoded ({e})",
                 moved.bar
@@ -159,15 +155,30 @@ impl DmaPci {
         }
     }
 
-    /// Unmaps BARs the model holds at 0 (after an FLR).
-    fn unmap_cleared(&mut self) {
+    /// Brings the mappings in line with the model's BARs after a config
+    /// write that did not move one: unmaps a BAR the model holds at 0
+    /// (after an FLR), and maps a BAR that was not decoded because it
+    /// overlapped a range that has moved away since.
+    fn resync(&mut self) {
         let bars = self.dma.lock().model.bars();
-        for (bar, addr, _) in bars {
-            if addr == 0 && self.mapped[Self::index(bar)].is_some() {
+        for (bar, addr, size) in bars {
+            let mapped = self.mapped[Self::index(bar)];
+            if addr == 0 && mapped.is_some() {
                 let _ = self.map(bar, None);
+            } else if addr != 0 && mapped.is_none() && in_window(addr, size) {
+                // Still overlapping: stays unmapped (already logged).
+                let _ = self.map(bar, Some(addr));
             }
         }
     }
+}
+
+/// Whether a BAR of `size` bytes at `addr` may be decoded: inside the PCI
+/// window and aligned to its size.
+fn in_window(addr: u64, size: u64) -> bool {
+    addr >= WINDOW.0
+        && addr.checked_add(size).is_some_and(|end| end <= WINDOW.1)
+        && addr % size.max(1) == 0
 }
 
 impl PciDevice for DmaPci {
@@ -183,10 +194,10 @@ impl PciDevice for DmaPci {
         // The device lock is released when `access` returns: only then are
         // the MMIO bus and the ioeventfds touched.
         let moved = self.dma.access(|m| m.config_write(at, data));
-        match moved {
-            Some(moved) => self.moved(moved),
-            None => self.unmap_cleared(),
+        if let Some(moved) = moved {
+            self.moved(moved);
         }
+        self.resync();
     }
 }
 
@@ -267,6 +278,25 @@ mod tests {
         let mut d = [0u8; 4];
         assert!(mmio.read(BAR2_ADDR + 12, &mut d), "BAR2 still answers");
         assert_eq!(u32::from_le_bytes(d), 1, "vector 0 masked at reset");
+        // BAR2 moves away: BAR0, no longer overlapping, is decoded.
+        pci.config_write(reg(6), 0, &0xc000_8000u32.to_le_bytes());
+        assert_eq!(id_at(mmio, BAR2_ADDR), Some(0x4c41_4d44), "BAR0 there now");
+        assert!(doorbell_at(vm, tail0(BAR2_ADDR)));
+        assert!(mmio.read(0xc000_8000 + 12, &mut d), "BAR2 moved");
+        pci.config_write(reg(6), 0, &0xc000_1000u32.to_le_bytes());
+        assert!(mmio.read(BAR2_ADDR + 12, &mut d));
+        assert_eq!(
+            u32::from_le_bytes(d),
+            16 << 20,
+            "BAR0 (MAX_XFER) holds the place: BAR2 not decoded"
+        );
+        pci.config_write(reg(4), 0, &0xc000_0000u32.to_le_bytes());
+        assert!(mmio.read(BAR2_ADDR + 12, &mut d));
+        assert_eq!(
+            u32::from_le_bytes(d),
+            1,
+            "BAR2 decoded again once BAR0 left"
+        );
 
         // Back home.
         pci.config_write(reg(4), 0, &0xc000_0000u32.to_le_bytes());
