@@ -1,7 +1,11 @@
 //! `dmalab run`: from parsed arguments to an exit status.
 //!
 //! User errors are caught before any KVM work (kernel file, ELF checks,
-//! command line), so they are reported the same with or without /dev/kvm.
+//! command line, the `--faults` plan), so they are reported the same with
+//! or without /dev/kvm. After `Vm::new` the DMA controller is attached
+//! (`dma/`: PCI slot 00:01.0, BARs, MSI-X routes, doorbells, device
+//! thread); after the run it is drained into the summary on stderr, the
+//! `--trace` file and the `--report` (`report.rs`).
 //! Then the VM is built, one thread per vCPU is started, and the main
 //! thread owns the outcome: it waits on the report channel with the
 //! timeout (looking every 20 ms for console bytes held in KVM's coalesced
