@@ -260,11 +260,13 @@ fn hostile_runs_10000_operations_and_the_vmm_exits_cleanly_with_a_report() {
         return;
     }
     let scratch = Scratch::new("hostile");
-    for (timing, doorbell) in [("instant", "exit"), ("realtime", "ioeventfd")] {
+    for (timing, doorbell, cpus) in [("instant", "exit", "1"), ("realtime", "ioeventfd", "2")] {
         let rep = scratch.path().join(format!("{timing}.json"));
         let run = run_scenario(
             "hostile",
             &[
+                "--cpus",
+                cpus,
                 "--cmdline",
                 "ops=10000",
                 "--timing",
@@ -367,6 +369,15 @@ fn a_bad_fault_plan_is_one_line_and_exit_64_before_any_vm() {
         assert_eq!(lines.len(), 1, "one line: {run}");
         assert!(lines[0].starts_with("dmalab: bad fault plan '"), "{run}");
         assert!(lines[0].contains(name) && lines[0].contains(says), "{run}");
+    }
+    let run = run_dmalab(&["run", "--control", "/no/such/dir/ctl.sock"], LIMIT);
+    if kvm_usable("a_bad_control_path_is_a_usage_error") {
+        assert_eq!(run.code(), 64, "{run}");
+        assert!(
+            run.stderr
+                .contains("cannot listen on the control socket /no/such/dir/ctl.sock"),
+            "{run}"
+        );
     }
     let run = run_dmalab(&["run", "--faults", "/no/such/plan.toml"], LIMIT);
     assert_eq!(run.code(), 64, "{run}");

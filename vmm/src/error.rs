@@ -90,6 +90,7 @@ impl Error {
             | Error::Cmdline(_)
             | Error::PlanRead { .. }
             | Error::PlanInvalid { .. } => status::USAGE,
+            Error::Dma(e) if e.is_usage() => status::USAGE,
             Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,
             Error::Vm(_)
             | Error::Signal(_)

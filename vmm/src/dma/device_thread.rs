@@ -36,7 +36,9 @@ pub enum Error {
     EventManager(#[source] event_manager::Error),
     #[error("cannot create the stop eventfd")]
     EventFd(#[source] std::io::Error),
-    #[error("cannot listen on the control socket {0}")]
+    #[error(
+        "cannot listen on the control socket {0} (give --control a path in a writable directory)"
+    )]
     Listen(PathBuf, #[source] std::io::Error),
     #[error("cannot spawn the device thread")]
     Spawn(#[source] std::io::Error),

@@ -126,6 +126,14 @@ pub enum Error {
     Thread(#[source] device_thread::Error),
 }
 
+impl Error {
+    /// True for the user's mistakes (a `--control` path that cannot be
+    /// bound): exit status 64.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Thread(device_thread::Error::Listen(..)))
+    }
+}
+
 /// The model as the VMM instantiates it.
 pub type Model = Controller<GuestMemoryMmap, IrqRoutes>;
 
