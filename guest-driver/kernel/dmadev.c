@@ -218,8 +218,9 @@ int dmadev_msix_bind(struct dmadev *d, unsigned int entry,
 
 void dmadev_msix_mask(struct dmadev *d, unsigned int entry, bool masked)
 {
-	*(volatile uint32_t *)(d->bar2 + DMA_MSIX_ENTRY(entry) +
-			       DMA_MSIX_VCTRL) = masked ? DMA_MSIX_VCTRL_MASK : 0;
+	uint64_t a = d->bar2 + DMA_MSIX_ENTRY(entry) + DMA_MSIX_VCTRL;
+
+	*(volatile uint32_t *)a = masked ? DMA_MSIX_VCTRL_MASK : 0;
 }
 
 void dmadev_msix_enable(struct dmadev *d, bool on)
@@ -285,8 +286,8 @@ int dmadev_chan_init(struct dmadev *d, unsigned int c, uint32_t entries)
 	ch->dev = d;
 	ch->index = c;
 	if (ch->size != entries) {
-		ch->ring = kmalloc_aligned(entries * sizeof(struct dma_desc), 64);
-		ch->comp = kmalloc_aligned(entries * sizeof(struct dma_comp), 64);
+		ch->ring = kmalloc_aligned(entries * sizeof(*ch->ring), 64);
+		ch->comp = kmalloc_aligned(entries * sizeof(*ch->comp), 64);
 		ch->shadow = kmalloc_aligned(sizeof(struct dma_shadow), 64);
 		if (!ch->ring || !ch->comp || !ch->shadow)
 			return -1;

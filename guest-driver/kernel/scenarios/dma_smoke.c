@@ -189,8 +189,9 @@ static void check_copy_irq(uint8_t *src, uint8_t *dst)
 				   vec[0].vector == (uint64_t)dev.vector[0] &&
 				   dmadev_pattern_ok(dst, COPY_LEN, 2),
 	       "irq %s on 0x%lx, record %s status %s, %lu us doorbell to irq",
-	       irq ? "seen" : "missing", vec[0].vector, rec ? "seen" : "missing",
-	       dmadev_status_name(c.status), tsc_to_us(t0));
+	       irq ? "seen" : "missing", vec[0].vector,
+	       rec ? "seen" : "missing", dmadev_status_name(c.status),
+	       tsc_to_us(t0));
 }
 
 static void check_fill(uint8_t *dst)

@@ -86,7 +86,8 @@ static void op_reg_write(void)
 static void op_reg_read(void)
 {
 	bool regs, table;
-	uint64_t page = hg_target((unsigned int)hg_below(2) * 2, &regs, &table), off;
+	unsigned int n = (unsigned int)hg_below(2) * 2;
+	uint64_t page = hg_target(n, &regs, &table), off;
 	unsigned int size = hg_random_size(&off, DMADEV_BAR_SIZE);
 
 	(void)hg_mmio_read(page + off, size);
@@ -96,8 +97,9 @@ static void op_table_write(void)
 {
 	bool regs, table;
 	uint64_t page = hg_target(2, &regs, &table), off, v = hg_rnd();
-	unsigned int size = hg_random_size(&off, hg_below(4) ? 16 * hst.dev.nvec + 16 :
-							 DMADEV_BAR_SIZE);
+	/* Mostly the table itself, sometimes anywhere in the BAR. */
+	uint64_t limit = hg_below(4) ? 16 * hst.dev.nvec + 16 : DMADEV_BAR_SIZE;
+	unsigned int size = hg_random_size(&off, limit);
 
 	if (regs && hg_regs_sanitize(page, off, size))
 		return;
@@ -109,17 +111,13 @@ static void op_cfg_write(void)
 	uint64_t off;
 	unsigned int size = hg_random_size(&off, 256);
 	uint32_t v = (uint32_t)hg_rnd();
-	unsigned int i;
 	bool flr = false;
 
 	if (hg_overlaps(off, size, DMA_CFG_MSI, CFG_MSI_END)) {
-		dmadev_cfg_write(&hst.dev, DMA_CFG_MSI_DATA, 2, (uint32_t)hst.cv);
-		for (i = 0; i < size && i < 4; i++)
-			if (off + i >= DMA_CFG_MSI_DATA &&
-			    off + i < DMA_CFG_MSI_DATA + 4)
-				v = (v & ~(0xffu << (8 * i))) |
-				    ((((uint32_t)hst.cv >> (8 * (off + i - DMA_CFG_MSI_DATA))) & 0xff)
-				     << (8 * i));
+		dmadev_cfg_write(&hst.dev, DMA_CFG_MSI_DATA, 2,
+				 (uint32_t)hst.cv);
+		v = (uint32_t)hg_splice(v, off, size, DMA_CFG_MSI_DATA, 4,
+					(uint32_t)hst.cv);
 	}
 	if (hg_overlaps(off, size, DMA_CFG_AF_CTRL, DMA_CFG_AF_CTRL + 1))
 		flr = (v >> (8 * (DMA_CFG_AF_CTRL - off))) & DMA_AF_CTRL_FLR;
@@ -167,9 +165,11 @@ static void op_post(void)
 	/* comp_head: 0 (consumed nothing), in range, or garbage. */
 	hst.shadows[c] = (uint64_t)hst.tail[c];
 	if (!hg_below(2))
-		hst.shadows[c] |= (hg_below(2) ? hg_below(size) : hg_rnd()) << 32;
+		hst.shadows[c] |= (hg_below(2) ? hg_below(size) : hg_rnd())
+				  << 32;
 	if (hg_below(8))
-		hg_mmio_write(page + DMA_CHAN_BASE(c) + DMA_CH_TAIL, 4, hst.tail[c]);
+		hg_mmio_write(page + DMA_CHAN_BASE(c) + DMA_CH_TAIL, 4,
+			      hst.tail[c]);
 }
 
 /* The sane set-up sequence with random parameters. */
@@ -187,9 +187,11 @@ static void op_chan_setup(void)
 	hg_mmio_write(ch + DMA_CH_SHADOW_BASE, 8,
 		   hg_below(4) ? (uint64_t)&hst.shadows[c] : hg_rnd());
 	if (hg_below(2))
-		hg_mmio_write(ch + DMA_CH_COALESCE_COUNT, 4, (uint32_t)hg_below(8));
+		hg_mmio_write(ch + DMA_CH_COALESCE_COUNT, 4,
+			      (uint32_t)hg_below(8));
 	if (!hg_below(4))
-		hg_mmio_write(ch + DMA_CH_COALESCE_TIME, 4, (uint32_t)hg_below(100000));
+		hg_mmio_write(ch + DMA_CH_COALESCE_TIME, 4,
+			      (uint32_t)hg_below(100000));
 	hg_mmio_write(ch + DMA_CH_CTRL, 4, DMA_CTRL_ENABLE);
 	hst.ring_size[c] = size >= 2 && size <= hst.dev.max_ring &&
 			 !(size & (size - 1)) ? size : 0;
@@ -203,7 +205,7 @@ static void op_indices(void)
 	unsigned int c = (unsigned int)hg_below(hst.dev.channels);
 	bool regs, table;
 	uint64_t ch = hg_target(0, &regs, &table) + DMA_CHAN_BASE(c);
-	uint32_t v = hg_below(2) ? (uint32_t)hg_rnd() : (uint32_t)hg_below(8192);
+	uint32_t v = (uint32_t)(hg_below(2) ? hg_rnd() : hg_below(8192));
 
 	switch (hg_below(4)) {
 	case 0:
@@ -229,10 +231,12 @@ static void op_msix_entry(void)
 	bool regs, table;
 	uint64_t page = hg_target(2, &regs, &table);
 	uint64_t e = 16 * hg_below(hst.dev.nvec + 2);
-	uint64_t addr = hg_below(2) ? DMA_MSI_ADDR_BASE | hg_below(256) << 12 : hg_rnd();
+	uint64_t addr = hg_below(2) ? DMA_MSI_ADDR_BASE | hg_below(256) << 12 :
+				      hg_rnd();
 
 	if (!hg_below(4)) {
-		dmadev_cfg_write(&hst.dev, DMA_CFG_MSIX_CTRL, 2, (uint32_t)hg_rnd());
+		dmadev_cfg_write(&hst.dev, DMA_CFG_MSIX_CTRL, 2,
+				 (uint32_t)hg_rnd());
 		return;
 	}
 	if (e >= DMA_MSIX_PBA)
@@ -254,7 +258,8 @@ static void op_bar_move(void)
 		v = hst.win_base + (hg_below(span) & ~(DMADEV_BAR_SIZE - 1));
 		break;
 	case 1:
-		v = n == 0 ? hst.dev.bar2 : hst.dev.bar0; /* overlap the other */
+		/* Overlap the other BAR. */
+		v = n == 0 ? hst.dev.bar2 : hst.dev.bar0;
 		break;
 	case 2:
 		v = hg_rnd();
@@ -263,16 +268,20 @@ static void op_bar_move(void)
 		v = 0;
 		break;
 	case 4:
-		v = hst.win_end - DMADEV_BAR_SIZE + hg_below(2) * DMADEV_BAR_SIZE;
+		/* The last page of the window, or just past it. */
+		v = hst.win_end - DMADEV_BAR_SIZE +
+		    hg_below(2) * DMADEV_BAR_SIZE;
 		break;
 	default:
 		v = hst.win_base + hg_below(span);
 	}
-	if (hg_below(4))
+	if (hg_below(4)) {
 		dmadev_bar_write(&hst.dev, n, v);
-	else
-		dmadev_cfg_write(&hst.dev, DMA_CFG_BAR0 + 4 * n + 4 * hg_below(2), 4,
-				 (uint32_t)v);
+	} else {
+		/* One half only. */
+		n = DMA_CFG_BAR0 + 4 * n + 4 * (unsigned int)hg_below(2);
+		dmadev_cfg_write(&hst.dev, n, 4, (uint32_t)v);
+	}
 	hg_reread_bars();
 }
 
@@ -280,10 +289,12 @@ static void op_bar_move(void)
 static void op_other_fn(void)
 {
 	uint32_t a = (uint32_t)hg_rnd();
-	uint32_t ours = 0x80000000u | (uint32_t)hst.dev.bus << 16 |
-			(uint32_t)hst.dev.slot << 11 | (uint32_t)hst.dev.fn << 8;
+	uint32_t ours = (uint32_t)hst.dev.bus << 16 |
+			(uint32_t)hst.dev.slot << 11 |
+			(uint32_t)hst.dev.fn << 8;
 
-	if ((a & 0x80ffff00u) == ours)
+	/* Ours with or without the enable bit (in case a VMM ignores it). */
+	if ((a & 0x00ffff00u) == ours)
 		a ^= 1u << 11;
 	outl(0xcf8, a);
 	if (hg_below(2))
@@ -349,8 +360,8 @@ static int setup(void)
 	hst.scratch = kmalloc_aligned(SCRATCH_LEN, 4096);
 	hst.shadows = kmalloc_aligned(SHADOWS_LEN, 4096);
 	hst.cv = irq_alloc(on_any, NULL);
-	if (!hst.desc_arena || !hst.comp_arena || !hst.scratch || !hst.shadows ||
-	    hst.cv < 0 || hst.win_end <= hst.win_base)
+	if (!hst.desc_arena || !hst.comp_arena || !hst.scratch ||
+	    !hst.shadows || hst.cv < 0 || hst.win_end <= hst.win_base)
 		return -1;
 	for (c = 0; c < hst.dev.channels; c++)
 		hst.ring_base[c] = (c * 64 * 64) % ARENA_SLACK;

@@ -25,7 +25,8 @@ struct hostile {
 	uint8_t *desc_arena, *comp_arena, *scratch;
 	uint64_t *shadows; /* one 8-byte shadow per channel */
 	uint64_t arena_len; /* ARENA_SLACK + max_ring * 32 */
-	uint64_t ring_base[DMADEV_MAX_CHANNELS]; /* as last set, arena-relative */
+	/* RING_BASE as last set, relative to desc_arena. */
+	uint64_t ring_base[DMADEV_MAX_CHANNELS];
 	uint32_t ring_size[DMADEV_MAX_CHANNELS];
 	uint32_t tail[DMADEV_MAX_CHANNELS];
 	uint64_t flrs; /* FLR writes issued (each followed by a repair) */
@@ -55,6 +56,10 @@ uint32_t hg_ring_size_value(void);
 void hg_random_desc(struct dma_desc *d);
 /* Sanitized raw writes: true if hg_regs_sanitize handled the write. */
 bool hg_regs_sanitize(uint64_t page, uint64_t off, unsigned int size);
+/* v (a write of size bytes at off) with its bytes that land in
+ * [field, field + flen) replaced by those of fval. */
+uint64_t hg_splice(uint64_t v, uint64_t off, unsigned int size,
+		   uint64_t field, unsigned int flen, uint32_t fval);
 void hg_table_write(uint64_t page, uint64_t off, unsigned int size, uint64_t v);
 unsigned int hg_random_size(uint64_t *off, uint64_t limit);
 

@@ -232,29 +232,34 @@ bool hg_regs_sanitize(uint64_t page, uint64_t off, unsigned int size)
 	return false;
 }
 
-/* A BAR2 write touching an entry's data or control: data := our vector
- * first; the write goes ahead with its data bytes replaced. */
-void hg_table_write(uint64_t page, uint64_t off, unsigned int size,
-			uint64_t v)
+uint64_t hg_splice(uint64_t v, uint64_t off, unsigned int size,
+		   uint64_t field, unsigned int flen, uint32_t fval)
 {
-	uint64_t e = off & ~15ull, i;
+	unsigned int i;
 
-	if (off >= DMA_MSIX_PBA || !hg_overlaps(off & 15, size, 8, 16)) {
-		hg_mmio_write(page + off, size, v);
-		return;
-	}
-	hg_mmio_write(page + e + DMA_MSIX_DATA, 4, (uint32_t)hst.cv);
-	if (off + size > e + 16)
-		hg_mmio_write(page + e + 16 + DMA_MSIX_DATA, 4, (uint32_t)hst.cv);
-	/* Replace the bytes of v that land on a data dword. */
 	for (i = 0; i < size; i++) {
-		uint64_t b = (off + i) & 15;
+		uint64_t b = off + i;
 
-		if (b >= 8 && b < 12) {
-			v &= ~(0xffull << (8 * i));
-			v |= (uint64_t)(((uint32_t)hst.cv >> (8 * (b - 8))) & 0xff)
-			     << (8 * i);
-		}
+		if (b < field || b >= field + flen)
+			continue;
+		v &= ~(0xffull << (8 * i));
+		v |= (uint64_t)((fval >> (8 * (b - field))) & 0xff) << (8 * i);
+	}
+	return v;
+}
+
+/* A BAR2 write touching entry e's data or control dword: e's data := our
+ * vector first; the write goes ahead with its data bytes replaced. (A
+ * write of at most 8 bytes reaches one data dword at most: e's.) */
+void hg_table_write(uint64_t page, uint64_t off, unsigned int size,
+		    uint64_t v)
+{
+	uint64_t e = off & ~15ull;
+
+	if (off < DMA_MSIX_PBA && hg_overlaps(off & 15, size, 8, 16)) {
+		hg_mmio_write(page + e + DMA_MSIX_DATA, 4, (uint32_t)hst.cv);
+		v = hg_splice(v, off, size, e + DMA_MSIX_DATA, 4,
+			      (uint32_t)hst.cv);
 	}
 	hg_mmio_write(page + off, size, v);
 }

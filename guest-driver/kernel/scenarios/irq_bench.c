@@ -192,7 +192,8 @@ int scenario_irq_bench(void)
 	kick = kmalloc_aligned(iters * sizeof(*kick), 64);
 	r = dmadev_probe(&dev);
 	if (r)
-		return fail(r == -1 ? "device not found" : "device does not answer", 0);
+		return fail(r == -1 ? "device not found" :
+				      "device does not answer", 0);
 	if (!buf || !rt || !kick)
 		return fail("out of memory", 0);
 	dmadev_print(&dev);
