@@ -160,6 +160,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_summary_names_counters_faults_and_exits() {
+        let mut device = Tally::default();
+        device.descriptors = 3;
+        device.bytes = 192;
+        device.interrupts_sent = 2;
+        device.faults.insert("drop-interrupt".into(), vec![2]);
+        let mut exits = Exits {
+            pio: 5,
+            mmio: 7,
+            ..Exits::default()
+        };
+        exits.device_registers.insert("ch0.TAIL".into(), 3);
+        let report = RunReport {
+            exit_status: 0,
+            result: None,
+            seed: 4,
+            plan: String::new(),
+            timing: "instant",
+            doorbell: "exit",
+            device,
+            irqfd_signals: vec![2, 0],
+            exits,
+            trace_lost: 0,
+            device_cycles: 1000,
+        };
+        let text = report.summary();
+        assert!(
+            text.contains("3 descriptors") && text.contains("192 bytes"),
+            "{text}"
+        );
+        assert!(text.contains("interrupts: 2 sent, 0 dropped"), "{text}");
+        assert!(
+            text.contains("faults applied: drop-interrupt 1 (seed 4)"),
+            "{text}"
+        );
+        assert!(text.contains("mmio 7 (3 at the device)"), "{text}");
+        assert_eq!(text.lines().count(), 4);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["device"]["faults"]["drop-interrupt"][0], 2);
+        assert_eq!(json["exits"]["device_registers"]["ch0.TAIL"], 3);
+    }
+
+    #[test]
     fn the_tap_passes_everything_and_keeps_the_last_result() {
         let slot = ResultSlot::default();
         let mut tap = ResultTap::new(Vec::new(), slot.clone());
