@@ -26,7 +26,16 @@ struct word {
 	size_t vlen;
 };
 
-static const char *const known_keys[] = { "scenario", "quiet" };
+static const char *const known_keys[] = {
+	"scenario", "quiet",
+	/* the WDM layer (docs/wdm.md) */
+	"verifier", "verifier.isr_us", "verifier.dpc_us", "verifier.factor",
+	"testdrv.bug",
+	/* the DMA driver and its scenarios (docs/dma-driver.md) */
+	"markers", "dmadrv.retries", "dmadrv.watchdog_ms", "dmadrv.timeout_ms",
+	"dmadrv.max_xfer", "dmadrv.bug", "irps", "depth", "requesters",
+	"max_bytes", "seed",
+};
 
 static struct word words[MAX_WORDS];
 static unsigned int word_count;

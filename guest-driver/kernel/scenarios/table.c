@@ -13,6 +13,12 @@ int scenario_dma_smoke(void);
 int scenario_hostile(void);
 int scenario_irq_bench(void);
 
+/* The WDM-style DMA driver's scenarios (dmadrv/). */
+int scenario_copy(void);
+int scenario_fill(void);
+int scenario_stress(void);
+int scenario_demo(void);
+
 static const struct scenario scenarios[] = {
 	{ "dma-smoke", scenario_dma_smoke },
 	{ "hostile", scenario_hostile },
@@ -22,6 +28,10 @@ static const struct scenario scenarios[] = {
 	{ "selftest", scenario_selftest },
 	{ "user-fault", scenario_user_fault },
 	{ "wdm-selftest", scenario_wdm_selftest },
+	{ "copy", scenario_copy },
+	{ "fill", scenario_fill },
+	{ "stress", scenario_stress },
+	{ "demo", scenario_demo },
 };
 
 const struct scenario *scenario_find(const char *name, size_t len)

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * dmadrv: the WDM-style driver for the dmalab DMA controller
+ * (docs/dma-driver.md). Shared declarations of its routines, split by
+ * file as a Windows driver is:
+ *
+ *   driver.c    DriverEntry, AddDevice (one device object per channel),
+ *               StartDevice (probe, MSI-X messages, channel rings), Unload,
+ *               the dmadrv.* parameters
+ *   dispatch.c  DispatchCreate/Close/Cleanup, DispatchDeviceControl, the
+ *               cancel routine for queued IRPs
+ *   startio.c   DriverStartIo, programming one transfer, ending an IRP
+ *   isr_dpc.c   the message ISR, DpcForIsr, completion-record handling
+ *               (reprogram, retry, fail)
+ *   watchdog.c  the CustomTimerDpc watchdog (lost interrupts, hangs)
+ *
+ * Why one device object per channel: StartIo serialises one IRP per
+ * device object, and a channel is the unit of the engine that runs one
+ * request at a time (its own ring, vector, status). A device object per
+ * channel gives each channel its own StartIo queue and DpcForIsr, the
+ * way a multi-port serial or multi-queue storage driver exposes one
+ * device per port, and requests to different channels run in parallel.
+ *
+ * Locking: each channel's state (the IRP it holds, the transfer in
+ * flight, its rings) is under the channel's spin lock, taken at
+ * DISPATCH_LEVEL by StartIo, DpcForIsr and the watchdog DPC. The ISR
+ * takes no lock: it only peeks at the completion ring (reading it is the
+ * acknowledge under MSI-X) and queues the DPC.
+ */
+#ifndef DMALAB_DMADRV_H
+#define DMALAB_DMADRV_H
+
+#include "dmadev.h"
+#include "dmadrv/dmadrv_ioctl.h"
+#include "wdm/wdm.h"
+
+#ifndef STATUS_IO_DEVICE_ERROR
+#define STATUS_IO_DEVICE_ERROR ((NTSTATUS)DMADRV_STATUS_IO_DEVICE_ERROR)
+#endif
+#ifndef STATUS_DEVICE_HARDWARE_ERROR
+#define STATUS_DEVICE_HARDWARE_ERROR \
+	((NTSTATUS)DMADRV_STATUS_DEVICE_HARDWARE_ERROR)
+#endif
+#ifndef STATUS_DEVICE_REMOVED
+#define STATUS_DEVICE_REMOVED ((NTSTATUS)DMADRV_STATUS_DEVICE_REMOVED)
+#endif
+
+/* Channel ERROR_CODE values the driver tells apart (spec 5.2). */
+#define DMADRV_CHERR_DMA_FATAL 7
+/* A register read of a removed device. */
+#define DMADRV_ALL_ONES 0xffffffffu
+
+/* Channels the driver uses: one message each plus the error message. */
+#define DMADRV_MAX_CHANNELS (WDM_MAX_MESSAGES - 1)
+/* Descriptor ring entries per channel: one transfer is in flight per
+ * channel, the rest is headroom for records the device writes on abort. */
+#define DMADRV_RING_ENTRIES 16
+/* ISR->DPC latency and DPC duration samples kept (irp-bench). */
+#define DMADRV_SAMPLES 4096
+
+/* Deliberate bugs for the verifier's tests (dmadrv.bug=NAME). */
+enum dmadrv_bug {
+	DMADRV_BUG_NONE,
+	DMADRV_BUG_DOUBLE_COMPLETE, /* DpcForIsr completes an IRP twice */
+	DMADRV_BUG_IRQL, /* DpcForIsr calls a PASSIVE-only wait */
+	DMADRV_BUG_COUNT
+};
+
+/* Driver parameters: command line dmadrv.KEY=N (docs/dma-driver.md). */
+struct dmadrv_params {
+	uint32_t retries; /* per IRP, recoverable errors and timeouts: 3 */
+	uint32_t watchdog_ms; /* watchdog period: 10 */
+	uint32_t timeout_ms; /* a transfer older than this is hung: 100 */
+	uint32_t max_xfer; /* bytes per descriptor: 64 KiB */
+	bool markers; /* markers=1: TRACE_MARKER writes */
+	enum dmadrv_bug bug;
+};
+
+/* Counters, printed in each scenario's result line. */
+struct dmadrv_stats {
+	uint64_t irps; /* started by DriverStartIo */
+	uint64_t irps_ok;
+	uint64_t irps_failed; /* completed with an error status */
+	uint64_t irps_cancelled; /* cancelled while queued */
+	uint64_t irps_rejected; /* failed in DispatchDeviceControl */
+	uint64_t transfers; /* descriptors posted */
+	uint64_t reprograms; /* next transfer of a multi-transfer IRP */
+	uint64_t short_transfers;
+	uint64_t retries;
+	uint64_t resets; /* channel resets */
+	uint64_t watchdog_recoveries; /* records found by the watchdog */
+	uint64_t watchdog_timeouts; /* transfers declared hung */
+	uint64_t isrs; /* channel messages */
+	uint64_t error_isrs; /* error message */
+	uint64_t spurious; /* ISR returned FALSE */
+	uint64_t dpcs; /* DpcForIsr runs */
+	uint64_t stale_records; /* records with a cookie not in flight */
+	uint64_t started_from_dpc; /* StartIo called from DpcForIsr */
+	uint64_t status[10]; /* completion records by device status */
+	uint64_t fail_hw, fail_io, fail_timeout, fail_removed, fail_param;
+	uint32_t first_fail_status; /* NTSTATUS of the first failed IRP */
+	/* irp-bench: TSC samples (when sampling is on). */
+	bool sampling;
+	uint32_t nsamples;
+	uint64_t *isr_to_dpc; /* DMADRV_SAMPLES each */
+	uint64_t *dpc_cycles;
+};
+
+struct dmadrv;
+
+/* The device extension of channel c's device object. */
+struct dmadrv_chan {
+	struct dmadrv *drv;
+	PDEVICE_OBJECT dev;
+	struct dmadev_chan *ch;
+	unsigned int index;
+	KSPIN_LOCK lock;
+	KTIMER watchdog;
+	KDPC watchdog_dpc;
+	bool watchdog_armed;
+	bool starting_from_dpc;
+	/* The IRP the channel holds, and its progress. */
+	PIRP irp;
+	uint8_t op; /* DMA_OP_COPY or DMA_OP_FILL */
+	uint64_t src, dst, pattern, len, done, tag;
+	uint32_t chunk; /* bytes of the transfer in flight */
+	uint64_t cookie; /* of the descriptor in flight, 0 = none */
+	uint64_t posted_tick;
+	uint32_t irp_retries;
+	/* The IRP to end once the lock is dropped. */
+	PIRP end_irp;
+	NTSTATUS end_status;
+	uint64_t end_info;
+	uint64_t end_tag;
+	uint64_t isr_tsc; /* last ISR that queued the DPC */
+	/* An ISR requested the DpcForIsr and it has not started yet: the
+	 * watchdog leaves the ring to it. */
+	volatile bool dpc_pending;
+};
+
+/* The controller: one per driver. */
+struct dmadrv {
+	PDRIVER_OBJECT driver;
+	struct dmadev dev;
+	PIO_INTERRUPT_MESSAGE_INFO msi;
+	unsigned int channels;
+	struct dmadrv_chan *chan[DMADRV_MAX_CHANNELS];
+	uint64_t next_cookie;
+	volatile bool removed; /* the device reads all ones */
+	struct dmadrv_params params;
+	struct dmadrv_stats stats;
+};
+
+extern struct dmadrv dmadrv;
+extern const char *const dmadrv_bug_names[DMADRV_BUG_COUNT];
+
+/* Load the driver (parameters from the command line; markers_default is
+ * used when the command line has no markers= key). */
+NTSTATUS dmadrv_load(PDRIVER_OBJECT *out, bool markers_default);
+/* "dmadrv.bug" is set but names no bug. */
+bool dmadrv_bad_bug(void);
+/* The counters as JSON fields (no braces). */
+size_t dmadrv_result_fields(char *buf, size_t size);
+
+/* harness.c: the kernel side of the scenarios that run the test
+ * application (user/dma_io.c) against the driver. */
+struct dmadrv_scenario {
+	const char *name;
+	uint32_t ops; /* enum dma_io_ops */
+	uint32_t irps, depth, requesters; /* defaults; 0 requesters = one
+					   * per channel x2 */
+	uint64_t max_bytes;
+	bool markers, verbose;
+};
+int dmadrv_run_scenario(const struct dmadrv_scenario *s);
+
+/* dispatch.c */
+DRIVER_DISPATCH dmadrv_dispatch_create_close;
+DRIVER_DISPATCH dmadrv_dispatch_device_control;
+
+/* startio.c */
+DRIVER_STARTIO dmadrv_start_io;
+/* Post the next transfer of x's IRP (x->lock held). */
+void dmadrv_program(struct dmadrv_chan *x);
+/* Detach x's IRP with a final status (x->lock held); dmadrv_end_irp
+ * then starts the next IRP and completes it (lock dropped). */
+void dmadrv_finish(struct dmadrv_chan *x, NTSTATUS status);
+void dmadrv_end_irp(struct dmadrv_chan *x, bool from_dpc);
+/* Reset the channel after an error or a hang (x->lock held). Returns
+ * false if the device is gone. */
+bool dmadrv_reset_channel(struct dmadrv_chan *x);
+/* Retry the transfer in flight, or fail the IRP with status once the
+ * bound is reached (x->lock held). */
+void dmadrv_retry_or_fail(struct dmadrv_chan *x, NTSTATUS status);
+void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind);
+
+/* isr_dpc.c */
+KMESSAGE_SERVICE_ROUTINE dmadrv_isr;
+IO_DPC_ROUTINE dmadrv_dpc_for_isr;
+/* Consume every new completion record of x (x->lock held); returns how
+ * many there were. */
+unsigned int dmadrv_drain(struct dmadrv_chan *x);
+
+/* watchdog.c */
+KDEFERRED_ROUTINE dmadrv_watchdog_dpc;
+void dmadrv_arm_watchdog(struct dmadrv_chan *x);
+
+#endif
