@@ -136,6 +136,8 @@ struct dmadrv_chan {
 	/* An ISR requested the DpcForIsr and it has not started yet: the
 	 * watchdog leaves the ring to it. */
 	volatile bool dpc_pending;
+	/* The watchdog saw this transfer's record unclaimed (cookie). */
+	uint64_t watchdog_seen;
 };
 
 /* The controller: one per driver. */
@@ -200,6 +202,8 @@ IO_DPC_ROUTINE dmadrv_dpc_for_isr;
 /* Consume every new completion record of x (x->lock held); returns how
  * many there were. */
 unsigned int dmadrv_drain(struct dmadrv_chan *x);
+/* The record at the consume index is new (phase bit): no register read. */
+bool dmadrv_record_ready(const struct dmadrv_chan *x);
 
 /* watchdog.c */
 KDEFERRED_ROUTINE dmadrv_watchdog_dpc;

@@ -20,7 +20,11 @@
  * DpcForIsr: takes the channel lock, consumes every new record and acts
  * on each one (dmadrv_drain): the transfer in flight finished -> the
  * next transfer of the IRP, or the IRP is done; short -> the rest;
- * recoverable error -> reset if stopped, retry; fatal -> fail. It then
+ * recoverable error -> reset if stopped, retry; fatal -> fail. Once it
+ * has posted a new transfer it stops: that record comes with its own
+ * interrupt (even in instant mode, where it is already written when the
+ * doorbell write returns), so every transfer takes the interrupt path
+ * and a lost interrupt is always the watchdog's to find. It then
  * drops the lock, starts the next IRP (IoStartNextPacket) and completes
  * the finished one.
  */
@@ -37,12 +41,11 @@ BOOLEAN dmadrv_isr(PKINTERRUPT Interrupt, PVOID ServiceContext, ULONG MessageId)
 	(void)Interrupt;
 	if (MessageId < d->channels) {
 		struct dmadrv_chan *x = d->chan[MessageId];
-		struct dmadev_chan *ch = x->ch;
 
 		if (d->params.markers)
 			dmadrv_marker(x, DMA_MARK_ISR);
 		d->stats.isrs++;
-		if ((ch->comp[ch->comp_head].flags & DMA_COMP_PHASE) != ch->phase) {
+		if (!dmadrv_record_ready(x)) {
 			d->stats.spurious++;
 			return FALSE;
 		}
@@ -96,7 +99,8 @@ static void recover(struct dmadrv_chan *x)
 	dmadrv_retry_or_fail(x, STATUS_IO_DEVICE_ERROR);
 }
 
-static void handle_record(struct dmadrv_chan *x, const struct dma_comp *c)
+/* Returns true if it posted a new transfer. */
+static bool handle_record(struct dmadrv_chan *x, const struct dma_comp *c)
 {
 	struct dmadrv_stats *s = &x->drv->stats;
 	unsigned int st = c->status;
@@ -107,7 +111,7 @@ static void handle_record(struct dmadrv_chan *x, const struct dma_comp *c)
 	    (c->cookie != x->cookie &&
 	     !(c->cookie == 0 && st == DMA_ST_ERR_FETCH))) {
 		s->stale_records++;
-		return;
+		return false;
 	}
 	x->cookie = 0;
 	switch (st) {
@@ -118,27 +122,27 @@ static void handle_record(struct dmadrv_chan *x, const struct dma_comp *c)
 			s->short_transfers++;
 		if (!bytes) {
 			dmadrv_retry_or_fail(x, STATUS_IO_DEVICE_ERROR);
-			return;
+			return x->cookie != 0;
 		}
 		x->done += bytes;
 		if (x->done >= x->len) {
 			dmadrv_finish(x, STATUS_SUCCESS);
-			return;
+			return false;
 		}
 		s->reprograms++;
 		dmadrv_program(x);
-		return;
+		return x->cookie != 0;
 	case DMA_ST_ERR_DMA:
 	case DMA_ST_ERR_FETCH:
 	case DMA_ST_ERR_HALTED:
 	case DMA_ST_ABORTED:
 		recover(x);
-		return;
+		return x->cookie != 0;
 	default:
 		/* ERR_SRC/DST/LEN/OP: the request was checked, so the device
 		 * disagrees with the driver about memory: do not retry. */
 		dmadrv_finish(x, STATUS_INVALID_PARAMETER);
-		return;
+		return false;
 	}
 }
 
@@ -147,11 +151,22 @@ unsigned int dmadrv_drain(struct dmadrv_chan *x)
 	struct dma_comp c;
 	unsigned int n = 0;
 
+	/* A new transfer's record belongs to its own interrupt: stop after
+	 * posting one, so a lost interrupt is always noticed (watchdog)
+	 * whatever the timing mode, and one DPC run does one step. */
 	while (dmadev_chan_poll(x->ch, &c)) {
 		n++;
-		handle_record(x, &c);
+		if (handle_record(x, &c))
+			break;
 	}
 	return n;
+}
+
+bool dmadrv_record_ready(const struct dmadrv_chan *x)
+{
+	const struct dmadev_chan *ch = x->ch;
+
+	return (ch->comp[ch->comp_head].flags & DMA_COMP_PHASE) == ch->phase;
 }
 
 void dmadrv_dpc_for_isr(PKDPC Dpc, PDEVICE_OBJECT DeviceObject, PIRP Irp,

@@ -7,9 +7,12 @@
  *
  * Each run, under the channel lock (and only when no DpcForIsr is
  * queued: an interrupt did come, the DPC will read the ring):
- * - it polls the completion ring: a record there whose interrupt never
- *   came (dropped, or not yet delivered) is handled exactly as the
- *   DpcForIsr would, and counted as a watchdog recovery;
+ * - it looks at the completion ring: a record for the transfer in
+ *   flight that is still unclaimed at the next run (a whole period
+ *   later: its interrupt was lost, not merely late; here an interrupt
+ *   can lag ~1 ms behind the record while the vCPU runs emulated CPL0
+ *   code) is handled exactly as the DpcForIsr would, and counted as a
+ *   watchdog recovery;
  * - if nothing came and the transfer in flight is older than
  *   dmadrv.timeout_ms (default 100 ms), the channel is declared hung
  *   (or its record lost): reset, then the transfer is retried, or the
@@ -54,9 +57,14 @@ void dmadrv_watchdog_dpc(PKDPC Dpc, PVOID Context, PVOID SystemArgument1,
 	if (d->params.markers)
 		dmadrv_marker(x, DMA_MARK_WATCHDOG);
 	cookie = x->cookie;
-	if (dmadrv_drain(x)) {
-		if (cookie && x->cookie != cookie)
-			d->stats.watchdog_recoveries++;
+	if (dmadrv_record_ready(x)) {
+		if (x->watchdog_seen == cookie) {
+			dmadrv_drain(x);
+			if (cookie && x->cookie != cookie)
+				d->stats.watchdog_recoveries++;
+		} else {
+			x->watchdog_seen = cookie;
+		}
 	} else if (x->cookie &&
 		   lapic_ticks - x->posted_tick >= d->params.timeout_ms) {
 		d->stats.watchdog_timeouts++;
