@@ -1,0 +1,313 @@
+//! The WDM-style DMA driver (`guest-driver/kernel/dmadrv/`) on KVM: each
+//! test boots the built-in guest with one of the driver's scenarios and a
+//! fault plan from `tests/plans/`, and checks the exit status, the
+//! driver's counters in the result line, and the faults the VMM's run
+//! report says were applied. `--timing instant` keeps them fast and
+//! deterministic, except where a fault needs real device time (a latency
+//! spike): there `realtime`.
+//!
+//! Every run must end with every request ended exactly once
+//! (`counts_agree`, nothing lost), the data of every successful request
+//! verified at CPL3, and no verifier violation, unless a test says
+//! otherwise.
+
+mod common;
+#[path = "common/scenario.rs"]
+mod scenario;
+
+use std::time::Duration;
+
+use common::kvm_usable;
+use scenario::{run_scenario, ScenarioRun};
+
+const LIMIT: Duration = Duration::from_secs(120);
+const STATUS_DEVICE_HARDWARE_ERROR: &str = "0xc0000186";
+
+fn run(test: &str, scenario: &str, plan: Option<&str>, timing: &str, cmdline: &str) -> ScenarioRun {
+    run_scenario(test, scenario, plan, timing, cmdline, LIMIT)
+}
+
+/// Every request ended once, the counts agree, nothing is wrong.
+fn assert_clean(r: &ScenarioRun, exit: i32) {
+    assert_eq!(r.run.code(), exit, "{}", r.run);
+    assert_eq!(r.result["counts_agree"], true, "{}", r.run);
+    for field in [
+        "lost",
+        "bad_overlapped",
+        "bad_data",
+        "bad_info",
+        "violations",
+    ] {
+        assert_eq!(r.num(field), 0, "{field}\n{}", r.run);
+    }
+    assert_eq!(
+        r.num("requests"),
+        r.num("ok") + r.num("failed"),
+        "{}",
+        r.run
+    );
+}
+
+#[test]
+fn copy_multi_transfer_irps_are_reprogrammed_by_the_dpc() {
+    let test = "copy_multi_transfer_irps_are_reprogrammed_by_the_dpc";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", None, "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.text("status"), "pass", "{}", r.run);
+    assert_eq!(r.num("ok"), 64, "{}", r.run);
+    assert!(r.num("multi_transfer_requests") > 0, "{}", r.run);
+    // More descriptors than IRPs: the DpcForIsr posted the later ones.
+    assert_eq!(
+        r.num("transfers"),
+        r.num("drv_irps") + r.num("reprograms"),
+        "{}",
+        r.run
+    );
+    assert!(r.num("reprograms") > 0, "{}", r.run);
+    assert_eq!(
+        r.report["device"]["descriptors"].as_u64(),
+        Some(r.num("transfers")),
+        "{}",
+        r.run
+    );
+    for field in [
+        "retries",
+        "resets",
+        "watchdog_recoveries",
+        "watchdog_timeouts",
+        "irps_failed",
+    ] {
+        assert_eq!(r.num(field), 0, "{field}\n{}", r.run);
+    }
+}
+
+#[test]
+fn a_short_transfer_is_continued_by_the_dpc() {
+    let test = "a_short_transfer_is_continued_by_the_dpc";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("short-transfer"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("short-transfer"), [1], "{}", r.run);
+    assert_eq!(r.num("short_transfers"), 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 64, "{}", r.run);
+    assert_eq!(r.num("retries"), 0, "{}", r.run);
+}
+
+#[test]
+fn a_recoverable_error_is_retried_then_succeeds() {
+    let test = "a_recoverable_error_is_retried_then_succeeds";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("dma-error-recoverable"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("dma-error"), [2], "{}", r.run);
+    assert_eq!(r.num("rec_err_dma"), 1, "{}", r.run);
+    assert_eq!(r.num("retries"), 1, "{}", r.run);
+    assert_eq!(r.num("resets"), 0, "{}", r.run);
+    assert_eq!(r.num("ok"), 64, "{}", r.run);
+    assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
+    assert!(r.num("error_isrs") >= 1, "{}", r.run);
+}
+
+#[test]
+fn an_unrecoverable_error_fails_the_irp_with_its_status() {
+    let test = "an_unrecoverable_error_fails_the_irp_with_its_status";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("dma-error-fatal"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("dma-error"), [2], "{}", r.run);
+    assert_eq!(r.num("failed"), 1, "{}", r.run);
+    assert_eq!(r.num("irps_failed"), 1, "{}", r.run);
+    assert_eq!(r.num("fail_hw"), 1, "{}", r.run);
+    assert_eq!(
+        r.text("first_fail"),
+        STATUS_DEVICE_HARDWARE_ERROR,
+        "{}",
+        r.run
+    );
+    assert_eq!(
+        r.text("first_fail_status"),
+        STATUS_DEVICE_HARDWARE_ERROR,
+        "{}",
+        r.run
+    );
+    // Descriptor 2 belongs to the first request (256 KiB, four transfers).
+    assert_eq!(r.num("first_fail_request"), 1, "{}", r.run);
+    assert_eq!(r.num("resets"), 1, "{}", r.run);
+    assert_eq!(r.num("retries"), 0, "{}", r.run);
+    assert_eq!(r.num("ok"), 63, "{}", r.run);
+}
+
+#[test]
+fn the_next_irp_is_started_from_the_dpc() {
+    let test = "the_next_irp_is_started_from_the_dpc";
+    if !kvm_usable(test) {
+        return;
+    }
+    // A slow device (2 ms per descriptor): IRPs queue behind StartIo.
+    let r = run(test, "stress", Some("slow-device"), "realtime", "irps=96");
+    assert_clean(&r, 0);
+    assert_eq!(r.num("ok"), 96, "{}", r.run);
+    assert!(r.num("started_from_dpc") > 0, "{}", r.run);
+    assert!(r.num("max_inflight") > 1, "{}", r.run);
+    assert!(r.num("irps_max_outstanding") > 1, "{}", r.run);
+}
+
+#[test]
+fn a_lost_interrupt_is_recovered_by_the_timer_dpc() {
+    let test = "a_lost_interrupt_is_recovered_by_the_timer_dpc";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("lost-interrupt"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("drop-interrupt"), [3], "{}", r.run);
+    assert_eq!(
+        r.report["device"]["interrupts_dropped"].as_u64(),
+        Some(1),
+        "{}",
+        r.run
+    );
+    assert_eq!(r.num("watchdog_recoveries"), 1, "{}", r.run);
+    assert_eq!(r.num("watchdog_timeouts"), 0, "{}", r.run);
+    assert_eq!(r.num("ok"), 64, "{}", r.run);
+}
+
+#[test]
+fn a_hung_channel_is_reset_by_the_watchdog_and_the_transfer_retried() {
+    let test = "a_hung_channel_is_reset_by_the_watchdog_and_the_transfer_retried";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("hang"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("hang"), [2], "{}", r.run);
+    assert_eq!(r.num("watchdog_timeouts"), 1, "{}", r.run);
+    assert_eq!(r.num("resets"), 1, "{}", r.run);
+    assert_eq!(r.num("retries"), 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 64, "{}", r.run);
+}
+
+#[test]
+fn a_spurious_interrupt_is_ignored() {
+    let test = "a_spurious_interrupt_is_ignored";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("spurious"), "realtime", "irps=8");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("spurious-interrupt"), [2], "{}", r.run);
+    assert!(r.num("spurious") >= 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 8, "{}", r.run);
+    assert_eq!(r.num("stale_records"), 0, "{}", r.run);
+    assert_eq!(r.num("retries"), 0, "{}", r.run);
+}
+
+#[test]
+fn stress_and_fill_pass_on_every_channel() {
+    let test = "stress_and_fill_pass_on_every_channel";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "stress", None, "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.num("ok"), 400, "{}", r.run);
+    let r = run(test, "fill", None, "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.num("ok"), 48, "{}", r.run);
+}
+
+#[test]
+fn demo_survives_its_injected_fault() {
+    let test = "demo_survives_its_injected_fault";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "demo", Some("demo"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("drop-interrupt"), [3], "{}", r.run);
+    assert_eq!(r.num("watchdog_recoveries"), 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 8, "{}", r.run);
+    assert_eq!(
+        r.run.stdout.matches(", data verified").count(),
+        8,
+        "{}",
+        r.run
+    );
+}
+
+#[test]
+fn the_verifier_catches_a_double_completion() {
+    let test = "the_verifier_catches_a_double_completion";
+    if !kvm_usable(test) {
+        return;
+    }
+    let cmd = "dmadrv.bug=double-complete irps=4";
+    let r = run(test, "copy", None, "instant", cmd);
+    assert_eq!(r.run.code(), 0, "{}", r.run);
+    assert!(
+        r.run.stdout.contains("VERIFIER: IRP completed twice"),
+        "{}",
+        r.run
+    );
+    assert!(r.run.stdout.contains("by dmadrv_dpc_for_isr"), "{}", r.run);
+    assert!(r.num("v_irp_double_complete") > 0, "{}", r.run);
+    let strict = run(
+        test,
+        "copy",
+        None,
+        "instant",
+        &format!("{cmd} verifier=strict"),
+    );
+    assert_eq!(strict.run.code(), 1, "{}", strict.run);
+    assert_eq!(strict.text("status"), "fail", "{}", strict.run);
+}
+
+#[test]
+fn the_verifier_catches_a_passive_only_call_at_dispatch_level() {
+    let test = "the_verifier_catches_a_passive_only_call_at_dispatch_level";
+    if !kvm_usable(test) {
+        return;
+    }
+    let cmd = "dmadrv.bug=irql irps=4";
+    let r = run(test, "copy", None, "instant", cmd);
+    assert_eq!(r.run.code(), 0, "{}", r.run);
+    assert!(
+        r.run.stdout.contains(
+            "VERIFIER: KeWaitForSingleObject called at IRQL 2 (max 1) by dmadrv_dpc_for_isr"
+        ),
+        "{}",
+        r.run
+    );
+    assert!(r.num("v_irql") > 0, "{}", r.run);
+    let strict = run(
+        test,
+        "copy",
+        None,
+        "instant",
+        &format!("{cmd} verifier=strict"),
+    );
+    assert_eq!(strict.run.code(), 1, "{}", strict.run);
+}
+
+#[test]
+fn a_clean_run_reports_no_violation_and_a_bad_bug_name_fails() {
+    let test = "a_clean_run_reports_no_violation_and_a_bad_bug_name_fails";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", None, "instant", "irps=4 verifier=strict");
+    assert_clean(&r, 0);
+    assert_eq!(r.result["strict"], true, "{}", r.run);
+    let bad = run(test, "copy", None, "instant", "dmadrv.bug=nonsense");
+    assert_eq!(bad.run.code(), 1, "{}", bad.run);
+    assert!(bad.run.stdout.contains("unknown dmadrv.bug"), "{}", bad.run);
+}
