@@ -19,13 +19,20 @@
 //! Every path is timed in the guest with the TSC, one sample per round
 //! trip (from just before the doorbell write to back in the waiting loop),
 //! with the same iteration count; the floor guest's loop is the dmalab
-//! scenario's loop minus the driver. The paths alternate (floor, exit,
-//! ioeventfd, floor, exit, …) over several rounds so drift (other builds on
-//! the two cores, thermal, page cache) hits all of them alike; one warm-up
-//! round is run first and not counted. Printed: each run, then per path the
-//! median over rounds of the run's p50 round-trip time and of its round
-//! trips per second, and the ratios path / floor. The goal: the best dmalab
-//! path within 1.3× the floor's round-trip time.
+//! scenario's loop minus the driver. The paths alternate (floor,
+//! floor-ioeventfd, exit, ioeventfd, floor, …) over several rounds so drift
+//! (other builds on the two cores, thermal, page cache) hits all of them
+//! alike; one warm-up round is run first and not counted. Printed: each
+//! run, then per path the median over rounds of the run's p50 round-trip
+//! time and of its round trips per second, and the ratios path / floor. The
+//! goal: the best dmalab path within 1.3× the floor's round-trip time.
+//!
+//! Both guests also time a self-IPI round trip (the same wait and ISR,
+//! no VMM: the guest's own interrupt path; irq-bench's `ipi_ns_p50`), and
+//! irq-bench the doorbell write alone (`kick_ns_p50`). A second table
+//! splits each round trip into that guest-alone part and the rest
+//! (doorbell, VMM, device, MSI delivery), so a gap to the floor can be
+//! placed on the guest's or on the host's side.
 //!
 //!     cargo bench -p vmm --bench irq_roundtrip
 //!     cargo bench -p vmm --bench irq_roundtrip -- --iters 5000 --rounds 9

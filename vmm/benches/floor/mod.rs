@@ -80,8 +80,8 @@ pub struct FloorRun {
 
 /// Runs `iters` round trips in a fresh bare VM whose guest is `image`
 /// (from [`assemble`]). The VM lives on its own thread; if the guest is
-/// stuck, the thread is left behind and the caller gets `Timeout` (the
-/// benchmark then exits).
+/// stuck, the caller gets `Timeout` and the thread stays in `KVM_RUN`
+/// until the process exits.
 pub fn measure(image: &[u8], iters: u32, doorbell: Doorbell) -> Result<FloorRun, Error> {
     let (tx, rx) = mpsc::channel();
     let image = image.to_vec();
