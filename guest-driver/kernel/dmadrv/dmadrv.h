@@ -104,6 +104,9 @@ struct dmadrv_stats {
 	uint32_t nsamples;
 	uint64_t *isr_to_dpc; /* DMADRV_SAMPLES each */
 	uint64_t *dpc_cycles;
+	/* The last IRP's stamps (sampling only): doorbell write, ISR,
+	 * DpcForIsr entry and exit. */
+	uint64_t last_kick, last_isr, last_dpc_in, last_dpc_out;
 };
 
 struct dmadrv;

@@ -195,10 +195,15 @@ void dmadrv_dpc_for_isr(PKDPC Dpc, PDEVICE_OBJECT DeviceObject, PIRP Irp,
 	dmadrv_drain(x);
 	KeReleaseSpinLockFromDpcLevel(&x->lock);
 	dmadrv_end_irp(x, true);
-	if (s->sampling && s->nsamples < DMADRV_SAMPLES && isr) {
-		s->isr_to_dpc[s->nsamples] = t0 - isr;
-		s->dpc_cycles[s->nsamples] = rdtsc() - t0;
-		s->nsamples++;
+	if (s->sampling && isr) {
+		s->last_isr = isr;
+		s->last_dpc_in = t0;
+		s->last_dpc_out = rdtsc();
+		if (s->nsamples < DMADRV_SAMPLES) {
+			s->isr_to_dpc[s->nsamples] = t0 - isr;
+			s->dpc_cycles[s->nsamples] = s->last_dpc_out - t0;
+			s->nsamples++;
+		}
 	}
 	x->isr_tsc = 0;
 }

@@ -28,6 +28,7 @@
  */
 #include "dmadrv/dmadrv.h"
 #include "lapic.h"
+#include "platform.h"
 
 void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind)
 {
@@ -70,6 +71,8 @@ void dmadrv_program(struct dmadrv_chan *x)
 	x->posted_tick = lapic_ticks;
 	d->stats.transfers++;
 	dmadrv_arm_watchdog(x);
+	if (d->stats.sampling)
+		d->stats.last_kick = rdtsc();
 	dmadev_chan_kick(x->ch);
 }
 

@@ -18,6 +18,7 @@ int scenario_copy(void);
 int scenario_fill(void);
 int scenario_stress(void);
 int scenario_demo(void);
+int scenario_irp_bench(void);
 
 static const struct scenario scenarios[] = {
 	{ "dma-smoke", scenario_dma_smoke },
@@ -32,6 +33,7 @@ static const struct scenario scenarios[] = {
 	{ "fill", scenario_fill },
 	{ "stress", scenario_stress },
 	{ "demo", scenario_demo },
+	{ "irp-bench", scenario_irp_bench },
 };
 
 const struct scenario *scenario_find(const char *name, size_t len)
