@@ -311,3 +311,20 @@ fn a_clean_run_reports_no_violation_and_a_bad_bug_name_fails() {
     assert_eq!(bad.run.code(), 1, "{}", bad.run);
     assert!(bad.run.stdout.contains("unknown dmadrv.bug"), "{}", bad.run);
 }
+
+#[test]
+fn silent_corruption_fails_the_scenario() {
+    let test = "silent_corruption_fails_the_scenario";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("corrupt-data"), "instant", "");
+    assert_eq!(r.run.code(), 1, "{}", r.run);
+    assert_eq!(r.text("status"), "fail", "{}", r.run);
+    assert_eq!(r.faults("corrupt-data"), [5], "{}", r.run);
+    assert_eq!(r.num("bad_data"), 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 63, "{}", r.run);
+    // The driver saw nothing wrong: the device said OK.
+    assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
+    assert_eq!(r.num("lost"), 0, "{}", r.run);
+}

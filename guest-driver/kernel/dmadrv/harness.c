@@ -126,6 +126,11 @@ int dmadrv_run_scenario(const struct dmadrv_scenario *s)
 	} else {
 		pass = counts_ok && !r->bad_data && !r->bad_info && !violations;
 	}
+	if (s->verbose)
+		kprintf("%s: %lu of %lu requests ok; driver: %lu IRPs, %lu transfers (%lu posted by the DpcForIsr), %lu retries, %lu channel resets, %lu lost interrupts recovered by the watchdog, %lu spurious interrupts ignored\n",
+			s->name, r->ok, r->submitted, ds->irps, ds->transfers,
+			ds->reprograms, ds->retries, ds->resets,
+			ds->watchdog_recoveries, ds->spurious);
 	dmadrv_result_fields(drv_fields, sizeof(drv_fields));
 	wdm_result_fields(wdm_fields, sizeof(wdm_fields));
 	n = ksnprintf(line, sizeof(line),
