@@ -3,10 +3,12 @@
 //!
 //! The doorbell GPA is a KVM ioeventfd (the guest's write does not exit to
 //! user space); a relay thread blocks in `read()` on it and answers each
-//! wake-up with one write to an irqfd whose GSI routes the MSI. On two
-//! cores this costs a thread wake-up and a context switch per round trip
-//! (the probe measured ~27 µs here against ~14 µs for the exit path), which
-//! is what any ioeventfd doorbell pays before its device does anything.
+//! wake-up with one write to an irqfd whose GSI routes the MSI. No
+//! user-space exit, but a thread wake-up per round trip, which is what any
+//! ioeventfd doorbell pays before its device does anything. On this 2-core
+//! host that wake-up is bimodal: p50 ~16 µs in short runs, ~33 µs in some
+//! 100,000-iteration ones, against a steady ~14.4 µs for the exit floor
+//! (`docs/benchmarks.md`, "Interrupt round trip").
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
