@@ -10,9 +10,10 @@
 //! `iretq`s, and the loop stamps the TSC. One sample per iteration:
 //! `t1 - t0` in guest TSC cycles, from just before the doorbell write to
 //! just after the wait loop saw the interrupt. This is the least any VMM
-//! can do for "doorbell → MSI → ISR → EOI" on a given host: the platform
-//! probe (`/work/shared/platform/kvm-probe.c`, `irq` section) measured
-//! ~26.5 µs here with the same loop.
+//! can do for "doorbell → MSI → ISR → EOI" on a given host. The platform
+//! probe (`/work/shared/platform/kvm-probe.c`, `irq` section) runs the
+//! same loop: ~26.5 µs on its reference machine, 14.05 µs on the one the
+//! figures in `docs/benchmarks.md` come from (this floor: 14.4 µs p50).
 //!
 //! After the round trips the guest times as many self-IPI rounds (ICR
 //! write → the same ISR → back in the loop): what the bare guest's own
@@ -25,8 +26,9 @@
 //! (16.25 µs against 14.49 µs p50); the floor is the cheaper order.
 //!
 //! The doorbell is an MMIO write (as dmalab's `TAIL` register is), not an
-//! `out`: here a PIO exit costs ~11.0 µs against ~10.6 µs for MMIO, so the
-//! floor uses the kind of exit the device path pays.
+//! `out`: the probe puts a PIO exit at 11.0 µs against 10.6 µs for MMIO on
+//! its reference machine (7.6 against 7.8 µs on the newer one), so the
+//! floor simply uses the kind of exit the device path pays.
 
 mod image;
 mod relay;
@@ -40,7 +42,7 @@ pub use image::assemble;
 pub use vm::MAX_ITERS;
 
 /// A guest that has not finished after this long is stuck (an interrupt
-/// lost): 20,000 iterations take ~0.6 s here.
+/// lost): 20,000 iterations (round trips and self-IPIs) take ~0.5 s.
 const MIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +94,7 @@ pub fn measure(image: &[u8], iters: u32, doorbell: Doorbell) -> Result<FloorRun,
             let _ = tx.send(vm::FloorVm::new(&image, iters, doorbell).and_then(|mut v| v.run()));
         })
         .map_err(|_| Error::ThreadDied)?;
-    // ~30 µs per round trip here; allow 1 ms each on slower hosts.
+    // ~15–30 µs per round trip; allow 1 ms each on slower hosts.
     let timeout = MIN_TIMEOUT.max(Duration::from_millis(u64::from(iters)));
     match rx.recv_timeout(timeout) {
         Ok(result) => result.map_err(Error::Vm),
