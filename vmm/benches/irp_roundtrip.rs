@@ -10,7 +10,9 @@
 //!   message ISR → DpcForIsr → IoStartNextPacket → IoCompleteRequest → the
 //!   caller's event, at depth 1 (64-byte COPY, as irq-bench) and at depth
 //!   32 (32 IRPs over the channels at once); the driver's ISR→DPC latency
-//!   and DPC duration p50/p99; the depth-1 round trip split by segment.
+//!   and DPC duration p50/p99; the depth-1 round trip split by segment
+//!   (submit = I/O manager up to DriverStartIo + StartIo; dpc = the
+//!   driver's own part + IoStartNextPacket/IoCompleteRequest).
 //!
 //! Both run `--timing instant --doorbell exit` with the same iteration
 //! count, alternating over several rounds so host drift hits both alike.
@@ -49,12 +51,16 @@ const IRP_FIELDS: [&str; 16] = [
     "seg_submit_ns_p50",
     "seg_dpc_ns_p50",
 ];
-const SEGMENTS: [&str; 5] = [
+const SEGMENTS: [&str; 9] = [
     "seg_submit_ns_p50",
     "seg_device_isr_ns_p50",
     "seg_isr_dpc_ns_p50",
     "seg_dpc_ns_p50",
     "seg_wake_ns_p50",
+    "seg_to_startio_ns_p50",
+    "seg_startio_ns_p50",
+    "seg_dpc_driver_ns_p50",
+    "seg_dpc_complete_ns_p50",
 ];
 
 fn parse_args() -> Result<(u32, usize), String> {

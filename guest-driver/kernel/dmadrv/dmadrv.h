@@ -107,6 +107,9 @@ struct dmadrv_stats {
 	/* The last IRP's stamps (sampling only): doorbell write, ISR,
 	 * DpcForIsr entry and exit. */
 	uint64_t last_kick, last_isr, last_dpc_in, last_dpc_out;
+	/* ... DriverStartIo entry, and around IoStartNextPacket +
+	 * IoCompleteRequest in the DpcForIsr. */
+	uint64_t last_startio, last_end_in, last_end_out;
 };
 
 struct dmadrv;

@@ -152,10 +152,14 @@ void dmadrv_end_irp(struct dmadrv_chan *x, bool from_dpc)
 			      (unsigned int)x->end_tag);
 	irp->IoStatus.Status = st;
 	irp->IoStatus.Information = x->end_info;
+	if (d->stats.sampling && from_dpc)
+		d->stats.last_end_in = rdtsc();
 	x->starting_from_dpc = from_dpc;
 	IoStartNextPacket(x->dev, TRUE);
 	x->starting_from_dpc = false;
 	IoCompleteRequest(irp, IO_NO_INCREMENT);
+	if (d->stats.sampling && from_dpc)
+		d->stats.last_end_out = rdtsc();
 	if (from_dpc && d->params.bug == DMADRV_BUG_DOUBLE_COMPLETE)
 		IoCompleteRequest(irp, IO_NO_INCREMENT);
 }
@@ -169,6 +173,8 @@ void dmadrv_start_io(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	PHYSICAL_ADDRESS base = MmGetMdlPhysicalAddress(Irp->MdlAddress);
 	KIRQL old;
 
+	if (d->stats.sampling)
+		d->stats.last_startio = rdtsc();
 	IoAcquireCancelSpinLock(&old);
 	IoSetCancelRoutine(Irp, NULL);
 	IoReleaseCancelSpinLock(old);

@@ -152,9 +152,15 @@ static int fail(const char *why, uint64_t i)
 /* Where a depth-1 round trip goes: IoCallDriver -> doorbell write,
  * doorbell -> ISR (device, MSI-X, interrupt entry, trampoline), ISR ->
  * DpcForIsr, DpcForIsr, DPC exit -> the caller running. */
-enum { SEG_SUBMIT, SEG_DEVICE, SEG_ISR_DPC, SEG_DPC, SEG_WAKE, SEGS };
+enum {
+	SEG_SUBMIT, SEG_DEVICE, SEG_ISR_DPC, SEG_DPC, SEG_WAKE,
+	/* Finer: submit = to_startio + startio; dpc = dpc_drv +
+	 * dpc_complete (IoStartNextPacket + IoCompleteRequest). */
+	SEG_TO_STARTIO, SEG_STARTIO, SEG_DPC_DRV, SEG_DPC_COMPLETE, SEGS
+};
 static const char *const seg_names[SEGS] = {
 	"submit", "device_isr", "isr_dpc", "dpc", "wake",
+	"to_startio", "startio", "dpc_driver", "dpc_complete",
 };
 static uint64_t *seg[SEGS];
 
@@ -183,6 +189,10 @@ static uint64_t depth1(uint64_t iters, uint64_t *rt)
 		seg[SEG_ISR_DPC][k] = s->last_dpc_in - s->last_isr;
 		seg[SEG_DPC][k] = s->last_dpc_out - s->last_dpc_in;
 		seg[SEG_WAKE][k] = t1 - s->last_dpc_out;
+		seg[SEG_TO_STARTIO][k] = s->last_startio - t0;
+		seg[SEG_STARTIO][k] = s->last_kick - s->last_startio;
+		seg[SEG_DPC_COMPLETE][k] = s->last_end_out - s->last_end_in;
+		seg[SEG_DPC_DRV][k] = seg[SEG_DPC][k] - seg[SEG_DPC_COMPLETE][k];
 	}
 	return 0;
 }
@@ -237,7 +247,7 @@ int scenario_irp_bench(void)
 	uint64_t *rt, *lat, d1[4], d32[4], busy, total, bad, i;
 	uint64_t rt50, rt99, rtmin = ~0ull, l50, l99, seg50[SEGS], seg99[SEGS];
 	struct dmadrv_stats *s = &dmadrv.stats;
-	char line[1280], segs[256];
+	char line[1536], segs[400];
 	PDRIVER_OBJECT drv;
 	NTSTATUS st;
 	size_t n;
@@ -297,7 +307,12 @@ int scenario_irp_bench(void)
 	for (i = 0; i < SEGS; i++)
 		n += ksnprintf(segs + n, sizeof(segs) - n, ",\"seg_%s_ns_p50\":%lu",
 			       seg_names[i], seg50[i]);
-	kprintf(TAG ": depth 1 p50 by segment (ns):%s\n", segs);
+	n = ksnprintf(line, sizeof(line), TAG ": depth 1 p50 by segment (ns):");
+	for (i = 0; i < SEGS; i++)
+		n += ksnprintf(line + n, sizeof(line) - n, " %s %lu", seg_names[i],
+			       seg50[i]);
+	n += ksnprintf(line + n, sizeof(line) - n, "\n");
+	console_write(line, n < sizeof(line) ? n : sizeof(line) - 1);
 	n = ksnprintf(line, sizeof(line),
 		      "DMALAB-RESULT {\"scenario\":\"irp-bench\",\"status\":\"pass\",\"iters\":%lu,\"tsc_khz\":%lu,\"d1_rt_ns_p50\":%lu,\"d1_rt_ns_p99\":%lu,\"d1_rt_ns_min\":%lu,\"d1_irps_per_sec\":%lu,\"d1_isr_dpc_ns_p50\":%lu,\"d1_isr_dpc_ns_p99\":%lu,\"d1_dpc_ns_p50\":%lu,\"d1_dpc_ns_p99\":%lu,\"d32_irps\":%lu,\"d32_irps_per_sec\":%lu,\"d32_lat_ns_p50\":%lu,\"d32_lat_ns_p99\":%lu,\"d32_isr_dpc_ns_p50\":%lu,\"d32_isr_dpc_ns_p99\":%lu,\"d32_dpc_ns_p50\":%lu,\"d32_dpc_ns_p99\":%lu,\"transfers\":%lu,\"drv_isrs\":%lu,\"drv_dpcs\":%lu,\"started_from_dpc\":%lu,\"spurious\":%lu%s}\n",
 		      iters, boot_info->tsc_khz, rt50, rt99, to_ns(rtmin),
