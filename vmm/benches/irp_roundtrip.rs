@@ -230,13 +230,20 @@ fn main() {
             us(med(&format!("{d}_dpc_ns_p99")))
         );
     }
-    let parts: Vec<String> = SEGMENTS
-        .iter()
-        .map(|s| format!("{} {}", &s[4..s.len() - 7], us(med(s))))
-        .collect();
+    let part = |list: &[&str]| -> String {
+        list.iter()
+            .map(|s| format!("{} {}", &s[4..s.len() - 7], us(med(s))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
         "  depth-1 round trip by segment (p50): {}",
-        parts.join(", ")
+        part(&SEGMENTS[..5])
+    );
+    println!(
+        "    submit = {}; dpc = {}",
+        part(&SEGMENTS[5..7]),
+        part(&SEGMENTS[7..])
     );
     let ratio = d1 / raw;
     println!(
