@@ -195,8 +195,11 @@ void dmadrv_program(struct dmadrv_chan *x);
 void dmadrv_finish(struct dmadrv_chan *x, NTSTATUS status);
 void dmadrv_end_irp(struct dmadrv_chan *x, bool from_dpc);
 /* Reset the channel after an error or a hang (x->lock held). Returns
- * false if the device is gone. */
+ * false if the device is gone or the channel did not come back up. */
 bool dmadrv_reset_channel(struct dmadrv_chan *x);
+/* What an IRP ends with when the channel cannot run it: removed device
+ * or a channel that stays down. */
+NTSTATUS dmadrv_dead_status(const struct dmadrv *d);
 /* Retry the transfer in flight, or fail the IRP with status once the
  * bound is reached (x->lock held). */
 void dmadrv_retry_or_fail(struct dmadrv_chan *x, NTSTATUS status);

@@ -146,9 +146,13 @@ static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 	unsigned int i;
 
 	(void)DriverObject;
-	for (i = 0; i < d->channels; i++)
-		if (d->chan[i])
-			KeCancelTimer(&d->chan[i]->watchdog);
+	for (i = 0; i < d->channels; i++) {
+		if (!d->chan[i])
+			continue;
+		KeCancelTimer(&d->chan[i]->watchdog);
+		KeRemoveQueueDpc(&d->chan[i]->watchdog_dpc);
+		KeRemoveQueueDpc(&d->chan[i]->dev->Dpc);
+	}
 	if (d->msi) {
 		for (i = 0; i < d->dev.nvec; i++)
 			dmadev_msix_mask(&d->dev, i, true);

@@ -88,7 +88,7 @@ static void recover(struct dmadrv_chan *x)
 	}
 	if (DMA_STATE(st) == DMA_STATE_ERROR || DMA_STATE(st) == DMA_STATE_HALTED) {
 		if (!dmadrv_reset_channel(x)) {
-			dmadrv_finish(x, STATUS_DEVICE_REMOVED);
+			dmadrv_finish(x, dmadrv_dead_status(x->drv));
 			return;
 		}
 		if (code == DMADRV_CHERR_DMA_FATAL) {

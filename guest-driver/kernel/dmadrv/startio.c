@@ -24,7 +24,8 @@
  * hangs). A fatal DMA error (channel ERROR with ERR_DMA_FATAL) resets
  * the channel and fails the IRP with STATUS_DEVICE_HARDWARE_ERROR; a
  * device that reads all ones fails it with STATUS_DEVICE_REMOVED, and
- * every later IRP too, at once.
+ * every later IRP too, at once; a channel that does not come back up
+ * after a reset fails it with STATUS_DEVICE_HARDWARE_ERROR.
  */
 #include "dmadrv/dmadrv.h"
 #include "lapic.h"
@@ -63,7 +64,7 @@ void dmadrv_program(struct dmadrv_chan *x)
 		/* Records the device never wrote (missing completions) hold
 		 * the ring: start it afresh. */
 		if (!dmadrv_reset_channel(x) || dmadev_chan_post(x->ch, &desc)) {
-			dmadrv_finish(x, STATUS_DEVICE_REMOVED);
+			dmadrv_finish(x, dmadrv_dead_status(d));
 			return;
 		}
 	}
@@ -84,6 +85,11 @@ void dmadrv_finish(struct dmadrv_chan *x, NTSTATUS status)
 	x->end_tag = x->tag;
 	x->irp = NULL;
 	x->cookie = 0;
+}
+
+NTSTATUS dmadrv_dead_status(const struct dmadrv *d)
+{
+	return d->removed ? STATUS_DEVICE_REMOVED : STATUS_DEVICE_HARDWARE_ERROR;
 }
 
 bool dmadrv_reset_channel(struct dmadrv_chan *x)

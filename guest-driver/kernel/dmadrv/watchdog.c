@@ -69,7 +69,7 @@ void dmadrv_watchdog_dpc(PKDPC Dpc, PVOID Context, PVOID SystemArgument1,
 		   lapic_ticks - x->posted_tick >= d->params.timeout_ms) {
 		d->stats.watchdog_timeouts++;
 		if (!dmadrv_reset_channel(x))
-			dmadrv_finish(x, STATUS_DEVICE_REMOVED);
+			dmadrv_finish(x, dmadrv_dead_status(d));
 		else
 			dmadrv_retry_or_fail(x, STATUS_IO_TIMEOUT);
 	}
