@@ -328,3 +328,31 @@ fn silent_corruption_fails_the_scenario() {
     assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
     assert_eq!(r.num("lost"), 0, "{}", r.run);
 }
+
+#[test]
+fn queued_irps_are_cancelled_and_the_one_in_the_device_finishes() {
+    let test = "queued_irps_are_cancelled_and_the_one_in_the_device_finishes";
+    if !kvm_usable(test) {
+        return;
+    }
+    // A slow device keeps IRPs queued behind StartIo; every 5th request
+    // still pending is cancelled (CancelIoEx) right after submission.
+    let r = run(
+        test,
+        "stress",
+        Some("slow-device"),
+        "realtime",
+        "irps=96 cancel_every=5",
+    );
+    assert_clean(&r, 0);
+    let calls = r.num("cancel_calls");
+    let hits = r.num("cancel_hits");
+    assert!(calls > 0 && hits > 0, "{}", r.run);
+    // A cancel that found the routine ended its IRP STATUS_CANCELLED
+    // through the driver's cancel routine; the others finished normally.
+    assert_eq!(r.num("cancelled"), hits, "{}", r.run);
+    assert_eq!(r.num("irps_cancelled_queued"), hits, "{}", r.run);
+    assert_eq!(r.num("failed"), hits, "{}", r.run);
+    assert_eq!(r.num("ok"), 96 - hits, "{}", r.run);
+    assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
+}

@@ -34,7 +34,7 @@ static const char *const known_keys[] = {
 	/* the DMA driver and its scenarios (docs/dma-driver.md) */
 	"markers", "dmadrv.retries", "dmadrv.watchdog_ms", "dmadrv.timeout_ms",
 	"dmadrv.max_xfer", "dmadrv.bug", "irps", "depth", "requesters",
-	"max_bytes", "seed", "iters",
+	"max_bytes", "seed", "iters", "cancel_every",
 };
 
 static struct word words[MAX_WORDS];

@@ -17,7 +17,8 @@
  * verifier=strict, as in wdm-selftest.
  *
  * Command line: irps=N, depth=N, requesters=N, max_bytes=N, seed=N
- * override the scenario's defaults.
+ * override the scenario's defaults; cancel_every=N cancels every N-th
+ * request that is still pending.
  */
 #include "dmadrv/dmadrv.h"
 #include "heap.h"
@@ -68,6 +69,7 @@ static void set_params(const struct dmadrv_scenario *s,
 	p->ops = s->ops;
 	p->verbose = s->verbose;
 	p->wait_ms = WAIT_MS;
+	p->cancel_every = clamp(dmadev_arg_u64("cancel_every", 0), 0, 1000000);
 }
 
 int dmadrv_run_scenario(const struct dmadrv_scenario *s)
@@ -134,10 +136,11 @@ int dmadrv_run_scenario(const struct dmadrv_scenario *s)
 	dmadrv_result_fields(drv_fields, sizeof(drv_fields));
 	wdm_result_fields(wdm_fields, sizeof(wdm_fields));
 	n = ksnprintf(line, sizeof(line),
-		      "DMALAB-RESULT {\"scenario\":\"%s\",\"status\":\"%s\",\"bug\":\"%s\",\"strict\":%s,\"caught\":%lu,\"user_status\":%ld,\"requests\":%lu,\"ok\":%lu,\"failed\":%lu,\"bad_data\":%lu,\"bad_info\":%lu,\"lost\":%lu,\"bad_overlapped\":%lu,\"counts_agree\":%s,\"multi_transfer_requests\":%lu,\"bytes\":%lu,\"max_inflight\":%lu,\"first_fail_request\":%lu,\"first_fail\":\"0x%lx\",\"cycles\":%lu,%s,%s}\n",
+		      "DMALAB-RESULT {\"scenario\":\"%s\",\"status\":\"%s\",\"bug\":\"%s\",\"strict\":%s,\"caught\":%lu,\"user_status\":%ld,\"requests\":%lu,\"ok\":%lu,\"failed\":%lu,\"bad_data\":%lu,\"bad_info\":%lu,\"lost\":%lu,\"cancelled\":%lu,\"cancel_calls\":%lu,\"cancel_hits\":%lu,\"bad_overlapped\":%lu,\"counts_agree\":%s,\"multi_transfer_requests\":%lu,\"bytes\":%lu,\"max_inflight\":%lu,\"first_fail_request\":%lu,\"first_fail\":\"0x%lx\",\"cycles\":%lu,%s,%s}\n",
 		      s->name, pass ? "pass" : "fail", dmadrv_bug_names[bug],
 		      wdm_strict() ? "true" : "false", caught, ust, r->submitted,
 		      r->ok, r->failed, r->bad_data, r->bad_info, r->lost,
+		      r->cancelled, r->cancel_calls, r->cancel_hits,
 		      r->bad_overlapped, counts_ok ? "true" : "false",
 		      r->multi_transfer, r->bytes, r->max_inflight,
 		      r->first_fail_request, r->first_fail_status, r->cycles,

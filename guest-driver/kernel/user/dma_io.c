@@ -18,6 +18,11 @@
  * always has requests larger than one transfer. Offsets are random in
  * 0 ... 63 (unaligned on purpose).
  *
+ * With cancel_every = n, every n-th request still pending after its
+ * DeviceIoControl is cancelled at once (CancelIoEx): queued behind the
+ * channel's StartIo it ends STATUS_CANCELLED, already in the device it
+ * finishes normally.
+ *
  * A request ends exactly once: its wait returns a final status, the
  * OVERLAPPED then holds the same status, and it is counted once. A wait
  * that times out (wait_ms) counts the request as lost and ends the run.
@@ -29,6 +34,7 @@
 #define STATUS_SUCCESS 0
 #define STATUS_TIMEOUT 0x102
 #define STATUS_PENDING 0x103
+#define STATUS_CANCELLED ((int64_t)(int32_t)0xC0000120)
 #define GUARD 16
 #define SENTINEL 0xa5
 #define MAX_OFF 64
@@ -218,6 +224,9 @@ static void account(struct slot *sl, int64_t st)
 		else
 			r->ok++;
 		r->bytes += sl->x.len;
+	} else if (st == STATUS_CANCELLED) {
+		r->failed++;
+		r->cancelled++;
 	} else {
 		r->failed++;
 		if (!r->first_fail_status) {
@@ -268,6 +277,13 @@ int64_t u_dma_io_main(uint64_t arg)
 				inflight++;
 				if (inflight > r->max_inflight)
 					r->max_inflight = inflight;
+				if (p->cancel_every &&
+				    slots[i].number % p->cancel_every == 0) {
+					r->cancel_calls++;
+					if (u_cancel_io(slots[i].handle,
+							&slots[i].ov) == STATUS_SUCCESS)
+						r->cancel_hits++;
+				}
 			} else {
 				account(&slots[i], st); /* ended in the call */
 			}

@@ -30,13 +30,16 @@ struct dma_user_params {
 	uint32_t ops; /* enum dma_io_ops */
 	uint32_t verbose; /* one console line per request (demo) */
 	uint32_t wait_ms; /* a request not done after this is lost */
-	uint32_t reserved;
+	uint32_t cancel_every; /* CancelIoEx every n-th request if pending */
 };
 
 struct dma_user_result {
 	uint64_t submitted; /* DeviceIoControl calls */
 	uint64_t ok; /* ended with STATUS_SUCCESS, data verified */
-	uint64_t failed; /* ended with an error status */
+	uint64_t failed; /* ended with an error status (cancelled too) */
+	uint64_t cancelled; /* ended with STATUS_CANCELLED */
+	uint64_t cancel_calls; /* CancelIoEx on a pending request */
+	uint64_t cancel_hits; /* ... that found a cancel routine */
 	uint64_t bad_data; /* succeeded but the data or guards are wrong */
 	uint64_t bad_info; /* bytes returned != requested on success */
 	uint64_t lost; /* wait timed out: never ended */
