@@ -356,3 +356,31 @@ fn queued_irps_are_cancelled_and_the_one_in_the_device_finishes() {
     assert_eq!(r.num("ok"), 96 - hits, "{}", r.run);
     assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
 }
+
+#[test]
+fn retries_are_bounded_then_the_irp_fails() {
+    let test = "retries_are_bounded_then_the_irp_fails";
+    if !kvm_usable(test) {
+        return;
+    }
+    let r = run(test, "copy", Some("dma-error-persistent"), "instant", "");
+    assert_clean(&r, 0);
+    assert_eq!(r.faults("dma-error"), [1, 2, 3, 4], "{}", r.run);
+    assert_eq!(r.num("retries"), 3, "{}", r.run);
+    assert_eq!(r.num("fail_io"), 1, "{}", r.run);
+    assert_eq!(r.text("first_fail"), "0xc0000185", "{}", r.run);
+    assert_eq!(r.num("first_fail_request"), 1, "{}", r.run);
+    assert_eq!(r.num("ok"), 63, "{}", r.run);
+    // A lower bound from the command line: one retry, then the failure.
+    let r = run(
+        test,
+        "copy",
+        Some("dma-error-persistent"),
+        "instant",
+        "dmadrv.retries=1",
+    );
+    assert_clean(&r, 0);
+    assert_eq!(r.num("retries"), 2, "{}", r.run);
+    assert_eq!(r.num("fail_io"), 2, "{}", r.run);
+    assert_eq!(r.num("ok"), 62, "{}", r.run);
+}
