@@ -72,8 +72,8 @@ const DATA_SELECTOR: u16 = 0x10;
 /// Vectors whose exception frame starts with an error code.
 const HAS_ERROR_CODE: [u8; 8] = [8, 10, 11, 12, 13, 14, 17, 21];
 
-/// The most iterations one run takes (16 MiB of samples).
-pub const MAX_ITERS: u32 = 1 << 20;
+/// The most iterations one run takes (16 MB of samples), as irq-bench.
+pub const MAX_ITERS: u32 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
