@@ -384,3 +384,42 @@ fn retries_are_bounded_then_the_irp_fails() {
     assert_eq!(r.num("fail_io"), 2, "{}", r.run);
     assert_eq!(r.num("ok"), 62, "{}", r.run);
 }
+
+#[test]
+fn markers_put_the_driver_timeline_in_the_device_trace() {
+    let test = "markers_put_the_driver_timeline_in_the_device_trace";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = common::Scratch::new(test);
+    let trace = scratch.path().join("trace.json");
+    let plan = scenario::plan("demo");
+    let run = common::run_dmalab(
+        &[
+            "run",
+            "--scenario",
+            "demo",
+            "--timing",
+            "instant",
+            "--faults",
+            plan.to_str().expect("utf-8 path"),
+            "--trace",
+            trace.to_str().expect("utf-8 path"),
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code(), 0, "{run}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).expect("trace file"))
+            .expect("trace JSON");
+    let count = |name: &str| {
+        json["traceEvents"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|e| e["name"] == name).count())
+    };
+    // 8 requests, 15 transfers, one interrupt dropped (descriptor 3).
+    assert_eq!(count("IRP completion"), 8, "{run}");
+    assert_eq!(count("ISR entry"), 14, "{run}");
+    assert_eq!(count("DPC entry"), 14, "{run}");
+    assert!(count("watchdog") >= 1, "{run}");
+}
