@@ -21,10 +21,33 @@ fn hello_passes_and_exits_0() {
     if !kvm_usable("hello_passes_and_exits_0") {
         return;
     }
-    let run = run_dmalab(&["run"], LIMIT);
+    let run = run_dmalab(&["run", "--scenario", "hello"], LIMIT);
     assert_eq!(run.code(), 0, "{run}");
     assert!(run.stdout.contains("hello from user mode"), "{run}");
     assert!(run.stdout.contains(RESULT_PASS), "{run}");
+}
+
+/// The README's main job: `dmalab run` with no arguments runs the `demo`
+/// scenario with the built-in plan (the 3rd descriptor's interrupt dropped)
+/// and the driver's watchdog recovers it.
+#[test]
+fn default_run_is_the_demo_surviving_one_fault() {
+    if !kvm_usable("default_run_is_the_demo_surviving_one_fault") {
+        return;
+    }
+    let run = run_dmalab(&["run"], LIMIT);
+    assert_eq!(run.code(), 0, "{run}");
+    assert!(
+        run.stdout
+            .contains(r#"DMALAB-RESULT {"scenario":"demo","status":"pass""#),
+        "{run}"
+    );
+    assert!(run.stdout.contains(r#""watchdog_recoveries":1,"#), "{run}");
+    assert!(run.stdout.contains(r#""violations":0}"#), "{run}");
+    assert!(
+        run.stderr.contains("faults applied: drop-interrupt 1"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -52,7 +75,7 @@ fn timings_are_printed_in_order() {
     if !kvm_usable("timings_are_printed_in_order") {
         return;
     }
-    let run = run_dmalab(&["run", "--timings"], LIMIT);
+    let run = run_dmalab(&["run", "--timings", "--scenario", "hello"], LIMIT);
     assert_eq!(run.code(), 0, "{run}");
     let stamp = |name: &str| -> u64 {
         let prefix = format!("timings: {name} ");
@@ -304,7 +327,7 @@ fn hello_runs_with_ram_above_4_gib() {
     if !kvm_usable("hello_runs_with_ram_above_4_gib") {
         return;
     }
-    let run = run_dmalab(&["run", "--memory", "5G"], LIMIT);
+    let run = run_dmalab(&["run", "--memory", "5G", "--scenario", "hello"], LIMIT);
     assert_eq!(run.code(), 0, "{run}");
     assert!(run.stdout.contains(RESULT_PASS), "{run}");
 }

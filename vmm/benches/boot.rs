@@ -1,4 +1,4 @@
-//! Boot benchmark: runs the built `dmalab run --timings` N times and prints
+//! Boot benchmark: runs the built `dmalab run --timings --scenario hello` N times and prints
 //! median, min and max of each stamp (µs since `main` began), of the wall
 //! time from spawn to exit as the parent sees it, and of the user-space
 //! exits before READY.
@@ -28,7 +28,7 @@ fn runs() -> usize {
 fn main() {
     let n = runs();
     let extra = std::env::var("DMALAB_BENCH_ARGS").unwrap_or_default();
-    let mut args = vec!["run", "--timings"];
+    let mut args = vec!["run", "--timings", "--scenario", "hello"];
     args.extend(extra.split_whitespace());
     println!("boot: {n} runs of dmalab {}", args.join(" "));
 

@@ -46,7 +46,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub cmdline: String,
 
-    /// Scenario to run: appends `scenario=NAME` to the command line.
+    /// Scenario to run: appends `scenario=NAME` to the command line
+    /// (default: `demo`, with its built-in fault plan unless --faults is given).
     #[arg(long, value_name = "NAME", value_parser = parse_scenario)]
     pub scenario: Option<String>,
 
@@ -91,23 +92,46 @@ pub struct RunArgs {
 /// `--doorbell` when not given (docs/wiring.md says why).
 pub const DEFAULT_DOORBELL: &str = "exit";
 
-/// The scenario the guest runs when nothing names one.
-pub const DEFAULT_SCENARIO: &str = "hello";
+/// The scenario the guest runs when nothing names one: a few IRPs through
+/// the WDM-style DMA driver with trace markers on, surviving one injected
+/// fault ([`DEFAULT_PLAN`]).
+pub const DEFAULT_SCENARIO: &str = "demo";
+
+/// The fault plan of the default run (when neither a scenario nor
+/// `--faults` is given): the 3rd descriptor's interrupt is dropped, and the
+/// driver's watchdog timer DPC recovers it.
+pub const DEFAULT_PLAN: &str = include_str!("../../tests/plans/demo.toml");
 
 impl RunArgs {
     /// The command line the guest gets: `--cmdline`, then `scenario=NAME`
-    /// from `--scenario`, or `scenario=hello` if neither names a scenario.
+    /// from `--scenario`, or `scenario=demo` if neither names a scenario.
     pub fn guest_cmdline(&self) -> String {
         let mut words: Vec<&str> = self.cmdline.split_whitespace().collect();
         let scenario;
         if let Some(name) = &self.scenario {
             scenario = format!("scenario={name}");
             words.push(&scenario);
-        } else if !words.iter().any(|w| w.starts_with("scenario=")) {
+        } else if self.is_default_scenario() {
             scenario = format!("scenario={DEFAULT_SCENARIO}");
             words.push(&scenario);
         }
         words.join(" ")
+    }
+
+    /// Neither `--scenario` nor a `scenario=` word in `--cmdline`: the guest
+    /// runs [`DEFAULT_SCENARIO`].
+    pub fn is_default_scenario(&self) -> bool {
+        self.scenario.is_none()
+            && !self
+                .cmdline
+                .split_whitespace()
+                .any(|w| w.starts_with("scenario="))
+    }
+
+    /// The built-in plan applies to the default run only: naming a scenario
+    /// or a plan file turns it off.
+    pub fn uses_default_plan(&self) -> bool {
+        self.faults.is_none() && self.is_default_scenario()
     }
 }
 
@@ -203,7 +227,8 @@ mod tests {
         assert_eq!(a.cpus, 1);
         assert_eq!(a.timeout, Duration::from_secs(30));
         assert!(a.kernel.is_none() && !a.timings);
-        assert_eq!(a.guest_cmdline(), "scenario=hello");
+        assert_eq!(a.guest_cmdline(), "scenario=demo");
+        assert!(a.uses_default_plan());
         assert_eq!(a.timing, TimingMode::Realtime);
         assert_eq!(a.doorbell, DoorbellMode::Exit);
         assert_eq!(
@@ -236,8 +261,21 @@ mod tests {
     fn scenario_and_cmdline_compose() {
         let a = run(&["--scenario", "fault-test", "--cmdline", "quiet"]).unwrap();
         assert_eq!(a.guest_cmdline(), "quiet scenario=fault-test");
+        assert!(!a.uses_default_plan());
         let a = run(&["--cmdline", "scenario=dma quiet"]).unwrap();
         assert_eq!(a.guest_cmdline(), "scenario=dma quiet");
+        assert!(!a.uses_default_plan());
+        let a = run(&["--faults", "plan.toml"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "scenario=demo");
+        assert!(!a.uses_default_plan());
+    }
+
+    #[test]
+    fn the_default_plan_is_valid() {
+        let plan = device_model::fault::FaultPlan::from_toml(DEFAULT_PLAN).unwrap();
+        plan.validate_for(device_model::DeviceConfig::default().channels)
+            .unwrap();
+        assert_eq!(plan.rules.len(), 1);
     }
 
     #[test]

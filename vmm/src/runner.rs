@@ -29,7 +29,7 @@ use crate::boot::{self, elf, layout};
 use device_model::fault::FaultPlan;
 use device_model::DeviceConfig;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, DEFAULT_PLAN};
 use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
 use crate::dma::{Dma, DmaDevice, DmaOptions};
@@ -123,6 +123,13 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
 /// naming the file, rule and field, and exit status 64.
 fn fault_plan(args: &RunArgs) -> Result<FaultPlan, Error> {
     let Some(path) = &args.faults else {
+        if args.uses_default_plan() {
+            // Checked by a unit test: the embedded plan always parses.
+            return FaultPlan::from_toml(DEFAULT_PLAN).map_err(|source| Error::PlanInvalid {
+                path: "<built-in default plan>".into(),
+                source,
+            });
+        }
         return Ok(FaultPlan::default());
     };
     let text = std::fs::read_to_string(path).map_err(|source| Error::PlanRead {
