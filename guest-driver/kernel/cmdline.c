@@ -35,6 +35,8 @@ static const char *const known_keys[] = {
 	"markers", "dmadrv.retries", "dmadrv.watchdog_ms", "dmadrv.timeout_ms",
 	"dmadrv.max_xfer", "dmadrv.bug", "irps", "depth", "requesters",
 	"max_bytes", "seed", "iters", "cancel_every",
+	/* the wiring scenarios: hostile */
+	"ops",
 };
 
 static struct word words[MAX_WORDS];
