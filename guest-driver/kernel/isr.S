@@ -19,6 +19,25 @@
  * the result left in RAX. The system-call ABI (abi.h) lets it clobber the
  * caller-saved registers, as `syscall` does on Linux. A round trip costs
  * ~20 emulated instructions instead of ~60.
+ *
+ * Vectors 32-255 (device, IPI, timer) have their own path, irq_entry: no
+ * exception checks and no generic dispatch, the handler is called straight
+ * from irq_handlers[v] / irq_ctx[v] (trap.c fills every slot, with
+ * irq_unhandled where nothing is registered, so there is no NULL test),
+ * and irq_exit_hook is only called when set. From kernel mode it is 35
+ * emulated instructions around the handler (the generic path was 47).
+ *
+ * An interrupt that wakes irq_idle_halt (`sti; hlt; cli; ret`, a function
+ * the C code calls to idle) takes a shorter one still: the interrupted
+ * code is inside a call, so the caller-saved registers hold nothing the
+ * C ABI lets it keep, and it runs at CPL0 on the kernel GS. irq_entry
+ * recognises the saved RIP (irq_idle_resume, the `cli` after `hlt`: where
+ * hlt resumes, and where a second pending interrupt lands after the first
+ * iretq) and only reserves the trap_frame's GPR slots without filling
+ * them: 14 instructions around the handler. The handler still gets a
+ * complete frame for the fields that mean something at an idle wake-up
+ * (vector, error 0, RIP, CS, RFLAGS, RSP, SS); the GPR fields then hold
+ * stale stack contents.
  */
 #include "abi.h"
 #include "isr.h"
@@ -38,13 +57,84 @@ isr_stubs:
 	pushq	$0
 	.endif
 	pushq	$vec
+	.if vec < 32
 	jmp	isr_common
+	.else
+	jmp	irq_entry
+	.endif
 	.set vec, vec + 1
 	.endr
 	.balign ISR_STUB_SIZE
 	.globl isr_stubs_end
 isr_stubs_end:
 
+/* Vectors 32-255. The frame is the same struct trap_frame as isr_common's. */
+irq_entry:
+	cmpq	$irq_idle_resume, 16(%rsp)	/* saved RIP: woke the idle halt? */
+	je	irq_idle_entry
+	testb	$3, 24(%rsp)		/* saved CS: from user mode? */
+	jnz	irq_from_user
+irq_save:
+	push	%rax
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	mov	72(%rsp), %eax		/* vector */
+	mov	%rsp, %rdi
+	mov	irq_ctx(, %rax, 8), %rsi
+	call	*irq_handlers(, %rax, 8)
+	cmpq	$0, irq_exit_hook(%rip)
+	jne	irq_hook
+irq_restore:
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	testb	$3, 24(%rsp)
+	jnz	irq_to_user
+	add	$16, %rsp		/* vector and error code */
+	iretq
+irq_from_user:
+	swapgs
+	cld				/* the kernel itself never sets DF */
+	jmp	irq_save
+irq_to_user:
+	swapgs
+	add	$16, %rsp
+	iretq
+irq_hook:
+	mov	irq_exit_hook(%rip), %rax
+	call	*%rax
+	jmp	irq_restore
+
+/* Woke irq_idle_halt: CPL0, kernel GS, caller-saved registers dead. */
+irq_idle_entry:
+	sub	$72, %rsp		/* the GPR slots of struct trap_frame */
+	mov	72(%rsp), %eax
+	mov	%rsp, %rdi
+	mov	irq_ctx(, %rax, 8), %rsi
+	call	*irq_handlers(, %rax, 8)
+	cmpq	$0, irq_exit_hook(%rip)
+	jne	irq_idle_hook
+irq_idle_exit:
+	add	$88, %rsp		/* GPR slots, vector, error code */
+	iretq
+irq_idle_hook:
+	mov	irq_exit_hook(%rip), %rax
+	call	*%rax
+	jmp	irq_idle_exit
+
+/* Exceptions (0-31). */
 isr_common:
 	testb	$3, 24(%rsp)		/* saved CS: from user mode? */
 	jz	1f
@@ -96,5 +186,20 @@ syscall_entry:
 3:	pushq	$0
 	pushq	$VEC_SYSCALL
 	jmp	isr_common
+
+/*
+ * void irq_idle_halt(void): interrupts on, halt until an interrupt has been
+ * handled, interrupts off again. Called with interrupts off, so nothing
+ * can slip in between the caller's last check and the hlt (the sti shadow
+ * covers it). irq_idle_resume must stay the instruction after hlt.
+ */
+	.text
+	.globl irq_idle_halt
+irq_idle_halt:
+	sti
+	hlt
+irq_idle_resume:
+	cli
+	ret
 
 	.section .note.GNU-stack, "", @progbits

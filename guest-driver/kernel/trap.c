@@ -9,8 +9,13 @@
  *   EXCEPTION line of docs/boot-protocol.md and exits with status 3.
  *   A user-mode (CPL3) fault is reported the same way for now.
  * - 32-255: the handler registered with irq_register (or irq_alloc, which
- *   hands out the device range for MSI/MSI-X), else counted as unexpected
- *   (and EOI'd, except the spurious vector).
+ *   hands out the device range for MSI/MSI-X), else irq_unhandled: counted
+ *   as unexpected (and EOI'd, except the spurious vector). isr.S calls
+ *   these straight from irq_handlers/irq_ctx (its irq_entry path), then
+ *   irq_exit_hook if set; trap_dispatch only sees them if called by hand.
+ *   Every slot always holds a handler (irq_unhandled when free), so the
+ *   entry path needs no NULL test: two arrays, not an array of pairs, so
+ *   it indexes both by vector * 8 without a shift.
  */
 #include "cpu.h"
 #include "isr.h"
@@ -19,11 +24,6 @@
 #include "platform.h"
 #include "trap.h"
 
-struct irq_slot {
-	irq_handler_t handler;
-	void *ctx;
-};
-
 struct ex_entry {
 	uint64_t from;
 	uint64_t to;
@@ -31,7 +31,11 @@ struct ex_entry {
 
 extern const struct ex_entry __ex_table_start[], __ex_table_end[];
 
-static struct irq_slot irq_table[256];
+static void irq_unhandled(struct trap_frame *f, void *ctx);
+
+/* Read by isr.S (irq_entry). */
+irq_handler_t irq_handlers[256] = { [0 ... 255] = irq_unhandled };
+void *irq_ctx[256];
 uint64_t irq_unexpected_count;
 /* Called after every handled interrupt (32-255) when set, interrupts
  * off: the WDM layer's timer expiry and DPC drain (wdm/irql.c). */
@@ -49,12 +53,23 @@ const char *exception_mnemonic(unsigned int vector)
 	return vector < 32 ? mnemonics[vector] : "#INT";
 }
 
+static void irq_unhandled(struct trap_frame *f, void *ctx)
+{
+	(void)ctx;
+	irq_unexpected_count++;
+	if (f->vector != VEC_SPURIOUS)
+		lapic_eoi();
+}
+
 int irq_register(unsigned int vector, irq_handler_t handler, void *ctx)
 {
-	if (vector < 32 || vector > 255 || irq_table[vector].handler)
+	if (vector < 32 || vector > 255 || irq_handlers[vector] != irq_unhandled)
 		return -1;
-	irq_table[vector].ctx = ctx;
-	irq_table[vector].handler = handler;
+	if (!handler) /* as before: accepted, the vector stays free */
+		return 0;
+	irq_ctx[vector] = ctx;
+	__asm__ volatile("" ::: "memory"); /* ctx before the handler */
+	irq_handlers[vector] = handler;
 	return 0;
 }
 
@@ -105,7 +120,6 @@ static void __noreturn exception_fatal(struct trap_frame *f, uint64_t cr2)
 void trap_dispatch(struct trap_frame *f)
 {
 	uint64_t v = f->vector;
-	const struct irq_slot *s;
 
 	if (v < 32) {
 		uint64_t cr2 = read_cr2();
@@ -114,14 +128,7 @@ void trap_dispatch(struct trap_frame *f)
 			return;
 		exception_fatal(f, cr2);
 	}
-	s = &irq_table[v];
-	if (s->handler) {
-		s->handler(f, s->ctx);
-		if (irq_exit_hook)
-			irq_exit_hook();
-		return;
-	}
-	irq_unexpected_count++;
-	if (v != VEC_SPURIOUS)
-		lapic_eoi();
+	irq_handlers[v & 0xff](f, irq_ctx[v & 0xff]);
+	if (irq_exit_hook)
+		irq_exit_hook();
 }

@@ -3,8 +3,9 @@
  * irq-bench: the doorbell → MSI-X → ISR round trip, queue depth 1.
  *
  * Each round posts one 64-byte COPY with IOC on channel 0, stamps the TSC,
- * rings the doorbell (shadow + TAIL write), idles in `sti; hlt` until the
- * ISR (which only counts and EOIs) has run, and stamps again: that span is
+ * rings the doorbell (shadow + TAIL write), idles in irq_idle_halt (the
+ * kernel's `sti; hlt`, trap.h) until the ISR (which only counts and EOIs)
+ * has run, and stamps again: that span is
  * the round trip of the [wiring] contract. The completion record is
  * consumed and checked after the second stamp, outside the measured span.
  * Eight unmeasured warm-up rounds come first.
@@ -29,6 +30,7 @@
 #include "lapic.h"
 #include "platform.h"
 #include "scenarios/scenario.h"
+#include "trap.h"
 
 #define TAG "irq-bench"
 #define DEFAULT_ITERS 2000
@@ -44,11 +46,18 @@ static volatile uint64_t irq_hits;
 static volatile uint64_t err_hits;
 static volatile uint64_t ipi_hits;
 
+/* One memory-destination increment: gcc turns `volatile x++` into a
+ * load, an add and a store, three emulated instructions. */
+static inline void count_hit(volatile uint64_t *c)
+{
+	__asm__ volatile("incq %0" : "+m"(*c));
+}
+
 static void on_complete(struct trap_frame *f, void *ctx)
 {
 	(void)f;
 	(void)ctx;
-	irq_hits++;
+	count_hit(&irq_hits);
 	lapic_eoi();
 }
 
@@ -56,7 +65,7 @@ static void on_ipi(struct trap_frame *f, void *ctx)
 {
 	(void)f;
 	(void)ctx;
-	ipi_hits++;
+	count_hit(&ipi_hits);
 	lapic_eoi();
 }
 
@@ -106,19 +115,18 @@ static uint64_t to_ns(uint64_t cycles)
 	return khz ? cycles * 1000000 / khz : cycles;
 }
 
-/* Idle in sti;hlt until *count moves from before (or the timeout);
- * returns with interrupts on. */
-static bool wait_for(const volatile uint64_t *count, uint64_t before)
+/* Called with interrupts off since before the interrupt was triggered
+ * (so *count cannot have moved yet): idle in irq_idle_halt until *count
+ * moves from before, or ROUND_TIMEOUT_MS of LAPIC ticks from start.
+ * Returns with interrupts on; the caller checks *count (after its TSC
+ * stamp: nothing but the wake-up check sits between the ISR and it). */
+static inline void wait_for(const volatile uint64_t *count, uint64_t before,
+			    uint64_t start)
 {
-	uint64_t start = lapic_ticks;
-
-	irq_disable();
-	while (*count == before && lapic_ticks - start < ROUND_TIMEOUT_MS) {
-		irq_enable_and_halt();
-		irq_disable();
-	}
+	do
+		irq_idle_halt();
+	while (*count == before && lapic_ticks - start < ROUND_TIMEOUT_MS);
 	irq_enable();
-	return *count != before;
 }
 
 /* One round; returns its TSC cycles, 0 on a timeout or a bad record.
@@ -126,21 +134,20 @@ static bool wait_for(const volatile uint64_t *count, uint64_t before)
 static uint64_t round_trip(struct dmadev_chan *ch, const struct dma_desc *d,
 			   uint64_t *kick)
 {
-	uint64_t before = irq_hits, t0, tk, t1;
+	uint64_t before = irq_hits, start = lapic_ticks, t0, tk, t1;
 	struct dma_comp c;
-	bool irq;
 
 	dmadev_chan_post(ch, d);
-	/* Interrupts off until the sti;hlt of the wait: the ISR cannot land
-	 * inside the doorbell's own span. */
+	/* Interrupts off until the wait's halt: the ISR cannot land inside
+	 * the doorbell's own span. */
 	irq_disable();
 	t0 = rdtsc();
 	dmadev_chan_kick(ch);
 	tk = rdtsc();
-	irq = wait_for(&irq_hits, before);
+	wait_for(&irq_hits, before, start);
 	t1 = rdtsc();
 	*kick = tk - t0;
-	if (!irq || !dmadev_poll_wait(ch, &c, ROUND_TIMEOUT_MS) ||
+	if (irq_hits == before || !dmadev_poll_wait(ch, &c, ROUND_TIMEOUT_MS) ||
 	    c.status != DMA_ST_OK || c.cookie != d->cookie)
 		return 0;
 	return t1 - t0 ? t1 - t0 : 1;
@@ -152,18 +159,21 @@ static uint64_t round_trip(struct dmadev_chan *ch, const struct dma_desc *d,
 static bool ipi_baseline(uint64_t *v, uint64_t n)
 {
 	int vec = irq_alloc(on_ipi, NULL);
-	uint64_t i, before, t0;
+	uint64_t i, before, start, t0, t1;
 
 	if (vec < 0)
 		return false;
 	for (i = 0; i < n; i++) {
 		before = ipi_hits;
+		start = lapic_ticks;
 		irq_disable();
 		t0 = rdtsc();
 		lapic_self_ipi((uint8_t)vec);
-		if (!wait_for(&ipi_hits, before))
+		wait_for(&ipi_hits, before, start);
+		t1 = rdtsc();
+		if (ipi_hits == before)
 			return false;
-		v[i] = rdtsc() - t0;
+		v[i] = t1 - t0;
 	}
 	return true;
 }
