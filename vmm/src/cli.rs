@@ -25,6 +25,57 @@ pub struct Cli {
 pub enum Command {
     /// Boot a guest kernel (by default the built-in dmalab guest).
     Run(RunArgs),
+    /// Run fault-injection scenarios in parallel VMs and check each with
+    /// the oracle (docs/campaign.md).
+    Campaign(CampaignArgs),
+}
+
+/// `dmalab campaign [PATHS…]` (docs/campaign.md).
+#[derive(Debug, Clone, Args)]
+pub struct CampaignArgs {
+    /// Scenario files or directories (every *.toml below, sorted);
+    /// default tests/scenarios unless --random is given.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+
+    /// Scenarios run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
+
+    /// Also draw N random fault plans (named random-<SEED>-<k>).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub random: u64,
+
+    /// Seed of the random plans.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Guest scenario the random plans run.
+    #[arg(long, value_name = "NAME", default_value = crate::campaign::random::DEFAULT_WORKLOAD,
+          value_parser = parse_scenario)]
+    pub workload: String,
+
+    /// Guest command line of the random plans' workload.
+    #[arg(long, value_name = "TEXT", default_value = crate::campaign::random::DEFAULT_CMDLINE)]
+    pub random_cmdline: String,
+
+    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
+    #[arg(long, value_name = "PART")]
+    pub partition: Option<crate::campaign::partition::Partition>,
+
+    /// Write the results as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Directory for plans, reports and consoles (default: FILE.files/
+    /// beside --junit, else $TMPDIR/dmalab-campaign-<pid>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Keep the files of passing scenarios too.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -193,6 +244,7 @@ mod tests {
         let argv = ["dmalab", "run"].iter().chain(args);
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Run(a) => a,
+            Command::Campaign(_) => unreachable!("parsed `dmalab run`"),
         })
     }
 
@@ -276,6 +328,46 @@ mod tests {
         plan.validate_for(device_model::DeviceConfig::default().channels)
             .unwrap();
         assert_eq!(plan.rules.len(), 1);
+    }
+
+    #[test]
+    fn campaign_options_parse() {
+        let cli = Cli::try_parse_from([
+            "dmalab",
+            "campaign",
+            "a.toml",
+            "dir",
+            "--random",
+            "200",
+            "--seed",
+            "9",
+            "-j",
+            "3",
+            "--partition",
+            "hash:2/4",
+            "--junit",
+            "j.xml",
+        ])
+        .unwrap();
+        let Command::Campaign(a) = cli.command else {
+            panic!("not a campaign")
+        };
+        assert_eq!(a.paths, [PathBuf::from("a.toml"), PathBuf::from("dir")]);
+        assert_eq!((a.random, a.seed, a.jobs), (200, 9, Some(3)));
+        assert_eq!(a.partition.unwrap().shard, 2);
+        assert_eq!(
+            (a.workload.as_str(), a.random_cmdline.as_str()),
+            ("copy", "irps=8")
+        );
+        for bad in [
+            &["--partition", "3/2"][..],
+            &["--partition", "x"],
+            &["-j", "0"],
+            &["--random", "-1"],
+        ] {
+            let argv = ["dmalab", "campaign"].iter().chain(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! `error` (exit statuses), `guest_image` (the embedded guest),
 //! `console_ring` (the main thread's view of KVM's coalesced COM1 ring),
 //! `dma/` (the DMA controller wired in: PCI, MSI-X routes, doorbells,
-//! clocks, device thread), `report` (run report and exit summary).
+//! clocks, device thread), `report` (run report and exit summary),
+//! `campaign/` (`dmalab campaign`: scenarios, oracle, parallel runner).
 
 pub mod boot;
+pub mod campaign;
 pub mod cli;
 pub mod console_ring;
 pub mod devices;

@@ -33,5 +33,6 @@ fn dmalab(start: Instant) -> u8 {
                 e.status()
             }
         },
+        Command::Campaign(args) => vmm::campaign::run(&args),
     }
 }

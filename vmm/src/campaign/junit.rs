@@ -1,0 +1,129 @@
+//! `--junit FILE`: the campaign's results as JUnit XML, the format CI
+//! systems (GitLab, Jenkins, GitHub test-report actions) read.
+//!
+//! One `<testsuite name="dmalab-campaign">`, one `<testcase>` per
+//! scenario with its seconds; a failed scenario has a `<failure>` whose
+//! message is its first violation and whose text is every violation and
+//! the replay command, and a `<system-out>` with the end of its console.
+
+use std::fmt::Write as _;
+
+/// One scenario's line in the report.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub seconds: f64,
+    /// Violations; empty if it passed.
+    pub failures: Vec<String>,
+    pub replay: String,
+    /// The end of the guest console, for failures.
+    pub console_tail: String,
+}
+
+/// XML text with `& < > " '` escaped and control characters dropped
+/// (XML 1.0 has no way to write most of them).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JUnit document.
+pub fn render(cases: &[Case], seconds: f64) -> String {
+    let failures = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"dmalab\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"dmalab-campaign\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">",
+        cases.len()
+    );
+    for case in cases {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"dmalab-campaign\" name=\"{}\" time=\"{:.3}\"",
+            escape(&case.name),
+            case.seconds
+        );
+        if case.failures.is_empty() {
+            out.push_str("/>\n");
+            continue;
+        }
+        out.push_str(">\n");
+        let _ = writeln!(
+            out,
+            "      <failure message=\"{}\" type=\"oracle\">{}\nreplay: {}</failure>",
+            escape(&case.failures[0]),
+            escape(&case.failures.join("\n")),
+            escape(&case.replay)
+        );
+        let _ = writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            escape(&case.console_tail)
+        );
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_and_failures_render_with_escapes() {
+        let cases = [
+            Case {
+                name: "lost-interrupt".into(),
+                seconds: 0.25,
+                failures: vec![],
+                replay: String::new(),
+                console_tail: String::new(),
+            },
+            Case {
+                name: "random-1-2".into(),
+                seconds: 1.5,
+                failures: vec!["lost = 1 <0>".into(), "exit 1 & more".into()],
+                replay: "dmalab run --cmdline 'irps=8'".into(),
+                console_tail: "EXCEPTION\u{1} x".into(),
+            },
+        ];
+        let xml = render(&cases, 1.75);
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<testcase classname=\"dmalab-campaign\" name=\"lost-interrupt\" time=\"0.250\"/>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("message=\"lost = 1 &lt;0&gt;\""), "{xml}");
+        assert!(
+            xml.contains(
+                "exit 1 &amp; more\nreplay: dmalab run --cmdline &apos;irps=8&apos;</failure>"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<system-out>EXCEPTION x</system-out>"),
+            "{xml}"
+        );
+        assert_eq!(xml.matches("<testcase").count(), 2);
+    }
+}

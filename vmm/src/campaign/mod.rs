@@ -1,0 +1,327 @@
+//! `dmalab campaign [PATHS…]`: fault-injection scenarios as a CI job.
+//!
+//! The campaign is: the named scenarios (`*.toml` files under PATHS,
+//! default `tests/scenarios` when neither PATHS nor `--random` is given,
+//! sorted by name) followed by `--random N` drawn scenarios
+//! `random-<S>-<k>` (`random.rs`). `--partition` keeps one shard of that
+//! list (`partition.rs`). Every scenario file is loaded and checked before
+//! anything runs: a bad one is one line and exit 64. Then `runner.rs` runs
+//! them in parallel child VMs, the oracle (`oracle.rs`) judges each, and
+//! this module prints progress, a results table, the replay command of
+//! each failure and the summary line `campaign: N passed, M failed`, and
+//! writes `--junit` (`junit.rs`). Exit 0 iff every scenario passed, 1
+//! otherwise, 64 on bad input. `docs/campaign.md` is the user guide.
+//!
+//! Files: each scenario's plan, report, console and stderr go to the run
+//! directory (`--out DIR`, else `<junit>.files/` beside the JUnit file,
+//! else `$TMPDIR/dmalab-campaign-<pid>`); the files of passing scenarios
+//! are removed unless `--keep`, so what is left is what a failure's replay
+//! command needs.
+
+pub mod junit;
+pub mod oracle;
+pub mod partition;
+pub mod random;
+pub mod runner;
+pub mod scenario;
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cli::CampaignArgs;
+use crate::error::status;
+use scenario::{Scenario, ScenarioError};
+
+/// Why a campaign could not start or finish its output.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("cannot read '{}' (give PATHS: scenario files or directories)", path.display())]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("two scenarios are named '{name}': '{}' and '{}' (names must be unique)", first.display(), second.display())]
+    Duplicate {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("no scenario to run: '{}' holds no *.toml file", path.display())]
+    Empty { path: PathBuf },
+    #[error("cannot find the dmalab binary to run scenarios")]
+    Exe(#[source] std::io::Error),
+    #[error("cannot write '{}'", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit status: 64 for bad input, 70 when output cannot be written.
+    pub fn status(&self) -> u8 {
+        match self {
+            Error::Exe(_) | Error::Output { .. } => status::INTERNAL,
+            _ => status::USAGE,
+        }
+    }
+}
+
+/// The directory scenarios are taken from when no PATHS are given.
+pub const DEFAULT_DIR: &str = "tests/scenarios";
+
+/// Every `*.toml` below `dir`, recursively.
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let err = |source| Error::Path {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        if path.is_dir() {
+            toml_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The named scenarios of `paths`, loaded, checked and sorted by name.
+pub fn load_named(paths: &[PathBuf]) -> Result<Vec<Scenario>, Error> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Path {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let before = files.len();
+            toml_files(path, &mut files)?;
+            if files.len() == before {
+                return Err(Error::Empty { path: path.clone() });
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    let mut scenarios = Vec::with_capacity(files.len());
+    for file in &files {
+        scenarios.push(Scenario::load(file)?);
+    }
+    scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    for pair in scenarios.windows(2) {
+        if pair[0].name == pair[1].name {
+            let path = |s: &Scenario| match &s.origin {
+                scenario::Origin::File(p) => p.clone(),
+                scenario::Origin::Random { .. } => PathBuf::new(),
+            };
+            return Err(Error::Duplicate {
+                name: pair[0].name.clone(),
+                first: path(&pair[0]),
+                second: path(&pair[1]),
+            });
+        }
+    }
+    Ok(scenarios)
+}
+
+/// The whole campaign in campaign order, before partitioning.
+pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
+    let paths = if args.paths.is_empty() && args.random == 0 {
+        vec![PathBuf::from(DEFAULT_DIR)]
+    } else {
+        args.paths.clone()
+    };
+    let mut all = load_named(&paths)?;
+    let names: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
+    for k in 0..args.random {
+        let s = random::scenario(args.seed, k, &args.workload, &args.random_cmdline);
+        if names.contains(&s.name) {
+            return Err(Error::Duplicate {
+                name: s.name,
+                first: PathBuf::from("(a scenario file)"),
+                second: PathBuf::from("--random"),
+            });
+        }
+        all.push(s);
+    }
+    Ok(all)
+}
+
+/// Where the run's files go, and whether this run created the directory.
+fn run_dir(args: &CampaignArgs) -> PathBuf {
+    if let Some(dir) = &args.out {
+        return dir.clone();
+    }
+    if let Some(junit) = &args.junit {
+        let mut name = junit.file_name().unwrap_or_default().to_os_string();
+        name.push(".files");
+        return junit.with_file_name(name);
+    }
+    std::env::temp_dir().join(format!("dmalab-campaign-{}", std::process::id()))
+}
+
+/// `dmalab campaign`: returns the exit status.
+pub fn run(args: &CampaignArgs) -> u8 {
+    match campaign_run(args) {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("dmalab: {}", crate::error::one_line(&e));
+            e.status()
+        }
+    }
+}
+
+fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
+    let all = campaign(args)?;
+    let scenarios: Vec<Scenario> = all
+        .into_iter()
+        .enumerate()
+        .filter(|(k, s)| {
+            args.partition
+                .is_none_or(|p| p.includes(*k as u64, &s.name))
+        })
+        .map(|(_, s)| s)
+        .collect();
+    let exe = std::env::current_exe().map_err(Error::Exe)?;
+    let dir = run_dir(args);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Output {
+        path: dir.clone(),
+        source,
+    })?;
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let total = scenarios.len();
+    let tty = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "campaign: {total} scenarios{}, {jobs} jobs, files in {}",
+        args.partition
+            .map(|p| format!(" (shard {}/{})", p.shard, p.total))
+            .unwrap_or_default(),
+        dir.display()
+    );
+    let start = Instant::now();
+    let mut count = 0;
+    let finished = runner::run_all(&exe, &scenarios, &dir, jobs, |f| {
+        count += 1;
+        let s = &scenarios[f.index];
+        let verdict = if f.violations.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        if tty && f.violations.is_empty() {
+            let _ = write!(out, "\r[{count}/{total}] {verdict} {:<40}", s.name);
+            let _ = out.flush();
+        } else {
+            let _ = writeln!(
+                out,
+                "{}[{count}/{total}] {verdict} {} ({:.2} s, {} faults)",
+                if tty { "\r" } else { "" },
+                s.name,
+                f.seconds,
+                f.outcome.faults_applied()
+            );
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    if tty {
+        let _ = writeln!(out);
+    }
+    let mut cases = Vec::with_capacity(finished.len());
+    let width = scenarios
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(8);
+    let _ = writeln!(
+        out,
+        "\n{:<width$}  result  seconds  faults applied",
+        "scenario"
+    );
+    for f in &finished {
+        let s = &scenarios[f.index];
+        let files = runner::Files::new(&dir, &s.name);
+        let result = if f.violations.is_empty() {
+            "pass"
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {result:<6}  {:>7.2}  {}",
+            s.name,
+            f.seconds,
+            fault_list(&f.outcome)
+        );
+        let tail: Vec<&str> = f.outcome.console.lines().rev().take(40).collect();
+        cases.push(junit::Case {
+            name: s.name.clone(),
+            seconds: f.seconds,
+            failures: f.violations.clone(),
+            replay: runner::replay_command(s, &files),
+            console_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+        if f.violations.is_empty() && !args.keep {
+            for path in files.all() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    let failed: Vec<&junit::Case> = cases.iter().filter(|c| !c.failures.is_empty()).collect();
+    for case in &failed {
+        let _ = writeln!(out, "\nFAILED {}:", case.name);
+        for v in &case.failures {
+            let _ = writeln!(out, "  {v}");
+        }
+        let _ = writeln!(out, "replay: {}", case.replay);
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render(&cases, seconds)).map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if failed.is_empty() && !args.keep {
+        // Only removes the directory if nothing else is in it.
+        let _ = std::fs::remove_dir(&dir);
+    }
+    let _ = writeln!(
+        out,
+        "campaign: {total} scenarios in {seconds:.1} s ({:.1} scenarios/s, {jobs} jobs)",
+        total as f64 / seconds.max(1e-9)
+    );
+    let _ = writeln!(
+        out,
+        "campaign: {} passed, {} failed",
+        total - failed.len(),
+        failed.len()
+    );
+    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// `drop-interrupt 1, hang 2`, or `-`.
+fn fault_list(outcome: &oracle::Outcome) -> String {
+    let counts = outcome.fault_counts();
+    if counts.is_empty() {
+        return "-".into();
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,291 @@
+//! Random mode: `--random N --seed S` draws N scenarios, each a fault plan
+//! over all effect kinds and trigger kinds with the default workload.
+//!
+//! The generator is **SplitMix64** (Steele, Lea & Flood, OOPSLA 2014;
+//! Vigna's constants), used as a stream: scenario `k` of seed `S` starts
+//! from `mix64(mix64(S + GAMMA) ^ k)`, so each scenario depends on `(S, k)`
+//! only and `random-<S>-<k>` can be drawn again on its own (partitioned
+//! runs draw only their shard's scenarios and get the same plans).
+//!
+//! Coverage is by construction, not by luck: the first rule of scenario
+//! `k` has effect kind `KIND_NAMES[k mod 15]` and the trigger shape
+//! `k mod 32` (base `nth` / `every` / `nth + every` / `probability`, and
+//! three bits for the `channel`, `window` and `max_times` modifiers), so
+//! any 15 consecutive scenarios cover every kind and any 32 every trigger
+//! combination; further rules (0–2) are drawn freely. Parameters are drawn
+//! in ranges that keep a scenario short (latency and delays ≤ 5 ms of
+//! device time, storms ≤ 200 messages, windows inside the default
+//! workload's device time).
+//!
+//! Expectations are the universal oracle only; the plan's own seed (the
+//! `--seed` of `dmalab run`) is drawn too, so probability rules vary.
+
+use device_model::fault::{CycleWindow, FaultEffect, FaultPlan, FaultRule, Trigger};
+
+use super::scenario::{Expect, Origin, Scenario, Timing};
+
+/// The workload of random scenarios (`--workload`).
+pub const DEFAULT_WORKLOAD: &str = "copy";
+/// Its command line (`--random-cmdline`): 8 requests of the copy
+/// workload, about 20 descriptors, ~40 ms per scenario here.
+pub const DEFAULT_CMDLINE: &str = "irps=8";
+/// Timeout of one random scenario, seconds.
+pub const TIMEOUT: f64 = 30.0;
+/// Device cycles the default workload spans in instant mode (~120,000):
+/// windows are drawn inside `[0, WINDOW_SPAN)`.
+const WINDOW_SPAN: u64 = 150_000;
+
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// SplitMix64 as a stream.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// The stream of scenario `index` under campaign seed `seed`.
+    pub fn for_scenario(seed: u64, index: u64) -> Self {
+        SplitMix64(mix64(mix64(seed.wrapping_add(GAMMA)) ^ index))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(GAMMA);
+        mix64(self.0)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// Uniform in `lo..=hi`, for small ranges.
+    pub fn range32(&mut self, lo: u32, hi: u32) -> u32 {
+        u32::try_from(self.range(u64::from(lo), u64::from(hi))).expect("inside lo..=hi")
+    }
+
+    /// One of `items`, uniformly.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let last = u32::try_from(items.len() - 1).expect("a short list");
+        items[self.range32(0, last) as usize]
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Uniform in [0, 1), 53 bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The name of random scenario `index` of seed `seed`.
+pub fn name(seed: u64, index: u64) -> String {
+    format!("random-{seed}-{index}")
+}
+
+/// An effect of `kind` with drawn parameters.
+fn effect(kind: &str, rng: &mut SplitMix64) -> FaultEffect {
+    match kind {
+        "drop-interrupt" => FaultEffect::DropInterrupt,
+        "delay-interrupt" => FaultEffect::DelayInterrupt {
+            cycles: rng.range(1_000, 5_000_000),
+        },
+        "duplicate-interrupt" => FaultEffect::DuplicateInterrupt,
+        "spurious-interrupt" => FaultEffect::SpuriousInterrupt,
+        "interrupt-storm" => FaultEffect::InterruptStorm {
+            count: rng.range32(1, 200),
+        },
+        "dma-error" => FaultEffect::DmaError {
+            fatal: rng.chance(0.5),
+        },
+        "short-transfer" => FaultEffect::ShortTransfer {
+            bytes: {
+                let any = rng.range32(1, 65_536);
+                rng.pick(&[0, 8, 64, 512, 4096, any])
+            },
+        },
+        "corrupt-data" => FaultEffect::CorruptData {
+            flips: rng.range32(1, 16),
+        },
+        "hang" => FaultEffect::Hang,
+        "halt" => FaultEffect::Halt,
+        "fetch-error" => FaultEffect::FetchError,
+        "missing-completion" => FaultEffect::MissingCompletion,
+        "stale-completion" => FaultEffect::StaleCompletion,
+        "latency-spike" => FaultEffect::LatencySpike {
+            cycles: rng.range(1_000, 5_000_000),
+        },
+        "surprise-removal" => FaultEffect::SurpriseRemoval,
+        other => unreachable!("KIND_NAMES has no {other}"),
+    }
+}
+
+/// A trigger of shape `shape` (bits 0–1: base, 2: channel, 3: window,
+/// 4: max_times) with drawn values.
+fn trigger(shape: u64, rng: &mut SplitMix64) -> Trigger {
+    let mut t = Trigger::default();
+    match shape & 3 {
+        0 => t.nth = Some(rng.range(1, 16)),
+        1 => t.every = Some(rng.range(1, 8)),
+        2 => {
+            t.nth = Some(rng.range(1, 8));
+            t.every = Some(rng.range(2, 8));
+        }
+        _ => t.probability = Some(rng.pick(&[0.05, 0.1, 0.25, 0.5, 1.0])),
+    }
+    if shape & 4 != 0 {
+        // The copy workload uses channel 0: mostly filter on it.
+        t.channel = Some(if rng.chance(0.75) {
+            0
+        } else {
+            rng.pick(&[1, 2, 3])
+        });
+    }
+    if shape & 8 != 0 {
+        let a = rng.range(0, WINDOW_SPAN);
+        let b = rng.range(0, WINDOW_SPAN);
+        t.window = Some(match rng.range(0, 2) {
+            0 => CycleWindow {
+                from: a,
+                until: u64::MAX,
+            },
+            1 => CycleWindow {
+                from: 0,
+                until: a.max(1),
+            },
+            _ => CycleWindow {
+                from: a.min(b),
+                until: a.max(b) + 1,
+            },
+        });
+    }
+    if shape & 16 != 0 {
+        t.max_times = Some(rng.range(1, 4));
+    }
+    t
+}
+
+/// The fault plan of random scenario `index`.
+pub fn plan(seed: u64, index: u64) -> (FaultPlan, u64) {
+    let mut rng = SplitMix64::for_scenario(seed, index);
+    let kinds = FaultEffect::KIND_NAMES;
+    let extra = rng.pick(&[0, 0, 0, 1, 1, 2]);
+    let mut rules = Vec::new();
+    for r in 0..=extra {
+        let (kind, shape) = if r == 0 {
+            (kinds[(index % 15) as usize], index % 32)
+        } else {
+            (rng.pick(&kinds), rng.range(0, 31))
+        };
+        rules.push(FaultRule {
+            name: Some(format!("r{r}-{kind}")),
+            trigger: trigger(shape, &mut rng),
+            effect: effect(kind, &mut rng),
+        });
+    }
+    let plan_seed = rng.next_u64() >> 1;
+    (FaultPlan { rules }, plan_seed)
+}
+
+/// Random scenario `index` of campaign seed `seed`, running `workload`
+/// with `cmdline`.
+pub fn scenario(seed: u64, index: u64, workload: &str, cmdline: &str) -> Scenario {
+    let (plan, plan_seed) = plan(seed, index);
+    let plan_toml = plan
+        .to_toml()
+        .expect("random plans hold TOML-sized integers");
+    Scenario {
+        name: name(seed, index),
+        origin: Origin::Random { seed, index },
+        description: format!("random plan {index} of seed {seed}"),
+        workload: workload.to_string(),
+        cmdline: cmdline.to_string(),
+        seed: plan_seed,
+        timing: Timing::Instant,
+        doorbell: "exit".into(),
+        timeout: TIMEOUT,
+        plan,
+        plan_toml,
+        expect: Expect {
+            status: "pass".into(),
+            ..Expect::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use device_model::DeviceConfig;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn splitmix64_matches_the_reference_stream() {
+        // Vigna's splitmix64.c seeded with 0: first outputs.
+        let mut rng = SplitMix64(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    #[test]
+    fn plans_are_valid_and_round_trip_through_toml() {
+        for index in 0..300 {
+            let (plan, _) = plan(7, index);
+            plan.validate_for(DeviceConfig::default().channels).unwrap();
+            let text = plan.to_toml().unwrap();
+            assert_eq!(FaultPlan::from_toml(&text).unwrap(), plan, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_and_index_give_the_same_plan_and_others_differ() {
+        assert_eq!(plan(3, 11), plan(3, 11));
+        assert_ne!(plan(3, 11), plan(4, 11));
+        assert_ne!(plan(3, 11).1, plan(3, 12).1);
+    }
+
+    #[test]
+    fn thirty_two_scenarios_cover_every_kind_and_trigger_key() {
+        let mut kinds = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for index in 0..32 {
+            for rule in plan(1, index).0.rules {
+                kinds.insert(rule.effect.kind_name());
+                let t = rule.trigger;
+                for (key, set) in [
+                    ("nth", t.nth.is_some()),
+                    ("every", t.every.is_some()),
+                    ("probability", t.probability.is_some()),
+                    ("channel", t.channel.is_some()),
+                    ("window", t.window.is_some()),
+                    ("max_times", t.max_times.is_some()),
+                ] {
+                    if set {
+                        keys.insert(key);
+                    }
+                }
+            }
+        }
+        assert_eq!(kinds.len(), 15, "{kinds:?}");
+        assert_eq!(keys.len(), 6, "{keys:?}");
+    }
+
+    #[test]
+    fn a_random_scenario_names_itself_and_expects_the_oracle_only() {
+        let s = scenario(9, 4, DEFAULT_WORKLOAD, DEFAULT_CMDLINE);
+        assert_eq!(s.name, "random-9-4");
+        assert_eq!(
+            (s.workload.as_str(), s.cmdline.as_str()),
+            ("copy", "irps=8")
+        );
+        assert!(s.expect.fields.is_empty() && s.expect.relations.is_empty());
+        assert_eq!(FaultPlan::from_toml(&s.plan_toml).unwrap(), s.plan);
+    }
+}

@@ -1,0 +1,236 @@
+//! Running scenarios: one child `dmalab run` per scenario, `jobs` at a
+//! time, each with its own VM.
+//!
+//! Child processes rather than VMs in threads of this process: a scenario
+//! that wedges KVM or dies by a signal takes only its child with it, the
+//! command run is exactly the replay command printed for a failure, and
+//! the VMM needs no campaign-specific code path. Workers take the next
+//! scenario from a shared counter (work stealing in its simplest form),
+//! so a slow scenario does not hold up a batch.
+//!
+//! Each scenario leaves four files in the run directory, named after it:
+//! `<name>.plan.toml` (the `--faults` file), `<name>.report.json`
+//! (`--report`), `<name>.console.txt` (the child's stdout, the guest
+//! console) and `<name>.stderr.txt`. The child gets its `--timeout`; the
+//! runner kills it [`GRACE`] later if it has not exited (the VMM's own
+//! timeout failed).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::oracle::{self, Outcome};
+use super::scenario::Scenario;
+
+/// How long after its `--timeout` a child is killed.
+pub const GRACE: Duration = Duration::from_secs(15);
+
+/// The files of one scenario's run.
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub plan: PathBuf,
+    pub report: PathBuf,
+    pub console: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Files {
+    pub fn new(dir: &Path, name: &str) -> Self {
+        Files {
+            plan: dir.join(format!("{name}.plan.toml")),
+            report: dir.join(format!("{name}.report.json")),
+            console: dir.join(format!("{name}.console.txt")),
+            stderr: dir.join(format!("{name}.stderr.txt")),
+        }
+    }
+
+    pub fn all(&self) -> [&Path; 4] {
+        [&self.plan, &self.report, &self.console, &self.stderr]
+    }
+}
+
+/// The `dmalab` arguments that run `scenario` (after the program name).
+pub fn run_args(scenario: &Scenario, files: &Files) -> Vec<String> {
+    let mut args: Vec<String> = vec!["run".into(), "--scenario".into(), scenario.workload.clone()];
+    if !scenario.cmdline.is_empty() {
+        args.extend(["--cmdline".into(), scenario.cmdline.clone()]);
+    }
+    args.extend([
+        "--faults".into(),
+        files.plan.display().to_string(),
+        "--seed".into(),
+        scenario.seed.to_string(),
+        "--timing".into(),
+        scenario.timing.name().into(),
+        "--doorbell".into(),
+        scenario.doorbell.clone(),
+        "--timeout".into(),
+        scenario.timeout.to_string(),
+        "--report".into(),
+        files.report.display().to_string(),
+    ]);
+    args
+}
+
+/// One shell word: quoted unless it is plain.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The command line that replays `scenario` exactly.
+pub fn replay_command(scenario: &Scenario, files: &Files) -> String {
+    let mut words = vec!["dmalab".to_string()];
+    words.extend(run_args(scenario, files).iter().map(|w| shell_word(w)));
+    words.join(" ")
+}
+
+/// A finished scenario.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Its index in the list given to [`run_all`].
+    pub index: usize,
+    pub seconds: f64,
+    pub outcome: Outcome,
+    /// The oracle's findings; empty: passed.
+    pub violations: Vec<String>,
+}
+
+/// Runs one scenario as a child of `exe` and checks it.
+pub fn run_one(exe: &Path, scenario: &Scenario, dir: &Path, index: usize) -> Finished {
+    let files = Files::new(dir, &scenario.name);
+    let start = Instant::now();
+    let outcome = match spawn_and_wait(exe, scenario, &files) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            return Finished {
+                index,
+                seconds: start.elapsed().as_secs_f64(),
+                outcome: Outcome::default(),
+                violations: vec![format!("cannot run dmalab: {e}")],
+            }
+        }
+    };
+    let violations = oracle::check(scenario, &outcome);
+    Finished {
+        index,
+        seconds: start.elapsed().as_secs_f64(),
+        outcome,
+        violations,
+    }
+}
+
+fn spawn_and_wait(exe: &Path, scenario: &Scenario, files: &Files) -> std::io::Result<Outcome> {
+    std::fs::write(&files.plan, &scenario.plan_toml)?;
+    let _ = std::fs::remove_file(&files.report);
+    let mut child = Command::new(exe)
+        .args(run_args(scenario, files))
+        .stdin(Stdio::null())
+        .stdout(File::create(&files.console)?)
+        .stderr(File::create(&files.stderr)?)
+        .spawn()?;
+    let limit = Duration::from_secs_f64(scenario.timeout) + GRACE;
+    let deadline = Instant::now() + limit;
+    let exit = loop {
+        if let Some(status) = child.try_wait()? {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    let console = std::fs::read(&files.console)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let report = std::fs::read(&files.report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Ok(Outcome {
+        exit,
+        console,
+        report,
+    })
+}
+
+/// Runs every scenario, `jobs` at a time, calling `progress` on this
+/// thread as each finishes; returns them in `scenarios` order.
+pub fn run_all(
+    exe: &Path,
+    scenarios: &[Scenario],
+    dir: &Path,
+    jobs: usize,
+    mut progress: impl FnMut(&Finished),
+) -> Vec<Finished> {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut done: Vec<Option<Finished>> = vec![None; scenarios.len()];
+    thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(scenario) = scenarios.get(index) else {
+                    break;
+                };
+                if tx.send(run_one(exe, scenario, dir, index)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for finished in rx {
+            progress(&finished);
+            let index = finished.index;
+            done[index] = Some(finished);
+        }
+    });
+    done.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_command_is_the_run_command_quoted() {
+        let text = "workload = \"copy\"\ncmdline = \"irps=8 seed=3\"\nseed = 5\n";
+        let s = Scenario::parse(text, Path::new("x.toml"), "x").unwrap();
+        let files = Files::new(Path::new("/tmp/c"), &s.name);
+        assert_eq!(
+            replay_command(&s, &files),
+            "dmalab run --scenario copy --cmdline 'irps=8 seed=3' --faults /tmp/c/x.plan.toml \
+             --seed 5 --timing instant --doorbell exit --timeout 60 --report /tmp/c/x.report.json"
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn a_missing_binary_is_a_failure_not_a_panic() {
+        let s = Scenario::parse("workload = \"copy\"\n", Path::new("x.toml"), "x").unwrap();
+        let dir = std::env::temp_dir().join(format!("dmalab-runner-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = run_one(Path::new("/no/such/dmalab"), &s, &dir, 0);
+        assert!(
+            f.violations[0].contains("cannot run dmalab"),
+            "{:?}",
+            f.violations
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,655 @@
+//! One campaign scenario: the file format of `tests/scenarios/*.toml`
+//! (`docs/fault-campaigns.md` for writing them, `docs/campaign.md` for
+//! how they run) and its checks.
+//!
+//! A scenario file is a TOML table with the run's settings (`workload`,
+//! `cmdline`, `seed`, `timing`, `doorbell`, `timeout`), a fault plan under
+//! `[faults]` (exactly the plan format of `docs/fault-plans.md`, one level
+//! down: `[[faults.rule]]`) and the expectations under `[expect]`.
+//! Everything is checked when the file is loaded, before any VM runs: an
+//! unknown key, a value of the wrong type, a bad plan, a relation that does
+//! not parse or names an unknown fault kind are one error naming the file
+//! and the field.
+//!
+//! The plan is parsed by the device model's own parser
+//! (`FaultPlan::from_toml`) after the `[faults]` table is written back as
+//! a plan document, so a scenario's plan and a `--faults` file are the same
+//! language with the same checks; the plan kept for the child run is the
+//! model's canonical `to_toml` text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use device_model::fault::{FaultEffect, FaultPlan, FaultPlanError};
+use device_model::DeviceConfig;
+use serde_json::Value;
+
+/// Why a scenario file was rejected: the file, the field, the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("bad scenario '{}': field \"{field}\": {problem}", path.display())]
+pub struct ScenarioError {
+    pub path: PathBuf,
+    pub field: String,
+    pub problem: String,
+}
+
+/// Device time in a campaign scenario (`stepped` needs a client on the
+/// control socket, so it is not allowed here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    Instant,
+    Realtime,
+}
+
+impl Timing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Timing::Instant => "instant",
+            Timing::Realtime => "realtime",
+        }
+    }
+}
+
+/// A comparison in a relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Le,
+    Ge,
+    Lt,
+    Gt,
+}
+
+impl Op {
+    fn parse(text: &str) -> Option<Op> {
+        Some(match text {
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            "<=" => Op::Le,
+            ">=" => Op::Ge,
+            "<" => Op::Lt,
+            ">" => Op::Gt,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, left: f64, right: f64) -> bool {
+        match self {
+            Op::Eq => left == right,
+            Op::Ne => left != right,
+            Op::Le => left <= right,
+            Op::Ge => left >= right,
+            Op::Lt => left < right,
+            Op::Gt => left > right,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::Le => "<=",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Gt => ">",
+        }
+    }
+}
+
+/// The right-hand side of a relation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    Number(f64),
+    /// A numeric field of the result line.
+    Field(String),
+    /// How many faults of this kind the host's fault log holds.
+    Faults(String),
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Number(n) => write!(f, "{n}"),
+            Term::Field(name) => f.write_str(name),
+            Term::Faults(kind) => write!(f, "faults.{kind}"),
+        }
+    }
+}
+
+/// `<field> <op> <term>`: a result-line counter against a number, another
+/// counter, or a count of applied faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    pub field: String,
+    pub op: Op,
+    pub term: Term,
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.field, self.op.symbol(), self.term)
+    }
+}
+
+impl Relation {
+    /// Parses `"watchdog_recoveries == faults.drop-interrupt"`.
+    pub fn parse(text: &str) -> Result<Relation, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let [field, op, term] = words[..] else {
+            return Err(format!(
+                "{text:?} is not \"<field> <op> <term>\" (three words, e.g. \
+                 \"retries == faults.dma-error\")"
+            ));
+        };
+        if !is_field_name(field) {
+            return Err(format!("{field:?} is not a result-line field name"));
+        }
+        let op = Op::parse(op).ok_or_else(|| format!("{op:?} is not one of == != <= >= < >"))?;
+        let term = if let Some(kind) = term.strip_prefix("faults.") {
+            check_kind(kind)?;
+            Term::Faults(kind.to_string())
+        } else if let Ok(n) = term.parse::<f64>() {
+            Term::Number(n)
+        } else if is_field_name(term) {
+            Term::Field(term.to_string())
+        } else {
+            return Err(format!(
+                "{term:?} is not a number, a field or faults.<kind>"
+            ));
+        };
+        Ok(Relation {
+            field: field.to_string(),
+            op,
+            term,
+        })
+    }
+}
+
+fn is_field_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A fault kind name of `FaultEffect::KIND_NAMES`.
+pub fn check_kind(kind: &str) -> Result<(), String> {
+    if FaultEffect::KIND_NAMES.contains(&kind) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown fault kind {kind:?} (one of {})",
+            FaultEffect::KIND_NAMES.join(", ")
+        ))
+    }
+}
+
+/// What a scenario must give, beyond the universal oracle.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expect {
+    /// dmalab's exit status.
+    pub exit: u8,
+    /// The result line's `status`.
+    pub status: String,
+    /// Result-line fields with exact values.
+    pub fields: BTreeMap<String, Value>,
+    /// Applied faults of each kind, exactly.
+    pub faults: BTreeMap<String, u64>,
+    pub relations: Vec<Relation>,
+}
+
+/// Where a scenario came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    File(PathBuf),
+    /// `--random N --seed S`: the k-th draw (0-based).
+    Random {
+        seed: u64,
+        index: u64,
+    },
+}
+
+/// One scenario, ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub origin: Origin,
+    pub description: String,
+    pub workload: String,
+    pub cmdline: String,
+    pub seed: u64,
+    pub timing: Timing,
+    /// `exit` or `ioeventfd`.
+    pub doorbell: String,
+    /// Seconds.
+    pub timeout: f64,
+    pub plan: FaultPlan,
+    /// The plan as the TOML file given to `dmalab run --faults`.
+    pub plan_toml: String,
+    pub expect: Expect,
+}
+
+/// Default `timeout` of a scenario, seconds.
+pub const DEFAULT_TIMEOUT: f64 = 60.0;
+
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "workload",
+    "cmdline",
+    "seed",
+    "timing",
+    "doorbell",
+    "timeout",
+    "faults",
+    "expect",
+];
+const EXPECT_KEYS: &[&str] = &["exit", "status", "fields", "faults", "relations"];
+
+/// A name usable as a file name and a JUnit test name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    crate::cli::parse_scenario(name).map(|_| ())
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+}
+
+impl Reader<'_> {
+    fn err(&self, field: &str, problem: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            path: self.path.to_path_buf(),
+            field: field.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn unknown_keys(
+        &self,
+        table: &toml::Table,
+        known: &[&str],
+        prefix: &str,
+    ) -> Result<(), ScenarioError> {
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(self.err(
+                    &format!("{prefix}{key}"),
+                    format!("unknown key (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn string(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, ScenarioError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.err(field, format!("must be a string, got {}", v.type_str()))),
+        }
+    }
+
+    fn integer(
+        &self,
+        table: &toml::Table,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<i64>, ScenarioError> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) => Ok(Some(*n)),
+            Some(v) => Err(self.err(field, format!("must be an integer, got {}", v.type_str()))),
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let r = Reader { path };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| r.err("(file)", format!("cannot read it: {e}")))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Scenario::parse(&text, path, &stem)
+    }
+
+    /// Parses a scenario from its text; `path` names it in errors and
+    /// `stem` is its name unless it has a `name` key.
+    pub fn parse(text: &str, path: &Path, stem: &str) -> Result<Scenario, ScenarioError> {
+        let r = Reader { path };
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            r.err(
+                "(syntax)",
+                e.to_string().replace('\n', " ").trim().to_string(),
+            )
+        })?;
+        r.unknown_keys(&table, TOP_KEYS, "")?;
+        let name = r
+            .string(&table, "name", "name")?
+            .unwrap_or_else(|| stem.to_string());
+        check_name(&name).map_err(|p| r.err("name", p))?;
+        let description = r
+            .string(&table, "description", "description")?
+            .unwrap_or_default();
+        let workload = r
+            .string(&table, "workload", "workload")?
+            .ok_or_else(|| r.err("workload", "missing (copy, fill, stress, demo, …)"))?;
+        crate::cli::parse_scenario(&workload).map_err(|p| r.err("workload", p))?;
+        let cmdline = r.string(&table, "cmdline", "cmdline")?.unwrap_or_default();
+        if cmdline
+            .split_whitespace()
+            .any(|w| w.starts_with("scenario="))
+        {
+            return Err(r.err("cmdline", "give the scenario as `workload`, not scenario="));
+        }
+        let seed = r.integer(&table, "seed", "seed")?.unwrap_or(0);
+        let seed = u64::try_from(seed).map_err(|_| r.err("seed", "must be 0 or more"))?;
+        let timing = match r.string(&table, "timing", "timing")?.as_deref() {
+            None | Some("instant") => Timing::Instant,
+            Some("realtime") => Timing::Realtime,
+            Some(other) => {
+                return Err(r.err(
+                    "timing",
+                    format!(
+                        "{other:?}: instant or realtime (stepped needs a client on the \
+                         control socket)"
+                    ),
+                ))
+            }
+        };
+        let doorbell = r
+            .string(&table, "doorbell", "doorbell")?
+            .unwrap_or_else(|| "exit".into());
+        if !matches!(doorbell.as_str(), "exit" | "ioeventfd") {
+            return Err(r.err("doorbell", format!("{doorbell:?}: exit or ioeventfd")));
+        }
+        let timeout = match table.get("timeout") {
+            None => DEFAULT_TIMEOUT,
+            Some(toml::Value::Integer(n)) => *n as f64,
+            Some(toml::Value::Float(x)) => *x,
+            Some(v) => {
+                return Err(r.err("timeout", format!("must be a number, got {}", v.type_str())))
+            }
+        };
+        if !(timeout > 0.0 && timeout <= 3600.0) {
+            return Err(r.err("timeout", format!("{timeout}: between 0 and 3600 seconds")));
+        }
+        let plan = match table.get("faults") {
+            None => FaultPlan::default(),
+            Some(toml::Value::Table(faults)) => plan_of(&r, faults)?,
+            Some(v) => {
+                return Err(r.err(
+                    "faults",
+                    format!("must be a table of [[faults.rule]], got {}", v.type_str()),
+                ))
+            }
+        };
+        let plan_toml = plan.to_toml().map_err(|e| r.err("faults", e.to_string()))?;
+        let expect = match table.get("expect") {
+            None => Expect {
+                status: "pass".into(),
+                ..Expect::default()
+            },
+            Some(toml::Value::Table(t)) => expect_of(&r, t)?,
+            Some(v) => {
+                return Err(r.err("expect", format!("must be a table, got {}", v.type_str())))
+            }
+        };
+        Ok(Scenario {
+            name,
+            origin: Origin::File(path.to_path_buf()),
+            description,
+            workload,
+            cmdline,
+            seed,
+            timing,
+            doorbell,
+            timeout,
+            plan,
+            plan_toml,
+            expect,
+        })
+    }
+}
+
+/// `[faults]` → the device model's plan, checked for this device.
+fn plan_of(r: &Reader<'_>, faults: &toml::Table) -> Result<FaultPlan, ScenarioError> {
+    let text = toml::to_string(faults).map_err(|e| r.err("faults", e.to_string()))?;
+    let plan = FaultPlan::from_toml(&text)
+        .and_then(|plan| {
+            plan.validate_for(DeviceConfig::default().channels)
+                .map(|()| plan)
+        })
+        .map_err(|e| match e {
+            FaultPlanError::Rule {
+                number,
+                name,
+                field,
+                problem,
+                ..
+            } => {
+                let label = name.map(|n| format!("rule {n:?}: ")).unwrap_or_default();
+                r.err(
+                    &format!("faults.rule[{number}].{field}"),
+                    format!("{label}{problem}"),
+                )
+            }
+            other => r.err("faults", other.to_string()),
+        })?;
+    Ok(plan)
+}
+
+fn expect_of(r: &Reader<'_>, t: &toml::Table) -> Result<Expect, ScenarioError> {
+    r.unknown_keys(t, EXPECT_KEYS, "expect.")?;
+    let exit = r.integer(t, "exit", "expect.exit")?.unwrap_or(0);
+    let exit = u8::try_from(exit).map_err(|_| r.err("expect.exit", "must be 0 to 255"))?;
+    let status = r
+        .string(t, "status", "expect.status")?
+        .unwrap_or_else(|| "pass".into());
+    let mut fields = BTreeMap::new();
+    match t.get("fields") {
+        None => {}
+        Some(toml::Value::Table(f)) => {
+            for (key, value) in f {
+                let field = format!("expect.fields.{key}");
+                let json = match value {
+                    toml::Value::Integer(n) => Value::from(*n),
+                    toml::Value::Float(x) => Value::from(*x),
+                    toml::Value::Boolean(b) => Value::from(*b),
+                    toml::Value::String(s) => Value::from(s.clone()),
+                    v => {
+                        return Err(r.err(
+                            &field,
+                            format!("must be a number, boolean or string, got {}", v.type_str()),
+                        ))
+                    }
+                };
+                fields.insert(key.clone(), json);
+            }
+        }
+        Some(v) => {
+            return Err(r.err(
+                "expect.fields",
+                format!("must be a table, got {}", v.type_str()),
+            ))
+        }
+    }
+    let mut faults = BTreeMap::new();
+    match t.get("faults") {
+        None => {}
+        Some(toml::Value::Table(f)) => {
+            for (kind, value) in f {
+                let field = format!("expect.faults.{kind}");
+                check_kind(kind).map_err(|p| r.err(&field, p))?;
+                let n = match value {
+                    toml::Value::Integer(n) => u64::try_from(*n).ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| r.err(&field, "must be a count (an integer, 0 or more)"))?;
+                faults.insert(kind.clone(), n);
+            }
+        }
+        Some(v) => {
+            return Err(r.err(
+                "expect.faults",
+                format!("must be a table, got {}", v.type_str()),
+            ))
+        }
+    }
+    let mut relations = Vec::new();
+    match t.get("relations") {
+        None => {}
+        Some(toml::Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("expect.relations[{i}]");
+                let toml::Value::String(text) = item else {
+                    return Err(r.err(&field, "must be a string \"<field> <op> <term>\""));
+                };
+                relations.push(Relation::parse(text).map_err(|p| r.err(&field, p))?);
+            }
+        }
+        Some(v) => {
+            return Err(r.err(
+                "expect.relations",
+                format!("must be an array of strings, got {}", v.type_str()),
+            ))
+        }
+    }
+    Ok(Expect {
+        exit,
+        status,
+        fields,
+        faults,
+        relations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("s/lost.toml"), "lost")
+    }
+
+    const FULL: &str = r#"
+description = "The 3rd descriptor's interrupt is lost; the watchdog recovers it."
+workload = "copy"
+cmdline = "irps=12"
+seed = 7
+timing = "instant"
+doorbell = "exit"
+timeout = 60
+
+[[faults.rule]]
+name = "lost-irq"
+effect = "drop-interrupt"
+nth = 3
+
+[expect]
+exit = 0
+status = "pass"
+fields = { watchdog_recoveries = 1, failed = 0 }
+faults = { "drop-interrupt" = 1 }
+relations = ["watchdog_recoveries == faults.drop-interrupt"]
+"#;
+
+    #[test]
+    fn the_format_example_parses() {
+        let s = parse(FULL).unwrap();
+        assert_eq!(s.name, "lost");
+        assert_eq!(
+            (s.workload.as_str(), s.cmdline.as_str(), s.seed),
+            ("copy", "irps=12", 7)
+        );
+        assert_eq!(s.timing, Timing::Instant);
+        assert_eq!(s.plan.rules.len(), 1);
+        assert_eq!(s.plan.rules[0].effect, FaultEffect::DropInterrupt);
+        assert_eq!(FaultPlan::from_toml(&s.plan_toml).unwrap(), s.plan);
+        assert_eq!(s.expect.fields["watchdog_recoveries"], Value::from(1));
+        assert_eq!(s.expect.faults["drop-interrupt"], 1);
+        assert_eq!(
+            s.expect.relations[0].to_string(),
+            "watchdog_recoveries == faults.drop-interrupt"
+        );
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = parse("workload = \"fill\"\n").unwrap();
+        assert_eq!(s.timing, Timing::Instant);
+        assert_eq!((s.doorbell.as_str(), s.timeout, s.seed), ("exit", 60.0, 0));
+        assert!(s.plan.rules.is_empty() && s.plan_toml.is_empty());
+        assert_eq!((s.expect.exit, s.expect.status.as_str()), (0, "pass"));
+        let s = parse("name = \"other\"\nworkload = \"fill\"\n[expect]\nexit = 1\n").unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.expect.status.as_str()),
+            ("other", "pass")
+        );
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let e = error("workload = \"copy\"\ntimming = \"instant\"\n");
+        assert!(
+            e.starts_with("bad scenario 's/lost.toml': field \"timming\": unknown key"),
+            "{e}"
+        );
+        let e = error("workload = \"copy\"\ntiming = \"stepped\"\n");
+        assert!(
+            e.contains("field \"timing\"") && e.contains("stepped needs"),
+            "{e}"
+        );
+        let e = error("cmdline = \"irps=2\"\n");
+        assert!(e.contains("field \"workload\": missing"), "{e}");
+        let e = error("workload = \"copy\"\n[[faults.rule]]\nname = \"x\"\neffect = \"hang\"\nprobability = 1.5\n");
+        assert!(
+            e.contains("field \"faults.rule[1].probability\": rule \"x\": must be between 0 and 1"),
+            "{e}"
+        );
+        let e = error("workload = \"copy\"\n[[faults.rule]]\neffect = \"hang\"\nchannel = 9\n");
+        assert!(e.contains("faults.rule[1].channel"), "{e}");
+        let e = error("workload = \"copy\"\n[expect]\nrelations = [\"retries = 1\"]\n");
+        assert!(
+            e.contains("field \"expect.relations[0]\": \"=\" is not one of"),
+            "{e}"
+        );
+        let e = error("workload = \"copy\"\n[expect]\nfaults = { \"drop-irq\" = 1 }\n");
+        assert!(
+            e.contains("field \"expect.faults.drop-irq\": unknown fault kind"),
+            "{e}"
+        );
+        let e = error("workload = \"copy\"\n[expect]\nfields = { failed = [1] }\n");
+        assert!(e.contains("expect.fields.failed"), "{e}");
+        let e = error("workload = \"copy\"\nseed = -1\n");
+        assert!(e.contains("field \"seed\""), "{e}");
+        let e = error("workload = \"copy\"\nseed = ");
+        assert!(e.contains("field \"(syntax)\""), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+
+    #[test]
+    fn relations_parse_every_term() {
+        let r = Relation::parse("retries <= 3").unwrap();
+        assert_eq!((r.op, r.term), (Op::Le, Term::Number(3.0)));
+        let r = Relation::parse("transfers == drv_irps").unwrap();
+        assert_eq!(r.term, Term::Field("drv_irps".into()));
+        let r = Relation::parse("short_transfers >= faults.short-transfer").unwrap();
+        assert_eq!(r.term, Term::Faults("short-transfer".into()));
+        assert!(Relation::parse("a == faults.nope").is_err());
+        assert!(Relation::parse("a == b c").is_err());
+        assert!(Relation::parse("a-b == 1").is_err());
+        assert!(Op::Lt.holds(1.0, 2.0) && !Op::Gt.holds(1.0, 2.0) && Op::Ne.holds(1.0, 2.0));
+    }
+}
