@@ -123,9 +123,13 @@ static uint64_t to_ns(uint64_t cycles)
 static inline void wait_for(const volatile uint64_t *count, uint64_t before,
 			    uint64_t start)
 {
-	do
+	for (;;) {
 		irq_idle_halt();
-	while (*count == before && lapic_ticks - start < ROUND_TIMEOUT_MS);
+		if (__builtin_expect(*count != before, 1))
+			break;
+		if (lapic_ticks - start >= ROUND_TIMEOUT_MS)
+			break;
+	}
 	irq_enable();
 }
 
