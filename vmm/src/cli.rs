@@ -73,6 +73,11 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Run a failed scenario again up to N times; a pass on a retry is
+    /// reported as flaky (cargo-nextest's --retries).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
     /// Keep the files of passing scenarios too.
     #[arg(long)]
     pub keep: bool,

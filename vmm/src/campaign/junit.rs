@@ -5,6 +5,8 @@
 //! scenario with its seconds; a failed scenario has a `<failure>` whose
 //! message is its first violation and whose text is every violation and
 //! the replay command, and a `<system-out>` with the end of its console.
+//! A scenario that passed on a retry has a `<flakyFailure>` (Maven
+//! Surefire's element for a test that passed on a rerun).
 
 use std::fmt::Write as _;
 
@@ -18,6 +20,8 @@ pub struct Case {
     pub replay: String,
     /// The end of the guest console, for failures.
     pub console_tail: String,
+    /// A flaky pass: the failed attempt's findings.
+    pub flaky: Vec<String>,
 }
 
 /// XML text with `& < > " '` escaped and control characters dropped
@@ -60,8 +64,19 @@ pub fn render(cases: &[Case], seconds: f64) -> String {
             escape(&case.name),
             case.seconds
         );
-        if case.failures.is_empty() {
+        if case.failures.is_empty() && case.flaky.is_empty() {
             out.push_str("/>\n");
+            continue;
+        }
+        if case.failures.is_empty() {
+            // Surefire's element for a test that passed on a rerun.
+            let _ = writeln!(
+                out,
+                ">\n      <flakyFailure message=\"{}\" type=\"oracle\">{}\nreplay: {}</flakyFailure>\n    </testcase>",
+                escape(&case.flaky[0]),
+                escape(&case.flaky.join("\n")),
+                escape(&case.replay)
+            );
             continue;
         }
         out.push_str(">\n");
@@ -96,6 +111,7 @@ mod tests {
                 failures: vec![],
                 replay: String::new(),
                 console_tail: String::new(),
+                flaky: vec![],
             },
             Case {
                 name: "random-1-2".into(),
@@ -103,10 +119,20 @@ mod tests {
                 failures: vec!["lost = 1 <0>".into(), "exit 1 & more".into()],
                 replay: "dmalab run --cmdline 'irps=8'".into(),
                 console_tail: "EXCEPTION\u{1} x".into(),
+                flaky: vec![],
+            },
+            Case {
+                name: "random-1-3".into(),
+                seconds: 0.5,
+                failures: vec![],
+                replay: "dmalab run".into(),
+                console_tail: String::new(),
+                flaky: vec!["violations = 1".into()],
             },
         ];
         let xml = render(&cases, 1.75);
-        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("tests=\"3\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("<flakyFailure message=\"violations = 1\" type=\"oracle\">violations = 1\nreplay: dmalab run</flakyFailure>"), "{xml}");
         assert!(
             xml.contains(
                 "<testcase classname=\"dmalab-campaign\" name=\"lost-interrupt\" time=\"0.250\"/>"
@@ -124,6 +150,7 @@ mod tests {
             xml.contains("<system-out>EXCEPTION x</system-out>"),
             "{xml}"
         );
-        assert_eq!(xml.matches("<testcase").count(), 2);
+        assert_eq!(xml.matches("<testcase").count(), 3);
+        assert_eq!(xml.matches("</testcase>").count(), 2);
     }
 }

@@ -214,7 +214,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
     );
     let start = Instant::now();
     let mut count = 0;
-    let finished = runner::run_all(&exe, &scenarios, &dir, jobs, |f| {
+    let finished = runner::run_all(&exe, &scenarios, &dir, jobs, args.retries, |f| {
         count += 1;
         let s = &scenarios[f.index];
         let verdict = if f.violations.is_empty() {
@@ -222,7 +222,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
         } else {
             "FAIL"
         };
-        if tty && f.violations.is_empty() {
+        if tty && verdict == "PASS" {
             let _ = write!(out, "\r[{count}/{total}] {verdict} {:<40}", s.name);
             let _ = out.flush();
         } else {
@@ -274,8 +274,9 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
             failures: f.violations.clone(),
             replay: runner::replay_command(s, &files),
             console_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            flaky: f.flaky.clone(),
         });
-        if f.violations.is_empty() && !args.keep {
+        if result == "pass" && !args.keep {
             for path in files.all() {
                 let _ = std::fs::remove_file(path);
             }
@@ -289,13 +290,25 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
         }
         let _ = writeln!(out, "replay: {}", case.replay);
     }
+    let flaky: Vec<&junit::Case> = cases.iter().filter(|c| !c.flaky.is_empty()).collect();
+    for case in &flaky {
+        let _ = writeln!(
+            out,
+            "\nFLAKY {} (failed, then passed on a retry):",
+            case.name
+        );
+        for v in &case.flaky {
+            let _ = writeln!(out, "  {v}");
+        }
+        let _ = writeln!(out, "replay: {}", case.replay);
+    }
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render(&cases, seconds)).map_err(|source| Error::Output {
             path: path.clone(),
             source,
         })?;
     }
-    if failed.is_empty() && !args.keep {
+    if failed.is_empty() && flaky.is_empty() && !args.keep {
         // Only removes the directory if nothing else is in it.
         let _ = std::fs::remove_dir(&dir);
     }
@@ -304,6 +317,9 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
         "campaign: {total} scenarios in {seconds:.1} s ({:.1} scenarios/s, {jobs} jobs)",
         total as f64 / seconds.max(1e-9)
     );
+    if !flaky.is_empty() {
+        let _ = writeln!(out, "campaign: {} flaky (passed on a retry)", flaky.len());
+    }
     let _ = writeln!(
         out,
         "campaign: {} passed, {} failed",

@@ -13,7 +13,9 @@
 //! (`--report`), `<name>.console.txt` (the child's stdout, the guest
 //! console) and `<name>.stderr.txt`. The child gets its `--timeout`; the
 //! runner kills it [`GRACE`] later if it has not exited (the VMM's own
-//! timeout failed).
+//! timeout failed). With `--retries N` a failed scenario runs again, up
+//! to N times; one that passes on a retry is reported as flaky (a pass,
+//! listed with the first attempt's findings), as cargo-nextest does.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -103,8 +105,13 @@ pub struct Finished {
     pub index: usize,
     pub seconds: f64,
     pub outcome: Outcome,
-    /// The oracle's findings; empty: passed.
+    /// The oracle's findings on the last attempt; empty: passed.
     pub violations: Vec<String>,
+    /// Runs made (1 + retries used).
+    pub attempts: u32,
+    /// The findings of the first failed attempt when a retry passed
+    /// (a flaky scenario); empty otherwise.
+    pub flaky: Vec<String>,
 }
 
 /// Runs one scenario as a child of `exe` and checks it.
@@ -119,6 +126,8 @@ pub fn run_one(exe: &Path, scenario: &Scenario, dir: &Path, index: usize) -> Fin
                 seconds: start.elapsed().as_secs_f64(),
                 outcome: Outcome::default(),
                 violations: vec![format!("cannot run dmalab: {e}")],
+                attempts: 1,
+                flaky: Vec::new(),
             }
         }
     };
@@ -128,7 +137,34 @@ pub fn run_one(exe: &Path, scenario: &Scenario, dir: &Path, index: usize) -> Fin
         seconds: start.elapsed().as_secs_f64(),
         outcome,
         violations,
+        attempts: 1,
+        flaky: Vec::new(),
     }
+}
+
+/// Runs a scenario, again up to `retries` times while it fails
+/// (cargo-nextest's `--retries`): a pass on a retry is a flaky pass.
+pub fn run_with_retries(
+    exe: &Path,
+    scenario: &Scenario,
+    dir: &Path,
+    index: usize,
+    retries: u32,
+) -> Finished {
+    let mut finished = run_one(exe, scenario, dir, index);
+    let first = finished.violations.clone();
+    let mut attempts = 1;
+    while !finished.violations.is_empty() && attempts <= retries {
+        let seconds = finished.seconds;
+        finished = run_one(exe, scenario, dir, index);
+        finished.seconds += seconds;
+        attempts += 1;
+    }
+    finished.attempts = attempts;
+    if finished.violations.is_empty() && attempts > 1 {
+        finished.flaky = first;
+    }
+    finished
 }
 
 fn spawn_and_wait(exe: &Path, scenario: &Scenario, files: &Files) -> std::io::Result<Outcome> {
@@ -173,6 +209,7 @@ pub fn run_all(
     scenarios: &[Scenario],
     dir: &Path,
     jobs: usize,
+    retries: u32,
     mut progress: impl FnMut(&Finished),
 ) -> Vec<Finished> {
     let next = AtomicUsize::new(0);
@@ -187,7 +224,8 @@ pub fn run_all(
                 let Some(scenario) = scenarios.get(index) else {
                     break;
                 };
-                if tx.send(run_one(exe, scenario, dir, index)).is_err() {
+                let finished = run_with_retries(exe, scenario, dir, index, retries);
+                if tx.send(finished).is_err() {
                     break;
                 }
             });
