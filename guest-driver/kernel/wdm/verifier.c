@@ -129,13 +129,10 @@ void wdm_violation(enum wdm_violation kind, const char *fmt, ...)
 	kprintf("VERIFIER: %s by %s\n", msg, who ? who : "kernel");
 }
 
-KIRQL wdm_check_irql(const char *fn, KIRQL max)
+KIRQL wdm_irql_violation(const char *fn, KIRQL irql, KIRQL max)
 {
-	KIRQL irql = wdm_cpu()->irql;
-
-	if (irql > max)
-		wdm_violation(WDM_V_IRQL, "%s called at IRQL %u (max %u)", fn,
-			      irql, max);
+	wdm_violation(WDM_V_IRQL, "%s called at IRQL %u (max %u)", fn, irql,
+		      max);
 	return irql;
 }
 
