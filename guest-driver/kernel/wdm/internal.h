@@ -11,6 +11,7 @@
 #include "kernel.h"
 #include "lapic.h"
 #include "platform.h"
+#include "steal.h"
 #include "wdm/wdm.h"
 
 struct wdm_cpu {
@@ -22,9 +23,22 @@ struct wdm_cpu {
 
 extern struct wdm_cpu wdm_cpus[MAX_CPUS];
 
+/* This CPU's index. Not this_cpu(), whose %gs load is a volatile asm
+ * that gcc repeats at every use: the GS base of a running CPU never
+ * changes (no migration; kernel code never runs on the user GS), so here
+ * gcc may merge the loads within a function. Every one of them is an
+ * emulated instruction (~0.4 us). */
+static inline unsigned int wdm_cpu_index(void)
+{
+	const struct cpu *self;
+
+	__asm__("mov %%gs:0, %0" : "=r"(self));
+	return self->index;
+}
+
 static inline struct wdm_cpu *wdm_cpu(void)
 {
-	return &wdm_cpus[this_cpu()->index];
+	return &wdm_cpus[wdm_cpu_index()];
 }
 
 /* Enter a driver routine (for reports); returns the previous name. */
@@ -152,6 +166,16 @@ static inline KIRQL wdm_check_irql(const char *fn, KIRQL max)
 }
 /* Thresholds in TSC cycles (scaled, docs/wdm.md). */
 extern uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
+/*
+ * A routine timed over TSC cycles dt, during which the host stole
+ * stolen_ns of the CPU's steal time (steal.h): the routine's own time is
+ * dt minus the steal. The caller has seen dt above the routine's limit or
+ * above the longest one so far; these update that maximum with the own
+ * time and report it if it is over the limit. Out of line: the ns -> TSC
+ * conversion and the report stay off the hot path.
+ */
+void wdm_isr_timed(ULONG MessageId, uint64_t dt, uint64_t stolen_ns);
+void wdm_dpc_timed(uint64_t dt, uint64_t stolen_ns);
 uint64_t wdm_violation_total(void);
 bool wdm_verifier_strict(void);
 /* Prints the verifier's summary lines. */

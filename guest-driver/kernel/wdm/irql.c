@@ -36,16 +36,17 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 {
 	const char *prev = wdm_enter(c, d->Name);
 	uint32_t locks = c->locks_held;
-	uint64_t t0 = rdtsc(), dt;
+	unsigned int cpu = (unsigned int)(c - wdm_cpus);
+	uint64_t t0 = rdtsc(), steal0 = steal_ns(cpu), stolen, dt;
 
 	d->DeferredRoutine(d, d->DeferredContext, a1, a2);
+	stolen = steal_ns(cpu) - steal0;
 	dt = rdtsc() - t0;
 	wdm_stats.dpcs_run++;
-	if (dt > wdm_stats.max_dpc_cycles)
-		wdm_stats.max_dpc_cycles = dt;
-	if (dt > wdm_dpc_limit_cycles)
-		wdm_violation(WDM_V_DPC_TIME, "DPC ran %lu us (limit %lu us)",
-			      tsc_to_us(dt), tsc_to_us(wdm_dpc_limit_cycles));
+	if (__builtin_expect(dt > wdm_stats.max_dpc_cycles ||
+				     dt > wdm_dpc_limit_cycles,
+			     0))
+		wdm_dpc_timed(dt, stolen);
 	if (c->irql != DISPATCH_LEVEL) {
 		wdm_violation(WDM_V_IRQL, "DPC returned at IRQL %u, not DISPATCH_LEVEL",
 			      c->irql);
@@ -125,6 +126,14 @@ KIRQL KeRaiseIrqlToDpcLevel(void)
 	return old;
 }
 
+/* KeLowerIrql's drain, entered by a tail call so that the common path
+ * (nothing queued) keeps no stack frame. */
+static __attribute__((noinline)) void drain_and_enable(struct wdm_cpu *c)
+{
+	dpc_drain(c);
+	irq_enable();
+}
+
 void KeLowerIrql(KIRQL NewIrql)
 {
 	struct wdm_cpu *c = wdm_cpu();
@@ -136,8 +145,10 @@ void KeLowerIrql(KIRQL NewIrql)
 	}
 	irq_disable();
 	c->irql = NewIrql;
-	if (NewIrql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs))
-		dpc_drain(c);
+	if (NewIrql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs)) {
+		drain_and_enable(c);
+		return;
+	}
 	if (NewIrql <= DISPATCH_LEVEL)
 		irq_enable();
 }
@@ -277,11 +288,6 @@ static inline void lock_release(unsigned int cpu, PKSPIN_LOCK l,
 	}
 }
 
-static inline unsigned int cpu_index(void)
-{
-	return this_cpu()->index;
-}
-
 void wdm_lock_acquire(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn)
 {
 	lock_acquire((unsigned int)(c - wdm_cpus), l, fn);
@@ -323,7 +329,7 @@ release_below_dpc_level(unsigned int cpu, PKSPIN_LOCK l)
 
 void KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 {
-	unsigned int cpu = cpu_index();
+	unsigned int cpu = wdm_cpu_index();
 	struct wdm_cpu *c = &wdm_cpus[cpu];
 	KIRQL irql = c->irql;
 
@@ -339,7 +345,7 @@ void KeAcquireSpinLock(PKSPIN_LOCK SpinLock, PKIRQL OldIrql)
 
 void KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 {
-	lock_release(cpu_index(), SpinLock, "KeReleaseSpinLock");
+	lock_release(wdm_cpu_index(), SpinLock, "KeReleaseSpinLock");
 	if (NewIrql > DISPATCH_LEVEL) {
 		wdm_violation(WDM_V_SPINLOCK,
 			      "KeReleaseSpinLock to IRQL %u above DISPATCH_LEVEL",
@@ -351,7 +357,7 @@ void KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 
 void KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 {
-	unsigned int cpu = cpu_index();
+	unsigned int cpu = wdm_cpu_index();
 
 	if (__builtin_expect(wdm_cpus[cpu].irql < DISPATCH_LEVEL, 0)) {
 		acquire_below_dpc_level(cpu, SpinLock);
@@ -362,7 +368,7 @@ void KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock)
 
 void KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
 {
-	unsigned int cpu = cpu_index();
+	unsigned int cpu = wdm_cpu_index();
 
 	if (__builtin_expect(wdm_cpus[cpu].irql < DISPATCH_LEVEL, 0)) {
 		release_below_dpc_level(cpu, SpinLock);
