@@ -18,8 +18,9 @@
  * interrupt spin lock (the per-message one, or the driver's common lock),
  * calls the message service routine with its MessageId, times it with
  * the TSC for the verifier (less the CPU's steal time read at both ends:
- * the time the host did not run the vCPU is not the routine's), EOIs the LAPIC (the ISR returning FALSE is
- * counted, not an error: MSI-X is never shared) and restores the IRQL.
+ * the time the host did not run the vCPU is not the routine's), EOIs the
+ * LAPIC (the ISR returning FALSE is counted, not an error: MSI-X is never
+ * shared) and restores the IRQL.
  * The DPCs it queued run when trap.c's exit hook sees the IRQL below
  * DISPATCH_LEVEL.
  */
