@@ -216,8 +216,8 @@ void KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
  * once by this CPU on release: one cmpxchg or store, the count) inlined
  * into the Ke* entry points, and the complete logic (spinning, the
  * recursion and ownership reports) out of line. The Ke* functions take
- * the CPU index once (this_cpu() is a volatile %gs load gcc cannot merge)
- * and call nothing on their fast paths, so they need no stack frame:
+ * the CPU index once (wdm_cpu_index) and call nothing on their fast
+ * paths, so they need no stack frame:
  * every instruction is emulated here (~0.4 us), and the IRP round trip
  * takes about ten lock operations.
  */
