@@ -170,6 +170,17 @@ pub const BOUNDS: &[Bound] = &[
     },
 ];
 
+/// How many transfers one fault of `kind` can break: a surprise removal
+/// takes the whole device, with a transfer in flight on each channel
+/// (`stress` on 4 channels: 4 watchdog timeouts for 1 removal).
+fn weight(kind: &str) -> u64 {
+    if kind == "surprise-removal" {
+        u64::from(device_model::DeviceConfig::default().channels)
+    } else {
+        1
+    }
+}
+
 /// Failures that need a fault of these kinds to happen at all.
 const CAUSES: &[(&str, &[&str], bool)] = &[
     ("fail_removed", &["surprise-removal"], false),
@@ -342,14 +353,20 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
     }
     let realtime = timing == Timing::Realtime;
     let sum = |kinds: &[&str], slow: bool| -> u64 {
-        let mut n: u64 = kinds.iter().map(|k| eval.count(k)).sum();
+        let mut n: u64 = kinds.iter().map(|k| weight(k) * eval.count(k)).sum();
         if slow && realtime {
             n += eval.count("latency-spike") + eval.count("delay-interrupt");
         }
         n
     };
-    let names = |kinds: &[&str], slow: bool| -> String {
-        let mut terms: Vec<String> = kinds.iter().map(|k| format!("faults.{k}")).collect();
+    let names = |kinds: &[&str], slow: bool, weighted: bool| -> String {
+        let mut terms: Vec<String> = kinds
+            .iter()
+            .map(|k| match weight(k) {
+                w if w > 1 && weighted => format!("{w} × faults.{k}"),
+                _ => format!("faults.{k}"),
+            })
+            .collect();
         if slow && realtime {
             terms.extend([
                 "faults.latency-spike".into(),
@@ -368,7 +385,7 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
             Ok(v) => bad.push(format!(
                 "{} <= {} fails: {v} vs {}",
                 b.field,
-                names(b.kinds, b.slow),
+                names(b.kinds, b.slow, true),
                 sum(b.kinds, b.slow)
             )),
             Err(e) => bad.push(e),
@@ -379,7 +396,7 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
             Ok(v) if v == 0.0 || sum(kinds, *slow) > 0 => {}
             Ok(v) => bad.push(format!(
                 "{field} = {v} but none of {} was applied",
-                names(kinds, *slow)
+                names(kinds, *slow, false)
             )),
             Err(e) => bad.push(e),
         }
@@ -625,6 +642,26 @@ mod tests {
         assert!(check(&s, &outcome(1, r.clone(), json!({ "corrupt-data": [4] }))).is_empty());
         let bad = check(&s, &outcome(1, r, json!({})));
         assert!(bad[0].contains("without an injected corruption"), "{bad:?}");
+    }
+
+    #[test]
+    fn a_surprise_removal_may_time_out_every_channel_once() {
+        let s = scenario("");
+        let mut r = clean_result();
+        r["watchdog_timeouts"] = json!(4);
+        r["transfers"] = json!(8);
+        assert!(check(
+            &s,
+            &outcome(0, r.clone(), json!({ "surprise-removal": [5] }))
+        )
+        .is_empty());
+        r["watchdog_timeouts"] = json!(5);
+        let bad = check(&s, &outcome(0, r, json!({ "surprise-removal": [5] })));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(
+            bad[0].contains("4 × faults.surprise-removal fails: 5 vs 4"),
+            "{bad:?}"
+        );
     }
 
     #[test]
