@@ -32,6 +32,7 @@
  * doorbell (the --timing modes differ exactly there). Buffers stay small:
  * filling and checking cost ~3 us per 8 bytes of emulated CPL0 code.
  */
+#include "check.h"
 #include "dmadev.h"
 #include "heap.h"
 #include "kernel.h"
@@ -56,7 +57,7 @@ struct vec_count {
 
 static struct dmadev dev;
 static struct vec_count vec[DMADEV_MAX_VECTORS];
-static unsigned int checks, failed;
+static struct checklist cl = { .tag = TAG };
 
 static void on_msix(struct trap_frame *f, void *ctx)
 {
@@ -65,21 +66,6 @@ static void on_msix(struct trap_frame *f, void *ctx)
 	v->hits++;
 	v->vector = f->vector;
 	lapic_eoi();
-}
-
-static void __printf(3, 4) report(const char *name, bool ok,
-				  const char *fmt, ...)
-{
-	char detail[160];
-	va_list ap;
-
-	va_start(ap, fmt);
-	kvsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	checks++;
-	if (!ok)
-		failed++;
-	kprintf(TAG ": %s %s (%s)\n", name, ok ? "ok" : "FAIL", detail);
 }
 
 static struct dma_desc desc(uint8_t op, uint64_t src, uint64_t dst,
@@ -117,7 +103,7 @@ static void check_msix(void)
 		bound &= dmadev_msix_bind(&dev, i, on_msix, &vec[i]) >= 0;
 	dmadev_msix_enable(&dev, true);
 	ctl = dmadev_cfg_read(&dev, DMA_CFG_MSIX_CTRL, 2);
-	report("msix", bound && DMA_MSIX_CTRL_SIZE(ctl) == dev.nvec &&
+	check(&cl, "msix", bound && DMA_MSIX_CTRL_SIZE(ctl) == dev.nvec &&
 			       (ctl & DMA_MSIX_CTRL_ENABLE),
 	       "%u vectors 0x%x-0x%x, control 0x%x", dev.nvec, dev.vector[0],
 	       dev.vector[dev.nvec - 1], ctl);
@@ -131,9 +117,9 @@ static void check_channels_up(void)
 	for (c = 0; c < dev.channels && !err; c++)
 		err = dmadev_chan_init(&dev, c, RING_ENTRIES);
 	if (err)
-		report("channels-up", false, "channel %u: error %d", c - 1, err);
+		check(&cl, "channels-up", false, "channel %u: error %d", c - 1, err);
 	else
-		report("channels-up", true, "%u channels, %u-entry rings",
+		check(&cl, "channels-up", true, "%u channels, %u-entry rings",
 		       dev.channels, RING_ENTRIES);
 }
 
@@ -154,11 +140,11 @@ static bool check_copy_poll(uint8_t *src, uint8_t *dst)
 	done = run_one(ch, &d, &c);
 	t0 = rdtsc() - t0;
 	if (!done) {
-		report("copy-poll", false, "no record after %lu us",
+		check(&cl, "copy-poll", false, "no record after %lu us",
 		       tsc_to_us(t0));
 		return false;
 	}
-	report("copy-poll", comp_ok(&c, 0x1001, COPY_LEN) && c.index == 0 &&
+	check(&cl, "copy-poll", comp_ok(&c, 0x1001, COPY_LEN) && c.index == 0 &&
 				    c.channel == 0 &&
 				    dmadev_pattern_ok(dst, COPY_LEN, 1) &&
 				    vec[0].hits == hits,
@@ -185,7 +171,7 @@ static void check_copy_irq(uint8_t *src, uint8_t *dst)
 	t0 = rdtsc() - t0;
 	/* The interrupt follows the write-back: the record is there. */
 	rec = dmadev_chan_poll(ch, &c);
-	report("copy-irq", irq && rec && comp_ok(&c, 0x1002, COPY_LEN) &&
+	check(&cl, "copy-irq", irq && rec && comp_ok(&c, 0x1002, COPY_LEN) &&
 				   vec[0].vector == (uint64_t)dev.vector[0] &&
 				   dmadev_pattern_ok(dst, COPY_LEN, 2),
 	       "irq %s on 0x%lx, record %s status %s, %lu us doorbell to irq",
@@ -207,7 +193,7 @@ static void check_fill(uint8_t *dst)
 	done = run_one(&dev.chan[0], &d, &c);
 	for (k = 0; k < FILL_LEN && data; k++)
 		data = dst[k] == (uint8_t)(pat >> (8 * (k % 8)));
-	report("fill", done && comp_ok(&c, 0x1003, FILL_LEN) && data &&
+	check(&cl, "fill", done && comp_ok(&c, 0x1003, FILL_LEN) && data &&
 			       dst[FILL_LEN] == 0x5a,
 	       "%s status %s bytes %u, %s at byte %u, guard 0x%x",
 	       done ? "record" : "no record", dmadev_status_name(c.status),
@@ -244,7 +230,7 @@ static void check_multi(uint8_t *src, uint8_t *dst)
 			dmadev_pattern_ok(dst + i * MULTI_LEN, MULTI_LEN,
 					  100 + i);
 	}
-	report("multi-chan", irqs == dev.channels && good == dev.channels,
+	check(&cl, "multi-chan", irqs == dev.channels && good == dev.channels,
 	       "%u channels: %u own-vector irqs, %u records, %u right",
 	       dev.channels, irqs, got, good);
 }
@@ -270,7 +256,7 @@ static void check_error_vector(uint8_t *src, uint8_t *dst)
 	st = dmadev_chan_state(ch, &code);
 	dmadev_pattern(src, 256, 3);
 	rec2 = run_one(ch, &good, &c2);
-	report("error-vector",
+	check(&cl, "error-vector",
 	       rec && c.status == DMA_ST_ERR_LEN && c.cookie == 0x3001 && irq &&
 		       err->vector == (uint64_t)dev.vector[dev.channels] &&
 		       (ist & DMA_INT_ERROR) &&
@@ -309,7 +295,7 @@ static void check_msix_mask(uint8_t *src, uint8_t *dst)
 	dmadev_msix_mask(&dev, 0, false);
 	delivered = dmadev_wait_count(&vec[0].hits, hits + 1, TIMEOUT_MS);
 	cleared = !dmadev_msix_pending(&dev, 0);
-	report("msix-mask",
+	check(&cl, "msix-mask",
 	       rec && comp_ok(&c, 0x4001, 256) && pending && !while_masked &&
 		       delivered && vec[0].hits - hits == 1 && cleared,
 	       "record %s, PBA %s while masked, %lu irqs while masked, %s on unmask, PBA %s after",
@@ -348,7 +334,7 @@ static void check_ring_wrap(uint8_t *src, uint8_t *dst)
 		}
 		right += dmadev_pattern_ok(dst, BATCH * LEN, 5);
 	}
-	report("ring-wrap", !err && in_order == BATCHES * BATCH &&
+	check(&cl, "ring-wrap", !err && in_order == BATCHES * BATCH &&
 				    right == BATCHES,
 	       "ch%u: %u of %u records in order, %u of %u batches right, phase now %u",
 	       c_idx, in_order, BATCHES * BATCH, right, BATCHES, ch->phase);
@@ -378,7 +364,7 @@ static void check_tail_reset(uint8_t *src, uint8_t *dst)
 		dmadev_pattern(src, 512, 6);
 		rec = run_one(ch, &good, &c);
 	}
-	report("tail-reset",
+	check(&cl, "tail-reset",
 	       irq && DMA_STATE(st) == DMA_STATE_ERROR &&
 		       code == DMA_ERR_TAIL_RANGE && !r &&
 		       DMA_STATE(st2) == DMA_STATE_IDLE && rec &&
@@ -392,8 +378,8 @@ static void check_tail_reset(uint8_t *src, uint8_t *dst)
 static int result(void)
 {
 	kprintf("DMALAB-RESULT {\"scenario\":\"dma-smoke\",\"status\":\"%s\",\"checks\":%u,\"failed\":%u,\"channels\":%u}\n",
-		failed ? "fail" : "pass", checks, failed, dev.channels);
-	return failed ? DMALAB_EXIT_FAIL : DMALAB_EXIT_PASS;
+		cl.failed ? "fail" : "pass", cl.checks, cl.failed, dev.channels);
+	return cl.failed ? DMALAB_EXIT_FAIL : DMALAB_EXIT_PASS;
 }
 
 static void check_fill_dst(uint8_t *src, uint8_t *dst)
@@ -417,14 +403,14 @@ int scenario_dma_smoke(void)
 
 	if (r == 0)
 		dmadev_print(&dev);
-	report("probe", r == 0 && dev.channels > 0 && src && dst, "%s",
+	check(&cl, "probe", r == 0 && dev.channels > 0 && src && dst, "%s",
 	       r == -1 ? "device not found" :
 	       r == -2 ? "ID register does not answer" : "found");
 	if (r || !dev.channels || !src || !dst)
 		return result();
 	check_msix();
 	check_channels_up();
-	if (failed)
+	if (cl.failed)
 		return result();
 	if (!check_copy_poll(src, dst)) {
 		kprintf(TAG ": no completion within %u ms: the rest skipped\n",
@@ -434,7 +420,7 @@ int scenario_dma_smoke(void)
 	for (i = 0; i < ARRAY_SIZE(checks_after); i++) {
 		/* A device that is gone (surprise removal) reads all ones:
 		 * stop instead of timing out check after check. */
-		if (failed && dmadev_read32(&dev, DMA_REG_ID) != DMA_ID_VALUE) {
+		if (cl.failed && dmadev_read32(&dev, DMA_REG_ID) != DMA_ID_VALUE) {
 			kprintf(TAG ": device no longer answers: the rest skipped\n");
 			break;
 		}

@@ -31,6 +31,7 @@
  * stores on the measured path. Command line: iters=N (default 1000 per
  * phase, rounded down to whole rounds of 32 for depth 32).
  */
+#include "benchstat.h"
 #include "dmadrv/dmadrv.h"
 #include "heap.h"
 #include "kernel.h"
@@ -56,49 +57,11 @@ struct bench_req {
 static struct bench_req req[DEPTH];
 static uint8_t *area;
 
-/* k-th smallest of v[0..n) (rearranges v): Wirth's selection. */
-static uint64_t select_kth(uint64_t *v, long n, long k)
-{
-	long l = 0, m = n - 1, i, j;
-	uint64_t x, t;
-
-	while (l < m) {
-		x = v[k];
-		i = l;
-		j = m;
-		do {
-			while (v[i] < x)
-				i++;
-			while (x < v[j])
-				j--;
-			if (i <= j) {
-				t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				j--;
-			}
-		} while (i <= j);
-		if (j < k)
-			l = i;
-		if (k < i)
-			m = j;
-	}
-	return v[k];
-}
-
-static uint64_t to_ns(uint64_t cycles)
-{
-	uint64_t khz = boot_info->tsc_khz;
-
-	return khz ? cycles * 1000000 / khz : cycles;
-}
-
 /* p50 and p99 of v[0..n) in ns (rearranges v). */
 static void pct(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
 {
-	*p50 = n ? to_ns(select_kth(v, (long)n, (long)(n / 2))) : 0;
-	*p99 = n ? to_ns(select_kth(v, (long)n, (long)(n * 99 / 100))) : 0;
+	*p50 = n ? tsc_to_ns(select_kth(v, (long)n, (long)(n / 2))) : 0;
+	*p99 = n ? tsc_to_ns(select_kth(v, (long)n, (long)(n * 99 / 100))) : 0;
 }
 
 static NTSTATUS on_complete(PDEVICE_OBJECT DeviceObject, PIRP Irp,
@@ -299,7 +262,7 @@ int scenario_irp_bench(void)
 		return fail("verifier violations", 0);
 
 	kprintf(TAG ": depth 1: %lu IRPs, round trip p50 %lu ns p99 %lu ns min %lu ns; ISR->DPC p50 %lu ns p99 %lu ns; DPC p50 %lu ns p99 %lu ns\n",
-		iters, rt50, rt99, to_ns(rtmin), d1[0], d1[1], d1[2], d1[3]);
+		iters, rt50, rt99, tsc_to_ns(rtmin), d1[0], d1[1], d1[2], d1[3]);
 	kprintf(TAG ": depth 32: %lu IRPs, %lu IRPs/s, IoCallDriver->completion p50 %lu ns p99 %lu ns; ISR->DPC p50 %lu ns p99 %lu ns; DPC p50 %lu ns p99 %lu ns\n",
 		n32, busy ? n32 * boot_info->tsc_khz * 1000 / busy : 0, l50, l99,
 		d32[0], d32[1], d32[2], d32[3]);
@@ -315,7 +278,7 @@ int scenario_irp_bench(void)
 	console_write(line, n < sizeof(line) ? n : sizeof(line) - 1);
 	n = ksnprintf(line, sizeof(line),
 		      "DMALAB-RESULT {\"scenario\":\"irp-bench\",\"status\":\"pass\",\"iters\":%lu,\"tsc_khz\":%lu,\"d1_rt_ns_p50\":%lu,\"d1_rt_ns_p99\":%lu,\"d1_rt_ns_min\":%lu,\"d1_irps_per_sec\":%lu,\"d1_isr_dpc_ns_p50\":%lu,\"d1_isr_dpc_ns_p99\":%lu,\"d1_dpc_ns_p50\":%lu,\"d1_dpc_ns_p99\":%lu,\"d32_irps\":%lu,\"d32_irps_per_sec\":%lu,\"d32_lat_ns_p50\":%lu,\"d32_lat_ns_p99\":%lu,\"d32_isr_dpc_ns_p50\":%lu,\"d32_isr_dpc_ns_p99\":%lu,\"d32_dpc_ns_p50\":%lu,\"d32_dpc_ns_p99\":%lu,\"transfers\":%lu,\"drv_isrs\":%lu,\"drv_dpcs\":%lu,\"started_from_dpc\":%lu,\"spurious\":%lu%s}\n",
-		      iters, boot_info->tsc_khz, rt50, rt99, to_ns(rtmin),
+		      iters, boot_info->tsc_khz, rt50, rt99, tsc_to_ns(rtmin),
 		      total ? iters * boot_info->tsc_khz * 1000 / total : 0,
 		      d1[0], d1[1], d1[2], d1[3], n32,
 		      busy ? n32 * boot_info->tsc_khz * 1000 / busy : 0, l50,

@@ -28,6 +28,7 @@
  *
  * Command line: iters=N (default 2000, 1 ... 1000000).
  */
+#include "benchstat.h"
 #include "dmadev.h"
 #include "heap.h"
 #include "kernel.h"
@@ -80,44 +81,6 @@ static void on_error(struct trap_frame *f, void *ctx)
 	(void)ctx;
 	err_hits++;
 	lapic_eoi();
-}
-
-/* k-th smallest of v[0..n) (rearranges v): Wirth's selection. */
-static uint64_t select_kth(uint64_t *v, long n, long k)
-{
-	long l = 0, m = n - 1, i, j;
-	uint64_t x, t;
-
-	while (l < m) {
-		x = v[k];
-		i = l;
-		j = m;
-		do {
-			while (v[i] < x)
-				i++;
-			while (x < v[j])
-				j--;
-			if (i <= j) {
-				t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				j--;
-			}
-		} while (i <= j);
-		if (j < k)
-			l = i;
-		if (k < i)
-			m = j;
-	}
-	return v[k];
-}
-
-static uint64_t to_ns(uint64_t cycles)
-{
-	uint64_t khz = boot_info->tsc_khz;
-
-	return khz ? cycles * 1000000 / khz : cycles;
 }
 
 /* Called with interrupts off since before the interrupt was triggered
@@ -281,12 +244,12 @@ int scenario_irq_bench(void)
 		return fail("self-IPI baseline timed out", 0);
 	ipi50 = select_kth(rt, (long)ipi_n, (long)(ipi_n / 2));
 	kprintf(TAG ": %lu round trips, p50 %lu ns, min %lu ns, max %lu ns; doorbell write p50 %lu ns; self-IPI round trip p50 %lu ns\n",
-		iters, to_ns(p50), to_ns(mn), to_ns(mx), to_ns(kick50),
-		to_ns(ipi50));
+		iters, tsc_to_ns(p50), tsc_to_ns(mn), tsc_to_ns(mx), tsc_to_ns(kick50),
+		tsc_to_ns(ipi50));
 	kprintf("DMALAB-RESULT {\"scenario\":\"irq-bench\",\"status\":\"pass\",\"iters\":%lu,\"tsc_khz\":%lu,\"cycles_total\":%lu,\"rt_ns_p50\":%lu,\"rt_ns_min\":%lu,\"rt_ns_max\":%lu,\"rt_per_sec\":%lu,\"kick_ns_p50\":%lu,\"ipi_ns_p50\":%lu}\n",
-		iters, boot_info->tsc_khz, total, to_ns(p50), to_ns(mn),
-		to_ns(mx),
+		iters, boot_info->tsc_khz, total, tsc_to_ns(p50), tsc_to_ns(mn),
+		tsc_to_ns(mx),
 		total ? iters * boot_info->tsc_khz * 1000 / total : 0,
-		to_ns(kick50), to_ns(ipi50));
+		tsc_to_ns(kick50), tsc_to_ns(ipi50));
 	return DMALAB_EXIT_PASS;
 }

@@ -22,6 +22,7 @@
  * verifier reported; 1 if a check failed, or with verifier=strict if the
  * verifier reported anything.
  */
+#include "check.h"
 #include "cmdline.h"
 #include "kernel.h"
 #include "lapic.h"
@@ -32,21 +33,7 @@
 #include "wdm/testdrv/testdrv.h"
 #include "wdm/wdm_end.h"
 
-static unsigned int checks, failed;
-
-static void __printf(3, 4) report(const char *name, bool ok, const char *fmt, ...)
-{
-	char detail[160];
-	va_list ap;
-
-	va_start(ap, fmt);
-	kvsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	checks++;
-	if (!ok)
-		failed++;
-	kprintf("wdm-selftest: %s %s (%s)\n", name, ok ? "ok" : "FAIL", detail);
-}
+static struct checklist cl = { .tag = "wdm-selftest" };
 
 /* ---- DPC order and IRQL ---- */
 
@@ -85,7 +72,7 @@ static void check_irql_dpc_order(void)
 	before_lower = dpc_log.n;
 	KeLowerIrql(old);
 	dpc_log.order[dpc_log.n] = 0;
-	report("irql-dpc-order",
+	check(&cl, "irql-dpc-order",
 	       old == PASSIVE_LEVEL && at_raise == DISPATCH_LEVEL &&
 		       at_dirql == 3 && !if_dirql && before_lower == 0 &&
 		       dpc_log.n == 2 && dpc_log.order[0] == 'A' &&
@@ -109,7 +96,7 @@ static void check_double_insert(void)
 	first = KeInsertQueueDpc(&d, NULL, NULL);
 	second = KeInsertQueueDpc(&d, NULL, NULL);
 	KeLowerIrql(old);
-	report("dpc-double-insert", first && !second && dpc_log.n == 1,
+	check(&cl, "dpc-double-insert", first && !second && dpc_log.n == 1,
 	       "first %u, second %u, ran %u time(s)", first, second, dpc_log.n);
 }
 
@@ -122,7 +109,7 @@ static void check_dpc_at_passive(void)
 	KeInitializeDpc(&d, log_dpc, (PVOID)'P');
 	dpc_log.n = 0;
 	queued = KeInsertQueueDpc(&d, NULL, NULL);
-	report("dpc-at-passive", queued && dpc_log.n == 1 &&
+	check(&cl, "dpc-at-passive", queued && dpc_log.n == 1 &&
 		       dpc_log.irql == DISPATCH_LEVEL &&
 		       KeGetCurrentIrql() == PASSIVE_LEVEL,
 	       "queued %u, ran %u time(s) before the call returned, at IRQL %u",
@@ -151,7 +138,7 @@ static void check_spinlock(void)
 	KeReleaseSpinLock(&l, old);
 	after = KeGetCurrentIrql();
 	r = KeSynchronizeExecution(in, sync_probe, sync);
-	report("spinlock-irql",
+	check(&cl, "spinlock-irql",
 	       held == DISPATCH_LEVEL && after == PASSIVE_LEVEL && l == 0 && r &&
 		       sync[0] == in->SynchronizeIrql && !sync[1] &&
 		       in->SpinLock == 0,
@@ -169,7 +156,7 @@ static void check_message_isr(void)
 	lapic_self_ipi((uint8_t)in->Vector);
 	while (testdrv_counters.isr[1] == before && lapic_ticks < start + 5)
 		irq_enable_and_halt();
-	report("message-isr",
+	check(&cl, "message-isr",
 	       testdrv_counters.isr[1] == before + 1 && testdrv_counters.isr[0] == 0 &&
 		       testdrv_counters.irql_in_isr == in->Irql &&
 		       in->Irql == in->Vector >> 4,
@@ -218,7 +205,7 @@ static void check_timer_fires(void)
 	st = KeWaitForSingleObject(&timer_log.event, Executive, KernelMode,
 				   FALSE, &limit);
 	ms = ms_since(t0);
-	report("timer-dpc",
+	check(&cl, "timer-dpc",
 	       !was && st == STATUS_SUCCESS && timer_log.runs == 1 &&
 		       KeReadStateTimer(&t) && ms >= 2 && ms < 1000 &&
 		       !KeReadStateEvent(&timer_log.event),
@@ -248,14 +235,14 @@ static void check_timer_cancel_and_wait_timeout(void)
 				   FALSE, &wait);
 	ms = ms_since(t0);
 	c2 = KeCancelTimer(&t);
-	report("timer-cancel", c1 && !c2 && timer_log.runs == 0 &&
+	check(&cl, "timer-cancel", c1 && !c2 && timer_log.runs == 0 &&
 		       !KeReadStateTimer(&t),
 	       "KeCancelTimer %u then %u, DPC ran %u time(s) in %lu ms", c1,
 	       c2, timer_log.runs, ms);
 	KeSetEvent(&timer_log.event, IO_NO_INCREMENT, FALSE);
 	poll = KeWaitForSingleObject(&timer_log.event, Executive, KernelMode,
 				     FALSE, &zero);
-	report("wait-timeout", st == STATUS_TIMEOUT && ms >= 9 && ms < 1000 &&
+	check(&cl, "wait-timeout", st == STATUS_TIMEOUT && ms >= 9 && ms < 1000 &&
 		       poll == STATUS_SUCCESS &&
 		       KeReadStateEvent(&timer_log.event),
 	       "10 ms wait: 0x%x after %lu ms; notification event polled: 0x%x, stays signalled",
@@ -302,7 +289,7 @@ static void check_completion_routine(PDEVICE_OBJECT dev)
 					    sizeof(in), &out, sizeof(out),
 					    FALSE, &ev, &iosb);
 	if (!irp) {
-		report("completion-routine", false, "IoBuildDeviceIoControlRequest failed");
+		check(&cl, "completion-routine", false, "IoBuildDeviceIoControlRequest failed");
 		return;
 	}
 	completion_log.calls = 0;
@@ -313,14 +300,14 @@ static void check_completion_routine(PDEVICE_OBJECT dev)
 	for (i = 0; i < in.len; i++)
 		if ((out.data[i] ^ in.data[i]) != 0xff)
 			data_ok = false;
-	report("pending-event-wait",
+	check(&cl, "pending-event-wait",
 	       st == STATUS_PENDING && wst == STATUS_SUCCESS &&
 		       iosb.Status == STATUS_SUCCESS &&
 		       iosb.Information == sizeof(out) && data_ok,
 	       "IoCallDriver 0x%x, event wait 0x%x, IoStatus 0x%x/%lu, data %s",
 	       (uint32_t)st, (uint32_t)wst, (uint32_t)iosb.Status,
 	       iosb.Information, data_ok ? "inverted" : "wrong");
-	report("completion-routine",
+	check(&cl, "completion-routine",
 	       completion_log.calls == 1 && completion_log.status == STATUS_SUCCESS &&
 		       completion_log.pending_returned &&
 		       completion_log.ctx == &completion_log,
@@ -375,7 +362,7 @@ static void report_user(int64_t status)
 		char a[24], b[24];
 
 		if (!r->done[i]) {
-			report(user_check_names[i], false,
+			check(&cl, user_check_names[i], false,
 			       "did not run (user status %ld)", status);
 			continue;
 		}
@@ -383,7 +370,7 @@ static void report_user(int64_t status)
 			  user_figures[i].a_status ? (uint64_t)(uint32_t)r->a[i] : r->a[i]);
 		ksnprintf(b, sizeof(b), user_figures[i].b_status ? "0x%lx" : "%lu",
 			  user_figures[i].b_status ? (uint64_t)(uint32_t)r->b[i] : r->b[i]);
-		report(user_check_names[i], r->ok[i], "%s %s, %s %s",
+		check(&cl, user_check_names[i], r->ok[i], "%s %s, %s %s",
 		       user_figures[i].a, a, user_figures[i].b, b);
 	}
 }
@@ -424,7 +411,7 @@ int scenario_wdm_selftest(void)
 	irq_enable();
 	wdm_init();
 	st = testdrv_load(bug, &drv);
-	report("driver-entry", NT_SUCCESS(st) && testdrv_device(),
+	check(&cl, "driver-entry", NT_SUCCESS(st) && testdrv_device(),
 	       "DriverEntry 0x%x", (uint32_t)st);
 	if (!NT_SUCCESS(st))
 		goto out;
@@ -441,7 +428,7 @@ int scenario_wdm_selftest(void)
 	ust = user_run(u_wdm_selftest_main, bug != TESTDRV_BUG_NONE);
 	if (bug == TESTDRV_BUG_NONE) {
 		report_user(ust);
-		report("irql-after-user", KeGetCurrentIrql() == PASSIVE_LEVEL,
+		check(&cl, "irql-after-user", KeGetCurrentIrql() == PASSIVE_LEVEL,
 		       "IRQL %u", KeGetCurrentIrql());
 	}
 	wdm_unload_driver(drv);
@@ -451,18 +438,18 @@ out:
 		const char *kind = testdrv_bug_kinds[bug];
 		uint64_t n = wdm_violation_count(kind, strlen(kind));
 
-		report("verifier-caught", n > 0, "testdrv.bug=%s: %lu %s violation(s)",
+		check(&cl, "verifier-caught", n > 0, "testdrv.bug=%s: %lu %s violation(s)",
 		       testdrv_bug_names[bug], n, kind);
 	} else {
-		report("verifier-clean", violations == 0, "%lu violation(s)",
+		check(&cl, "verifier-clean", violations == 0, "%lu violation(s)",
 		       violations);
 	}
 	wdm_result_fields(fields, sizeof(fields));
-	pass = !failed && !(wdm_strict() && violations);
+	pass = !cl.failed && !(wdm_strict() && violations);
 	/* Longer than kprintf's buffer: formatted here, one console write. */
 	n = ksnprintf(line, sizeof(line), "DMALAB-RESULT {\"scenario\":\"wdm-selftest\",\"status\":\"%s\",\"bug\":\"%s\",\"strict\":%s,\"checks\":%u,\"failed\":%u,%s}\n",
 		      pass ? "pass" : "fail", testdrv_bug_names[bug],
-		      wdm_strict() ? "true" : "false", checks, failed, fields);
+		      wdm_strict() ? "true" : "false", cl.checks, cl.failed, fields);
 	console_write(line, n < sizeof(line) ? n : sizeof(line) - 1);
 	return pass ? DMALAB_EXIT_PASS : DMALAB_EXIT_FAIL;
 }
