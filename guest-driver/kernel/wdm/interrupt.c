@@ -48,14 +48,14 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	prev = wdm_enter(c, in->Name);
 	c->irql = in->Irql;
 	cpu = (unsigned int)(c - wdm_cpus);
+	steal0 = steal_ns(cpu); /* steal brackets the stamps: wdm/verifier.c */
 	t0 = rdtsc();
-	steal0 = steal_ns(cpu);
 	wdm_lock_acquire(c, in->ActualLock, "interrupt dispatch");
 	locks = c->locks_held;
 	if (!in->MessageServiceRoutine(in, in->ServiceContext, in->MessageId))
 		isr_false_count++;
-	stolen = steal_ns(cpu) - steal0;
 	dt = rdtsc() - t0;
+	stolen = steal_ns(cpu) - steal0;
 	if (c->locks_held != locks)
 		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
 			      c->locks_held - locks);

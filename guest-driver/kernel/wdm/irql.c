@@ -37,11 +37,11 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 	const char *prev = wdm_enter(c, d->Name);
 	uint32_t locks = c->locks_held;
 	unsigned int cpu = (unsigned int)(c - wdm_cpus);
-	uint64_t t0 = rdtsc(), steal0 = steal_ns(cpu), stolen, dt;
+	uint64_t steal0 = steal_ns(cpu), t0 = rdtsc(), stolen, dt;
 
 	d->DeferredRoutine(d, d->DeferredContext, a1, a2);
-	stolen = steal_ns(cpu) - steal0;
 	dt = rdtsc() - t0;
+	stolen = steal_ns(cpu) - steal0; /* brackets the stamps: verifier.c */
 	wdm_stats.dpcs_run++;
 	if (__builtin_expect(dt > wdm_stats.max_dpc_cycles ||
 				     dt > wdm_dpc_limit_cycles,
