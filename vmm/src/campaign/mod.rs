@@ -22,6 +22,7 @@ pub mod junit;
 pub mod oracle;
 pub mod partition;
 pub mod random;
+pub mod relation;
 pub mod runner;
 pub mod scenario;
 

@@ -1,0 +1,108 @@
+//! Unit tests of `scenario.rs`: the format's example, defaults, errors.
+
+use super::*;
+use device_model::fault::FaultEffect;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(text, Path::new("s/lost.toml"), "lost")
+}
+
+const FULL: &str = r#"
+description = "The 3rd descriptor's interrupt is lost; the watchdog recovers it."
+workload = "copy"
+cmdline = "irps=12"
+seed = 7
+timing = "instant"
+doorbell = "exit"
+timeout = 60
+
+[[faults.rule]]
+name = "lost-irq"
+effect = "drop-interrupt"
+nth = 3
+
+[expect]
+exit = 0
+status = "pass"
+fields = { watchdog_recoveries = 1, failed = 0 }
+faults = { "drop-interrupt" = 1 }
+relations = ["watchdog_recoveries == faults.drop-interrupt"]
+"#;
+
+#[test]
+fn the_format_example_parses() {
+    let s = parse(FULL).unwrap();
+    assert_eq!(s.name, "lost");
+    assert_eq!(
+        (s.workload.as_str(), s.cmdline.as_str(), s.seed),
+        ("copy", "irps=12", 7)
+    );
+    assert_eq!(s.timing, Timing::Instant);
+    assert_eq!(s.plan.rules.len(), 1);
+    assert_eq!(s.plan.rules[0].effect, FaultEffect::DropInterrupt);
+    assert_eq!(FaultPlan::from_toml(&s.plan_toml).unwrap(), s.plan);
+    assert_eq!(s.expect.fields["watchdog_recoveries"], Value::from(1));
+    assert_eq!(s.expect.faults["drop-interrupt"], 1);
+    assert_eq!(
+        s.expect.relations[0].to_string(),
+        "watchdog_recoveries == faults.drop-interrupt"
+    );
+}
+
+#[test]
+fn defaults_apply() {
+    let s = parse("workload = \"fill\"\n").unwrap();
+    assert_eq!(s.timing, Timing::Instant);
+    assert_eq!((s.doorbell.as_str(), s.timeout, s.seed), ("exit", 60.0, 0));
+    assert!(s.plan.rules.is_empty() && s.plan_toml.is_empty());
+    assert_eq!((s.expect.exit, s.expect.status.as_str()), (0, "pass"));
+    let s = parse("name = \"other\"\nworkload = \"fill\"\n[expect]\nexit = 1\n").unwrap();
+    assert_eq!(
+        (s.name.as_str(), s.expect.status.as_str()),
+        ("other", "pass")
+    );
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_the_file_and_the_field() {
+    let e = error("workload = \"copy\"\ntimming = \"instant\"\n");
+    assert!(
+        e.starts_with("bad scenario 's/lost.toml': field \"timming\": unknown key"),
+        "{e}"
+    );
+    let e = error("workload = \"copy\"\ntiming = \"stepped\"\n");
+    assert!(
+        e.contains("field \"timing\"") && e.contains("stepped needs"),
+        "{e}"
+    );
+    let e = error("cmdline = \"irps=2\"\n");
+    assert!(e.contains("field \"workload\": missing"), "{e}");
+    let e = error("workload = \"copy\"\n[[faults.rule]]\nname = \"x\"\neffect = \"hang\"\nprobability = 1.5\n");
+    assert!(
+        e.contains("field \"faults.rule[1].probability\": rule \"x\": must be between 0 and 1"),
+        "{e}"
+    );
+    let e = error("workload = \"copy\"\n[[faults.rule]]\neffect = \"hang\"\nchannel = 9\n");
+    assert!(e.contains("faults.rule[1].channel"), "{e}");
+    let e = error("workload = \"copy\"\n[expect]\nrelations = [\"retries = 1\"]\n");
+    assert!(
+        e.contains("field \"expect.relations[0]\": \"=\" is not one of"),
+        "{e}"
+    );
+    let e = error("workload = \"copy\"\n[expect]\nfaults = { \"drop-irq\" = 1 }\n");
+    assert!(
+        e.contains("field \"expect.faults.drop-irq\": unknown fault kind"),
+        "{e}"
+    );
+    let e = error("workload = \"copy\"\n[expect]\nfields = { failed = [1] }\n");
+    assert!(e.contains("expect.fields.failed"), "{e}");
+    let e = error("workload = \"copy\"\nseed = -1\n");
+    assert!(e.contains("field \"seed\""), "{e}");
+    let e = error("workload = \"copy\"\nseed = ");
+    assert!(e.contains("field \"(syntax)\""), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
