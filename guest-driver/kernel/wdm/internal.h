@@ -169,11 +169,13 @@ extern uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
 /*
  * A routine timed over TSC cycles dt, during which the host stole
  * stolen_ns of the CPU's steal time (steal.h): the routine's own time is
- * dt minus the steal. The caller has seen dt above the routine's limit or
- * above the longest one so far; these update that maximum with the own
- * time and report it if it is over the limit. Out of line: the ns -> TSC
- * conversion and the report stay off the hot path.
+ * dt minus the steal. The caller has seen dt above wdm_isr_check_cycles /
+ * wdm_dpc_check_cycles (the lower of the limit and the longest own time
+ * so far: one compare on the hot path); these update that maximum with
+ * the own time and report it if it is over the limit. Out of line: the
+ * ns -> TSC conversion and the report stay off the hot path.
  */
+extern uint64_t wdm_isr_check_cycles, wdm_dpc_check_cycles;
 void wdm_isr_timed(ULONG MessageId, uint64_t dt, uint64_t stolen_ns);
 void wdm_dpc_timed(uint64_t dt, uint64_t stolen_ns);
 uint64_t wdm_violation_total(void);

@@ -47,24 +47,22 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	}
 	prev = wdm_enter(c, in->Name);
 	c->irql = in->Irql;
-	cpu = (unsigned int)(c - wdm_cpus);
-	steal0 = steal_ns(cpu); /* steal brackets the stamps: wdm/verifier.c */
+	cpu = wdm_cpu_index(); /* the load wdm_cpu() made */
+	steal0 = steal_ns_own(cpu); /* steal brackets the stamps: verifier.c */
 	t0 = rdtsc();
 	wdm_lock_acquire(c, in->ActualLock, "interrupt dispatch");
 	locks = c->locks_held;
 	if (!in->MessageServiceRoutine(in, in->ServiceContext, in->MessageId))
 		isr_false_count++;
 	dt = rdtsc() - t0;
-	stolen = steal_ns(cpu) - steal0;
+	stolen = steal_ns_own(cpu) - steal0;
 	if (c->locks_held != locks)
 		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
 			      c->locks_held - locks);
 	wdm_lock_release(c, in->ActualLock, "interrupt dispatch");
 	in->Count++;
 	wdm_stats.isrs++;
-	if (__builtin_expect(dt > wdm_stats.max_isr_cycles ||
-				     dt > wdm_isr_limit_cycles,
-			     0))
+	if (__builtin_expect(dt > wdm_isr_check_cycles, 0))
 		wdm_isr_timed(in->MessageId, dt, stolen);
 	if (c->irql != in->Irql)
 		wdm_violation(WDM_V_IRQL, "ISR returned at IRQL %u, not its DIRQL %u",

@@ -36,16 +36,14 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 {
 	const char *prev = wdm_enter(c, d->Name);
 	uint32_t locks = c->locks_held;
-	unsigned int cpu = (unsigned int)(c - wdm_cpus);
-	uint64_t steal0 = steal_ns(cpu), t0 = rdtsc(), stolen, dt;
+	unsigned int cpu = wdm_cpu_index();
+	uint64_t steal0 = steal_ns_own(cpu), t0 = rdtsc(), stolen, dt;
 
 	d->DeferredRoutine(d, d->DeferredContext, a1, a2);
 	dt = rdtsc() - t0;
-	stolen = steal_ns(cpu) - steal0; /* brackets the stamps: verifier.c */
+	stolen = steal_ns_own(cpu) - steal0; /* brackets the stamps: verifier.c */
 	wdm_stats.dpcs_run++;
-	if (__builtin_expect(dt > wdm_stats.max_dpc_cycles ||
-				     dt > wdm_dpc_limit_cycles,
-			     0))
+	if (__builtin_expect(dt > wdm_dpc_check_cycles, 0))
 		wdm_dpc_timed(dt, stolen);
 	if (c->irql != DISPATCH_LEVEL) {
 		wdm_violation(WDM_V_IRQL, "DPC returned at IRQL %u, not DISPATCH_LEVEL",

@@ -36,10 +36,10 @@
  * error is the other way: a preemption right at a stamp but outside the
  * routine is subtracted too. So a true overrun can hide only behind a
  * host preemption at least as long landing on that instruction.
- * The hot path is two steal reads and two compares; the conversion (one
- * multiply) and the report run only when the TSC delta is above the
- * limit or the longest so far (the maxima of the result line are own
- * times). Violation lines give both: `ran N us (M us stolen by the
+ * The hot path is two steal reads (one load each: steal.h) and one
+ * compare; the conversion (one multiply) and the report run only when
+ * the TSC delta is above the limit or the longest own time so far (the
+ * maxima of the result line are own times). Violation lines give both: `ran N us (M us stolen by the
  * host; limit L us)`, N the own time. wdm_verifier_init enables steal
  * time on the CPU that runs it (the BSP: the only CPU that runs WDM code;
  * another CPU reads steal 0); where the hypervisor does not offer it, it
@@ -68,6 +68,8 @@ const char *const wdm_violation_names[WDM_V_COUNT] = {
 
 uint64_t wdm_violations[WDM_V_COUNT];
 uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
+/* min(limit, longest own time so far): 0 until the first one is timed */
+uint64_t wdm_isr_check_cycles, wdm_dpc_check_cycles;
 
 static uint64_t isr_us = DEFAULT_ISR_US, dpc_us = DEFAULT_DPC_US;
 static uint64_t factor, calib_ps_per_insn;
@@ -145,6 +147,11 @@ void wdm_verifier_init(void)
 			steal_state_name(steal));
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 /* The own time of a routine timed over dt with stolen_ns stolen; the
  * stolen TSC ticks in *stolen. */
 static uint64_t own_cycles(uint64_t dt, uint64_t stolen_ns, uint64_t *stolen)
@@ -161,6 +168,8 @@ void wdm_isr_timed(ULONG MessageId, uint64_t dt, uint64_t stolen_ns)
 
 	if (own > wdm_stats.max_isr_cycles)
 		wdm_stats.max_isr_cycles = own;
+	wdm_isr_check_cycles = min_u64(wdm_stats.max_isr_cycles,
+				       wdm_isr_limit_cycles);
 	if (own <= wdm_isr_limit_cycles)
 		return;
 	if (steal == STEAL_ON)
@@ -181,6 +190,8 @@ void wdm_dpc_timed(uint64_t dt, uint64_t stolen_ns)
 
 	if (own > wdm_stats.max_dpc_cycles)
 		wdm_stats.max_dpc_cycles = own;
+	wdm_dpc_check_cycles = min_u64(wdm_stats.max_dpc_cycles,
+				       wdm_dpc_limit_cycles);
 	if (own <= wdm_dpc_limit_cycles)
 		return;
 	if (steal == STEAL_ON)
