@@ -60,6 +60,11 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "TEXT", default_value = crate::campaign::random::DEFAULT_CMDLINE)]
     pub random_cmdline: String,
 
+    /// Device time of the random plans (instant replays exactly).
+    #[arg(long, value_name = "MODE", default_value = "instant",
+          value_parser = ["instant", "realtime"])]
+    pub random_timing: String,
+
     /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
     #[arg(long, value_name = "PART")]
     pub partition: Option<crate::campaign::partition::Partition>,
@@ -364,11 +369,13 @@ mod tests {
             (a.workload.as_str(), a.random_cmdline.as_str()),
             ("copy", "irps=8")
         );
+        assert_eq!(a.random_timing, "instant");
         for bad in [
             &["--partition", "3/2"][..],
             &["--partition", "x"],
             &["-j", "0"],
             &["--random", "-1"],
+            &["--random-timing", "stepped"],
         ] {
             let argv = ["dmalab", "campaign"].iter().chain(bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");

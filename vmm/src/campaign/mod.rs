@@ -145,7 +145,10 @@ pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     let mut all = load_named(&paths)?;
     let names: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
     for k in 0..args.random {
-        let s = random::scenario(args.seed, k, &args.workload, &args.random_cmdline);
+        let mut s = random::scenario(args.seed, k, &args.workload, &args.random_cmdline);
+        if args.random_timing == "realtime" {
+            s.timing = scenario::Timing::Realtime;
+        }
         if names.contains(&s.name) {
             return Err(Error::Duplicate {
                 name: s.name,
