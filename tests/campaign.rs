@@ -29,6 +29,20 @@ fn scenarios_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
 }
 
+/// How many `*.toml` files are below `dir` (the campaign recurses too).
+fn toml_files(dir: &Path) -> u64 {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("a scenario directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            n += toml_files(&path);
+        } else if path.extension().is_some_and(|x| x == "toml") {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// `campaign: N passed, M failed` → (N, M).
 fn summary(run: &Run) -> (u64, u64) {
     let line = run
@@ -51,13 +65,7 @@ fn the_ci_campaign_passes_every_named_scenario_and_200_random_plans() {
     if !kvm_usable("the_ci_campaign_passes_every_named_scenario_and_200_random_plans") {
         return;
     }
-    let named = std::fs::read_dir(scenarios_dir())
-        .expect("tests/scenarios")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "toml"))
-        })
-        .count() as u64;
+    let named = toml_files(&scenarios_dir());
     assert!(named >= 15, "only {named} named scenarios");
     let scratch = Scratch::new("campaign-ci");
     let junit = scratch.path().join("campaign.xml");
