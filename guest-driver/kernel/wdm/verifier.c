@@ -27,20 +27,21 @@
  * delta here; a routine's own time is the TSC delta less the steal
  * converted to TSC ticks (clamped at 0). Outside, not inside: KVM adds a
  * preemption to the steal when it re-enters the vCPU, and here the host
- * preempts the vCPU preferably at an rdtsc (at CPL0 it ends an emulation
- * batch): measured with a ring-0 loop under load, a 4-16 ms gap in the
- * TSC fell between an rdtsc and the steal read next to it in 1-3 of 16
- * gaps, on either side. With the reads inside, such a preemption was in
- * the TSC delta but not in the steal delta (3 false ISR violations in 60
- * loaded stress runs, "0 us stolen"); outside, it is in both, and the
- * error is the other way: a preemption right at a stamp but outside the
- * routine is subtracted too. So a true overrun can hide only behind a
- * host preemption at least as long landing on that instruction.
+ * preempts the vCPU preferably at an rdtsc: measured with a ring-0 loop
+ * under load, a 4-16 ms gap in the TSC fell between an rdtsc and the
+ * steal read next to it in 1-3 of 16 gaps, on either side. With the
+ * reads inside, such a preemption was in the TSC delta but not in the
+ * steal delta (2-3 of 60 loaded stress runs had an ISR violation with
+ * "0 us stolen"); outside, it is in both, and the error is the other
+ * way: a preemption right at a stamp but outside the routine is
+ * subtracted too. So a true overrun can hide only behind a host
+ * preemption at least as long landing on that instruction.
+ *
  * The hot path is two steal reads (one load each: steal.h) and one
  * compare; the conversion (one multiply) and the report run only when
  * the TSC delta is above the limit or the longest own time so far (the
- * maxima of the result line are own times). Violation lines give both: `ran N us (M us stolen by the
- * host; limit L us)`, N the own time. wdm_verifier_init enables steal
+ * maxima of the result line are own times). Violation lines give both:
+ * `ran N us (M us stolen by the host; limit L us)`, N the own time. wdm_verifier_init enables steal
  * time on the CPU that runs it (the BSP: the only CPU that runs WDM code;
  * another CPU reads steal 0); where the hypervisor does not offer it, it
  * says so once and durations include host preemption, as before.
