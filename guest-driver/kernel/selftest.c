@@ -10,6 +10,7 @@
  * (trap.h): the handler resumes after the faulting instruction and
  * records vector, error code and CR2 in this_cpu()->last_trap.
  */
+#include "check.h"
 #include "cpu.h"
 #include "heap.h"
 #include "isr.h"
@@ -30,27 +31,7 @@
 #define STEAL_ROUNDS 50
 #define STEAL_MARKER 0x57ea1 /* any value but READY/SCENARIO_END: logged only */
 
-static unsigned int checks, failed;
-
-static void __printf(3, 4) report(const char *name, bool ok, const char *fmt, ...)
-{
-	char detail[160];
-	va_list ap;
-
-	va_start(ap, fmt);
-	kvsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	checks++;
-	if (ok) {
-		if (detail[0])
-			kprintf("selftest: %s ok (%s)\n", name, detail);
-		else
-			kprintf("selftest: %s ok\n", name);
-	} else {
-		failed++;
-		kprintf("selftest: %s FAIL %s\n", name, detail);
-	}
-}
+static struct checklist cl = { .tag = "selftest" };
 
 static void check_cpu_mode(void)
 {
@@ -63,7 +44,7 @@ static void check_cpu_mode(void)
 		  (efer & (EFER_LME | EFER_LMA)) == (EFER_LME | EFER_LMA) &&
 		  cr3 == boot_info->pml4_addr;
 
-	report("cpu-mode", ok, "cr0=0x%lx cr4=0x%lx efer=0x%lx cr3=0x%lx",
+	check(&cl, "cpu-mode", ok, "cr0=0x%lx cr4=0x%lx efer=0x%lx cr3=0x%lx",
 	       cr0, cr4, efer, cr3);
 }
 
@@ -93,9 +74,9 @@ static void check_boot_info(void)
 	else if (!bi->pci_mmio_size)
 		why = "empty PCI MMIO window";
 	if (why)
-		report("boot-info", false, "%s", why);
+		check(&cl, "boot-info", false, "%s", why);
 	else
-		report("boot-info", true, "%u cpus, %u mmap entries, tsc %lu kHz",
+		check(&cl, "boot-info", true, "%u cpus, %u mmap entries, tsc %lu kHz",
 		       bi->cpu_count, bi->mmap_count, bi->tsc_khz);
 }
 
@@ -110,7 +91,7 @@ static void check_ud(void)
 			 : "=r"(at)
 			 :
 			 : "memory");
-	report("idt-ud", r->count == before + 1 && r->vector == VEC_UD && r->rip == at,
+	check(&cl, "idt-ud", r->count == before + 1 && r->vector == VEC_UD && r->rip == at,
 	       "traps %lu vector %lu rip 0x%lx (want 0x%lx)",
 	       r->count - before, r->vector, r->rip, at);
 }
@@ -128,7 +109,7 @@ static void check_pf(void)
 			 : "memory");
 	ok = r->count == before + 1 && r->vector == VEC_PF &&
 	     r->cr2 == UNMAPPED_ADDR && !(r->error & 5) && val == 0x5a5a;
-	report("idt-pf", ok, "traps %lu vector %lu cr2 0x%lx error 0x%lx",
+	check(&cl, "idt-pf", ok, "traps %lu vector %lu cr2 0x%lx error 0x%lx",
 	       r->count - before, r->vector, r->cr2, r->error);
 }
 
@@ -143,7 +124,7 @@ static void check_tsc(void)
 			back++;
 		prev = now;
 	}
-	report("tsc-monotonic", !back && now > boot_entry_tsc,
+	check(&cl, "tsc-monotonic", !back && now > boot_entry_tsc,
 	       "%u steps backwards in 64 reads", back);
 }
 
@@ -167,7 +148,7 @@ static void check_atomics(void)
 			 : "+r"(old), "+m"(word)
 			 :
 			 : "memory", "cc");
-	report("lock-cmpxchg-xadd", ok1 && !ok2 && expect == 7 && old == 7 && word == 17,
+	check(&cl, "lock-cmpxchg-xadd", ok1 && !ok2 && expect == 7 && old == 7 && word == 17,
 	       "cmpxchg %u/%u expect %lu xadd old %lu word %lu",
 	       ok1, ok2, expect, old, (uint64_t)word);
 }
@@ -180,7 +161,7 @@ static void check_rep_movsb(void)
 	for (i = 0; i < 8; i++)
 		src[i] = u_selftest_pattern(i);
 	memcpy((char *)dst + 1, (char *)src + 3, 61); /* unaligned, odd */
-	report("rep-movsb", !memcmp((char *)dst + 1, (char *)src + 3, 61) &&
+	check(&cl, "rep-movsb", !memcmp((char *)dst + 1, (char *)src + 3, 61) &&
 				    ((char *)dst)[0] == 0 && ((char *)dst)[62] == 0,
 	       "61 bytes, unaligned");
 }
@@ -194,13 +175,13 @@ static void check_heap(void)
 		  (uint64_t)a >= heap_start() && (uint64_t)c + 4096 <= heap_end() &&
 		  !c[0] && !c[4095];
 
-	report("heap", ok, "[0x%lx, 0x%lx) %lu MiB", heap_start(), heap_end(),
+	check(&cl, "heap", ok, "[0x%lx, 0x%lx) %lu MiB", heap_start(), heap_end(),
 	       (heap_end() - heap_start()) >> 20);
 }
 
 static void check_smp(void)
 {
-	report("smp-online", cpus_online == boot_info->cpu_count,
+	check(&cl, "smp-online", cpus_online == boot_info->cpu_count,
 	       "%u of %u cpus online", cpus_online, boot_info->cpu_count);
 }
 
@@ -210,7 +191,7 @@ static void check_timer(void)
 	bool ok;
 
 	if (!(read_rflags() & RFLAGS_IF)) {
-		report("lapic-timer", false, "interrupts are off");
+		check(&cl, "lapic-timer", false, "interrupts are off");
 		return;
 	}
 	start = lapic_ticks;
@@ -227,7 +208,7 @@ static void check_timer(void)
 	 * could not be delivered, which stretches the wait; bounded at 10x. */
 	ok = us >= 9000 * TIMER_TEST_TICKS / 10 &&
 	     us <= 10000 * TIMER_TEST_TICKS;
-	report("lapic-timer", ok, "%u ticks in %lu us of TSC time, %lu counts/ms",
+	check(&cl, "lapic-timer", ok, "%u ticks in %lu us of TSC time, %lu counts/ms",
 	       TIMER_TEST_TICKS, us, lapic_counts_per_ms);
 }
 
@@ -254,13 +235,13 @@ static void check_irq_vector(void)
 	uint64_t start = lapic_ticks;
 
 	if (v < 0) {
-		report("irq-vector", false, "no free device vector");
+		check(&cl, "irq-vector", false, "no free device vector");
 		return;
 	}
 	lapic_self_ipi((uint8_t)v);
 	while (!probe.hits && lapic_ticks < start + 5)
 		irq_enable_and_halt();
-	report("irq-vector", probe.hits == 1 && probe.vector == (uint64_t)v,
+	check(&cl, "irq-vector", probe.hits == 1 && probe.vector == (uint64_t)v,
 	       "vector 0x%x: %lu hits, saw vector 0x%lx", v, probe.hits,
 	       probe.vector);
 }
@@ -273,7 +254,7 @@ static void check_user_syscall(void)
 		      U_SELFTEST_SYSCALLS;
 
 	calls = syscall_count - calls;
-	report("user-syscall", st == 0 && calls >= U_SELFTEST_SYSCALLS + 4,
+	check(&cl, "user-syscall", st == 0 && calls >= U_SELFTEST_SYSCALLS + 4,
 	       "status %ld, %lu calls, %lu ns per int3 round trip", st, calls, ns);
 }
 
@@ -293,7 +274,7 @@ static void check_user_irq(void)
 		tsc_to_us(r->irq_gap_cycles * 1000 / r->irq_gaps) : 0;
 
 	user_ticks = lapic_ticks_user - user_ticks;
-	report("user-irq", st == 0 && user_ticks >= 2,
+	check(&cl, "user-irq", st == 0 && user_ticks >= 2,
 	       "%lu ticks hit CPL3 in %u ms, %lu interruptions seen, median %lu ns, mean %lu ns",
 	       user_ticks, U_SELFTEST_IRQ_MS, r->irq_gaps,
 	       tsc_to_us(r->irq_gap_median * 1000), mean);
@@ -306,14 +287,14 @@ static void check_user_simd(void)
 	int64_t st;
 
 	if (!buf || user_region_add((uint64_t)buf, len)) {
-		report("user-simd", false, "cannot map a 2 MiB user buffer");
+		check(&cl, "user-simd", false, "cannot map a 2 MiB user buffer");
 		return;
 	}
 	st = user_run(u_selftest_simd_main, (uint64_t)buf);
 	if (u_selftest_result.simd_cycles)
 		mbs = (uint64_t)U_SELFTEST_SIMD_BYTES * khz / 1000 /
 		      u_selftest_result.simd_cycles;
-	report("user-simd",
+	check(&cl, "user-simd",
 	       st == 0 && buf[0] == u_selftest_pattern(0) &&
 		       buf[U_SELFTEST_SIMD_BYTES / 8 - 1] ==
 			       u_selftest_pattern(U_SELFTEST_SIMD_BYTES / 8 - 1),
@@ -341,11 +322,11 @@ static void check_steal_time(void)
 	bool ok;
 
 	if (s == STEAL_NO_KVM || s == STEAL_NO_FEATURE) {
-		report("steal-time", true, "not offered: %s", steal_state_name(s));
+		check(&cl, "steal-time", true, "not offered: %s", steal_state_name(s));
 		return;
 	}
 	if (s != STEAL_ON) {
-		report("steal-time", false, "%s", steal_state_name(s));
+		check(&cl, "steal-time", false, "%s", steal_state_name(s));
 		return;
 	}
 	msr = rdmsr(MSR_KVM_STEAL_TIME);
@@ -365,7 +346,7 @@ static void check_steal_time(void)
 		prev = now;
 	}
 	ok = msr == want && v0 && !(v0 & 1) && !odd && !back && v != v0;
-	report("steal-time", ok,
+	check(&cl, "steal-time", ok,
 	       "msr 0x%lx (want 0x%lx), version %u -> %u over %u exits, %u odd, steal %lu ns -> %lu ns, %u decreases",
 	       msr, want, v0, v, STEAL_ROUNDS, odd, first, prev, back);
 }
@@ -388,6 +369,6 @@ int scenario_selftest(void)
 	check_user_simd();
 	check_steal_time();
 	kprintf("DMALAB-RESULT {\"scenario\":\"selftest\",\"status\":\"%s\",\"checks\":%u,\"failed\":%u}\n",
-		failed ? "fail" : "pass", checks, failed);
-	return failed ? DMALAB_EXIT_SELFTEST_FAIL : DMALAB_EXIT_PASS;
+		cl.failed ? "fail" : "pass", cl.checks, cl.failed);
+	return cl.failed ? DMALAB_EXIT_SELFTEST_FAIL : DMALAB_EXIT_PASS;
 }
