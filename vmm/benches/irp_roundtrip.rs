@@ -25,9 +25,9 @@
 //!
 //! Exit status 1 when a run fails or its result does not check out.
 
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
+
+mod common;
 
 const GOAL_RATIO: f64 = 1.3;
 const DEFAULT_ITERS: u32 = 1000;
@@ -98,53 +98,7 @@ fn parse_args() -> Result<(u32, usize), String> {
 
 /// Runs one scenario and returns its checked DMALAB-RESULT.
 fn run(scenario: &str, iters: u32) -> Result<Value, String> {
-    let timeout = (u64::from(iters) / 200).max(60).to_string();
-    let cmdline = format!("iters={iters}");
-    let args = [
-        "run",
-        "--scenario",
-        scenario,
-        "--timing",
-        "instant",
-        "--doorbell",
-        "exit",
-        "--cmdline",
-        &cmdline,
-        "--timeout",
-        &timeout,
-    ];
-    let out = Command::new(env!("CARGO_BIN_EXE_dmalab"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run dmalab: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.find("DMALAB-RESULT ").map(|at| &l[at + 14..]))
-        .ok_or_else(|| {
-            format!(
-                "dmalab {} gave no DMALAB-RESULT line ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            )
-        })?;
-    let v: Value =
-        serde_json::from_str(json).map_err(|e| format!("bad result JSON ({e}): {json}"))?;
-    if v["status"] != "pass" || !out.status.success() {
-        return Err(format!("{scenario} did not pass ({}): {json}", out.status));
-    }
-    if v["iters"].as_u64() != Some(u64::from(iters)) {
-        return Err(format!(
-            "{scenario} ran other than {iters} iterations: {json}"
-        ));
-    }
-    Ok(v)
+    common::run_bench_scenario(scenario, "exit", iters, (u64::from(iters) / 200).max(60))
 }
 
 fn num(v: &Value, field: &str) -> Result<f64, String> {

@@ -42,9 +42,8 @@
 //! iterations, 5 rounds). Exit status 1 when a path fails to run or its
 //! result does not check out; the goal is reported, not enforced.
 
+mod common;
 mod floor;
-
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -252,80 +251,19 @@ fn floor_measurement(run: &floor::FloorRun, iters: u32) -> Result<Measurement, S
 
 fn run_dmalab(doorbell: &str, iters: u32) -> Result<Measurement, String> {
     // ~30–100 µs per round trip; give slow hosts 1 ms each, 30 s at least.
-    let timeout = (u64::from(iters) / 1000).max(30).to_string();
-    let cmdline = format!("iters={iters}");
-    let args = [
-        "run",
-        "--scenario",
-        "irq-bench",
-        "--timing",
-        "instant",
-        "--doorbell",
-        doorbell,
-        "--cmdline",
-        &cmdline,
-        "--timeout",
-        &timeout,
-    ];
-    let out = Command::new(env!("CARGO_BIN_EXE_dmalab"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run dmalab: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let result = stdout
-        .lines()
-        .chain(stderr.lines())
-        .find_map(|l| l.find("DMALAB-RESULT ").map(|at| &l[at + 14..]));
-    let Some(json) = result else {
-        let last_line = |text: &str| {
-            text.lines()
-                .rfind(|l| !l.trim().is_empty())
-                .map(str::to_string)
-        };
-        let error_line = stderr
-            .lines()
-            .find(|l| l.contains("error"))
-            .map(str::to_string);
-        let last = error_line
-            .or_else(|| last_line(&stderr))
-            .or_else(|| last_line(&stdout))
-            .unwrap_or_default();
-        return Err(format!(
-            "dmalab {} gave no DMALAB-RESULT line ({}): {last}",
-            args.join(" "),
-            out.status
-        ));
-    };
-    let m = parse_result(json, iters)?;
-    if !out.status.success() {
-        return Err(format!("dmalab exited with {}", out.status));
-    }
-    Ok(m)
+    let timeout = (u64::from(iters) / 1000).max(30);
+    let v = common::run_bench_scenario("irq-bench", doorbell, iters, timeout)?;
+    measurement(&v)
 }
 
-/// Checks an `irq-bench` DMALAB-RESULT (`wiring-contract`) and takes its
-/// figures.
-fn parse_result(json: &str, iters: u32) -> Result<Measurement, String> {
-    let v: Value =
-        serde_json::from_str(json.trim()).map_err(|e| format!("bad DMALAB-RESULT JSON: {e}"))?;
+/// Takes the figures of a checked `irq-bench` DMALAB-RESULT
+/// (`wiring-contract`) and checks they add up.
+fn measurement(v: &Value) -> Result<Measurement, String> {
     let field = |name: &str| {
         v.get(name)
             .and_then(Value::as_f64)
-            .ok_or(format!("DMALAB-RESULT lacks a number '{name}': {json}"))
+            .ok_or(format!("DMALAB-RESULT lacks a number '{name}': {v}"))
     };
-    if v.get("scenario").and_then(Value::as_str) != Some("irq-bench") {
-        return Err(format!("not an irq-bench result: {json}"));
-    }
-    if v.get("status").and_then(Value::as_str) != Some("pass") {
-        return Err(format!("irq-bench did not pass: {json}"));
-    }
-    if field("iters")? != f64::from(iters) {
-        return Err(format!(
-            "irq-bench ran other than {iters} iterations: {json}"
-        ));
-    }
     let m = Measurement {
         rt_ns_p50: field("rt_ns_p50")?,
         rt_ns_min: field("rt_ns_min")?,
@@ -336,7 +274,7 @@ fn parse_result(json: &str, iters: u32) -> Result<Measurement, String> {
     };
     let ordered = 0.0 < m.rt_ns_min && m.rt_ns_min <= m.rt_ns_p50 && m.rt_ns_p50 <= m.rt_ns_max;
     if !ordered || m.rt_per_sec <= 0.0 {
-        return Err(format!("irq-bench figures do not add up: {json}"));
+        return Err(format!("irq-bench figures do not add up: {v}"));
     }
     Ok(m)
 }
