@@ -188,9 +188,15 @@ void dmadev_marker(const struct dmadev *d, unsigned int kind,
 void dmadev_msix_program(struct dmadev *d, unsigned int entry, int vector,
 			 bool masked)
 {
+	dmadev_msix_program_to(d, entry, vector, lapic_id(), masked);
+}
+
+void dmadev_msix_program_to(struct dmadev *d, unsigned int entry, int vector,
+			    uint32_t apic_id, bool masked)
+{
 	volatile uint64_t *e =
 		(volatile uint64_t *)(d->bar2 + DMA_MSIX_ENTRY(entry));
-	uint64_t addr = DMA_MSI_ADDR_BASE | (uint64_t)lapic_id() << 12;
+	uint64_t addr = DMA_MSI_ADDR_BASE | (uint64_t)(apic_id & 0xff) << 12;
 
 	if (entry >= DMADEV_MAX_VECTORS)
 		return;

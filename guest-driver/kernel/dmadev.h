@@ -298,6 +298,10 @@ void dmadev_marker(const struct dmadev *d, unsigned int kind,
  * not. Does not allocate anything. */
 void dmadev_msix_program(struct dmadev *d, unsigned int entry, int vector,
 			 bool masked);
+/* The same with the destination APIC ID given (xAPIC: 8 bits, physical
+ * destination mode): the message goes to that CPU's local APIC. */
+void dmadev_msix_program_to(struct dmadev *d, unsigned int entry, int vector,
+			    uint32_t apic_id, bool masked);
 /* irq_alloc(handler, ctx) and program entry i (unmasked) with it. Returns
  * the vector or -1. */
 int dmadev_msix_bind(struct dmadev *d, unsigned int entry,

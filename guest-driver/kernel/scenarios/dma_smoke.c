@@ -26,6 +26,13 @@
  *   tail-reset   TAIL = RING_SIZE (register and shadow): channel ERROR
  *                with ERR_TAIL_RANGE and the error vector; CTRL.RESET and
  *                re-programming bring it back; a copy after it is right
+ *   msix-dest-cpu (>= 2 CPUs) entry 0 re-programmed to APIC ID 1: a copy
+ *                with IOC runs the handler on CPU 1 (per-CPU index and
+ *                LAPIC ID read in the handler), exactly once; restored to
+ *                APIC ID 0, the next one runs on CPU 0. With one CPU it
+ *                is skipped (a line says so, not counted). The BSP waits
+ *                in sti;hlt woken by its tick: the AP's interrupt does
+ *                not wake it.
  *
  * Each check prints `dma-smoke: <check> ok (…)` or `… FAIL …`; the result
  * line counts them. Never assumes a completion is synchronous with the
@@ -33,12 +40,14 @@
  * filling and checking cost ~3 us per 8 bytes of emulated CPL0 code.
  */
 #include "check.h"
+#include "cpu.h"
 #include "dmadev.h"
 #include "heap.h"
 #include "kernel.h"
 #include "lapic.h"
 #include "platform.h"
 #include "scenarios/scenario.h"
+#include "smp.h"
 
 #define TAG "dma-smoke"
 #define RING_ENTRIES 64
@@ -49,10 +58,17 @@
 #define TIMEOUT_MS 2000
 /* How long a masked vector gets to (not) fire before we look. */
 #define MASK_SETTLE_MS 20
+/* msix-dest-cpu's target: CPU 1, whose APIC ID is its index (boot
+ * protocol). */
+#define AP_APIC 1u
 
+/* cpu and apic are written before hits (x86 keeps store order), so
+ * whoever sees the new count sees where the handler ran. */
 struct vec_count {
 	volatile uint64_t hits;
 	volatile uint64_t vector;
+	volatile uint32_t cpu; /* per-CPU index of the last handler run */
+	volatile uint32_t apic; /* LAPIC ID register read in that run */
 };
 
 static struct dmadev dev;
@@ -63,8 +79,10 @@ static void on_msix(struct trap_frame *f, void *ctx)
 {
 	struct vec_count *v = ctx;
 
-	v->hits++;
+	v->cpu = this_cpu()->index;
+	v->apic = lapic_id();
 	v->vector = f->vector;
+	v->hits++;
 	lapic_eoi();
 }
 
@@ -375,6 +393,58 @@ static void check_tail_reset(uint8_t *src, uint8_t *dst)
 	       DMA_STATE(st2), rec && c.status == DMA_ST_OK ? "ok" : "failed");
 }
 
+/* Channel 0's entry 0 sent to apic_id, one copy with IOC: whether exactly
+ * one interrupt came (none more within MASK_SETTLE_MS) and the record is
+ * right; where it ran is left in vec[0]. */
+static bool irq_to_apic(uint32_t apic_id, uint8_t *src, uint8_t *dst,
+			uint64_t cookie, uint64_t *irqs)
+{
+	struct dmadev_chan *ch = &dev.chan[0];
+	uint64_t hits = vec[0].hits;
+	struct dma_desc d = desc(DMA_OP_COPY, (uint64_t)src, (uint64_t)dst, 256,
+				 DMA_DESC_IOC, cookie);
+	struct dma_comp c = { 0 };
+	bool irq, rec;
+
+	dmadev_msix_program_to(&dev, 0, dev.vector[0], apic_id, false);
+	vec[0].cpu = vec[0].apic = ~0u;
+	dmadev_pattern(src, 256, cookie);
+	dmadev_chan_post(ch, &d);
+	dmadev_chan_kick(ch);
+	irq = dmadev_wait_count(&vec[0].hits, hits + 1, TIMEOUT_MS);
+	/* A second message (or a duplicate on another CPU) would show here. */
+	if (irq)
+		dmadev_wait_count(&vec[0].hits, hits + 2, MASK_SETTLE_MS);
+	rec = dmadev_poll_wait(ch, &c, TIMEOUT_MS);
+	*irqs = vec[0].hits - hits;
+	return irq && *irqs == 1 && rec && comp_ok(&c, cookie, 256) &&
+	       vec[0].vector == (uint64_t)dev.vector[0] &&
+	       dmadev_pattern_ok(dst, 256, cookie);
+}
+
+static void check_msix_dest_cpu(uint8_t *src, uint8_t *dst)
+{
+	uint32_t bsp = lapic_id(), ap_cpu, ap_apic;
+	uint64_t ap_irqs, bsp_irqs;
+	bool to_ap, to_bsp;
+
+	if (boot_info->cpu_count < 2) {
+		kprintf(TAG ": msix-dest-cpu skipped (%u CPU; needs --cpus 2)\n",
+			boot_info->cpu_count);
+		return;
+	}
+	to_ap = irq_to_apic(AP_APIC, src, dst, 0x7001, &ap_irqs);
+	ap_cpu = vec[0].cpu;
+	ap_apic = vec[0].apic;
+	to_bsp = irq_to_apic(bsp, src, dst, 0x7002, &bsp_irqs);
+	check(&cl, "msix-dest-cpu",
+	       to_ap && ap_cpu == AP_APIC && ap_apic == AP_APIC &&
+		       to_bsp && vec[0].cpu == 0 && vec[0].apic == bsp,
+	       "to APIC %u: %lu irq on cpu %d (apic %d); back to APIC %u: %lu irq on cpu %d (apic %d); %u CPUs online",
+	       AP_APIC, ap_irqs, (int)ap_cpu, (int)ap_apic, bsp, bsp_irqs,
+	       (int)vec[0].cpu, (int)vec[0].apic, cpus_online);
+}
+
 static int result(void)
 {
 	kprintf("DMALAB-RESULT {\"scenario\":\"dma-smoke\",\"status\":\"%s\",\"checks\":%u,\"failed\":%u,\"channels\":%u}\n",
@@ -391,7 +461,7 @@ static void check_fill_dst(uint8_t *src, uint8_t *dst)
 /* Run after copy-poll proved the device completes work. */
 static void (*const checks_after[])(uint8_t *src, uint8_t *dst) = {
 	check_copy_irq, check_fill_dst, check_multi, check_error_vector,
-	check_msix_mask, check_ring_wrap, check_tail_reset,
+	check_msix_mask, check_ring_wrap, check_tail_reset, check_msix_dest_cpu,
 };
 
 int scenario_dma_smoke(void)
