@@ -191,6 +191,34 @@ fn the_msix_interrupt_arrives_and_a_masked_vector_is_delivered_on_unmask() {
 }
 
 #[test]
+fn an_msix_message_reaches_the_vcpu_whose_apic_id_the_guest_programmed() {
+    if !kvm_usable("an_msix_message_reaches_the_vcpu_whose_apic_id_the_guest_programmed") {
+        return;
+    }
+    // The guest records, inside the handler, the per-CPU index and the
+    // LAPIC ID register of the CPU it runs on.
+    let run = run_scenario("dma-smoke", &["--cpus", "2", "--timing", "instant"]);
+    assert_smoke_passed(&run);
+    assert!(
+        run.stdout.contains(
+            "dma-smoke: msix-dest-cpu ok (to APIC 1: 1 irq on cpu 1 (apic 1); \
+             back to APIC 0: 1 irq on cpu 0 (apic 0); 2 CPUs online)"
+        ),
+        "{run}"
+    );
+    assert!(run.stdout.contains("\"checks\":12,\"failed\":0"), "{run}");
+    // One CPU: nothing to route to, said so and not counted as a pass.
+    let run = run_scenario("dma-smoke", &["--cpus", "1", "--timing", "instant"]);
+    assert_smoke_passed(&run);
+    assert!(
+        run.stdout
+            .contains("dma-smoke: msix-dest-cpu skipped (1 CPU; needs --cpus 2)"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("\"checks\":11,\"failed\":0"), "{run}");
+}
+
+#[test]
 fn with_ioeventfd_doorbells_cause_no_user_space_exit() {
     if !kvm_usable("with_ioeventfd_doorbells_cause_no_user_space_exit") {
         return;
