@@ -203,17 +203,7 @@ impl Buses {
         len: u64,
         device: Arc<Mutex<D>>,
     ) -> Result<(), Error> {
-        let err = |source| Error::Attach {
-            kind: "MMIO",
-            base,
-            len,
-            source,
-        };
-        let range = MmioRange::new(MmioAddress(base), len).map_err(err)?;
-        self.mmio
-            .write_lock()
-            .register_mmio(range, Arc::new(Attached(device)))
-            .map_err(err)
+        self.mmio.register(base, len, Arc::new(Attached(device)))
     }
 
     /// A port read; all ones where nothing answers.
