@@ -1,7 +1,7 @@
 //! Helpers for tests that run `dmalab` as a child process (Firecracker's
 //! `Serial` helper, Cloud Hypervisor's `wait_until`): every run has a hard
 //! timeout after which the child is killed, and KVM tests skip loudly when
-//! /dev/kvm cannot be used, unless `DMALAB_REQUIRE_KVM=1`.
+//! /dev/kvm cannot be used, unless `DMALAB_REQUIRE_KVM=1` or `CI=true`.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -19,7 +19,7 @@ pub fn dmalab() -> &'static str {
 
 /// Whether KVM tests may run. If /dev/kvm cannot be opened read-write,
 /// prints ONE loud line and returns false, or panics with the reason when
-/// `DMALAB_REQUIRE_KVM=1` (CI on KVM runners).
+/// `DMALAB_REQUIRE_KVM=1` or `CI=true` (CI runs on KVM runners).
 pub fn kvm_usable(test: &str) -> bool {
     match OpenOptions::new().read(true).write(true).open("/dev/kvm") {
         Ok(_) => true,
@@ -27,6 +27,9 @@ pub fn kvm_usable(test: &str) -> bool {
             let reason = format!("/dev/kvm unusable ({e})");
             if std::env::var("DMALAB_REQUIRE_KVM").as_deref() == Ok("1") {
                 panic!("{test}: {reason}, and DMALAB_REQUIRE_KVM=1");
+            }
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{test}: {reason}, and CI=true (CI runs on KVM runners)");
             }
             // Straight to fd 2: the test harness captures `eprintln!`.
             let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
