@@ -233,17 +233,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 /// A scenario name: one command-line word of letters, digits, `-`, `_`, `.`.
 pub fn parse_scenario(text: &str) -> Result<String, String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
-            "'{text}' is not a scenario name (letters, digits, '-', '_', '.')"
-        ))
-    }
+    dmalab_protocol::scenario_name(text)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Exit statuses of `dmalab run` (boot protocol, "Exit statuses") in one
-//! place, and the top-level error that carries a status.
+//! The top-level error of `dmalab run` and the exit status it carries
+//! (the statuses themselves are `dmalab_protocol::status`).
 //!
 //! A user error prints one line on stderr, `dmalab: <what>: <cause>`, whose
 //! first part says what to do. Statuses 71–73 come with register dumps and
@@ -9,23 +9,8 @@ use std::path::PathBuf;
 
 use crate::vm;
 
-/// Exit statuses. 0–63 are the guest's own (debug-exit port).
-pub mod status {
-    /// Highest status a guest can ask for.
-    pub const GUEST_MAX: u8 = 63;
-    /// Bad arguments, memory size, missing or non-ELF kernel.
-    pub const USAGE: u8 = 64;
-    /// No /dev/kvm, no permission, or a KVM capability missing.
-    pub const KVM_UNAVAILABLE: u8 = 69;
-    /// Internal VMM error.
-    pub const INTERNAL: u8 = 70;
-    /// Guest triple fault (KVM_EXIT_SHUTDOWN).
-    pub const TRIPLE_FAULT: u8 = 71;
-    /// KVM internal error, e.g. an instruction the emulator cannot run.
-    pub const KVM_INTERNAL: u8 = 72;
-    /// The guest did not exit within `--timeout`.
-    pub const TIMEOUT: u8 = 73;
-}
+/// Exit statuses (defined once, in the protocol crate).
+pub use dmalab_protocol::status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -5,24 +5,18 @@
 //! unchanged, and the last `DMALAB-RESULT {json}` line the guest printed
 //! is kept (parsed as JSON when it is valid) for the report.
 //!
-//! Report fields (`docs/wiring.md`, "Run report"): exit status, scenario
-//! result, seed, fault plan as TOML, timing and doorbell modes, device
-//! counters (descriptors, bytes, interrupts sent/dropped/delayed/
-//! coalesced, faults by kind with their sequence numbers), user-space exits
-//! by reason and per device register, trace events lost.
+//! The report's type is `dmalab_protocol::report::RunReport`, shared with
+//! the campaign's oracle and the tests that read it back; its fields are
+//! described in `docs/wiring.md`, "Run report".
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+pub use dmalab_protocol::report::{Exits, RunReport};
+use dmalab_protocol::result::{ResultLine, PREFIX as RESULT_PREFIX};
 
 use crate::devices::bus::lock;
-use crate::dma::stats::Tally;
-
-/// The prefix of a scenario's result line.
-pub const RESULT_PREFIX: &str = "DMALAB-RESULT ";
 
 /// The last result line seen on the console.
 pub type ResultSlot = Arc<Mutex<Option<String>>>;
@@ -72,87 +66,56 @@ impl<W: Write> Write for ResultTap<W> {
     }
 }
 
-/// User-space exits of the whole run.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Exits {
-    pub pio: u64,
-    pub mmio: u64,
-    pub other: u64,
-    /// MMIO exits that reached the DMA controller, by register.
-    pub device_registers: BTreeMap<String, u64>,
+/// Parses the result line's JSON, keeping the raw text if it is not a
+/// JSON object.
+pub fn parse_result(text: Option<String>) -> Option<ResultLine> {
+    text.map(|t| ResultLine::parse(&t))
 }
 
-/// The run report.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub exit_status: u8,
-    /// The guest's `DMALAB-RESULT` JSON (or the raw text if it is not JSON).
-    pub result: Option<serde_json::Value>,
-    pub seed: u64,
-    /// The fault plan as TOML ("" for none).
-    pub plan: String,
-    pub timing: &'static str,
-    pub doorbell: &'static str,
-    pub device: Tally,
-    /// Messages signalled per MSI-X slot (irqfd writes).
-    pub irqfd_signals: Vec<u64>,
-    pub exits: Exits,
-    pub trace_lost: u64,
-    /// The device cycle at the end of the run.
-    pub device_cycles: u64,
-}
-
-/// Parses a result line's JSON, keeping the raw text if it is not JSON.
-pub fn parse_result(text: Option<String>) -> Option<serde_json::Value> {
-    text.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t)))
-}
-
-impl RunReport {
-    /// The human summary for stderr.
-    pub fn summary(&self) -> String {
-        let d = &self.device;
-        let mut out = String::new();
+/// The human summary of a run for stderr.
+pub fn summary(report: &RunReport) -> String {
+    let d = &report.device;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "dmalab: device: {} descriptors, {} completions ({} errors), {} bytes; \
+         timing {}, doorbell {}",
+        d.descriptors, d.completions, d.completion_errors, d.bytes, report.timing, report.doorbell
+    );
+    let _ = writeln!(
+        out,
+        "dmalab: interrupts: {} sent, {} dropped, {} delayed, {} coalesced, {} held masked",
+        d.interrupts_sent,
+        d.interrupts_dropped,
+        d.interrupts_delayed,
+        d.interrupts_coalesced,
+        d.interrupts_masked
+    );
+    if d.faults.is_empty() {
+        let _ = writeln!(out, "dmalab: faults applied: none (seed {})", report.seed);
+    } else {
+        let kinds: Vec<String> = d
+            .faults
+            .iter()
+            .map(|(k, seqs)| format!("{k} {}", seqs.len()))
+            .collect();
         let _ = writeln!(
             out,
-            "dmalab: device: {} descriptors, {} completions ({} errors), {} bytes; \
-             timing {}, doorbell {}",
-            d.descriptors, d.completions, d.completion_errors, d.bytes, self.timing, self.doorbell
+            "dmalab: faults applied: {} (seed {})",
+            kinds.join(", "),
+            report.seed
         );
-        let _ = writeln!(
-            out,
-            "dmalab: interrupts: {} sent, {} dropped, {} delayed, {} coalesced, {} held masked",
-            d.interrupts_sent,
-            d.interrupts_dropped,
-            d.interrupts_delayed,
-            d.interrupts_coalesced,
-            d.interrupts_masked
-        );
-        if d.faults.is_empty() {
-            let _ = writeln!(out, "dmalab: faults applied: none (seed {})", self.seed);
-        } else {
-            let kinds: Vec<String> = d
-                .faults
-                .iter()
-                .map(|(k, seqs)| format!("{k} {}", seqs.len()))
-                .collect();
-            let _ = writeln!(
-                out,
-                "dmalab: faults applied: {} (seed {})",
-                kinds.join(", "),
-                self.seed
-            );
-        }
-        let _ = writeln!(
-            out,
-            "dmalab: exits: pio {}, mmio {} ({} at the device), other {}; trace events lost {}",
-            self.exits.pio,
-            self.exits.mmio,
-            self.exits.device_registers.values().sum::<u64>(),
-            self.exits.other,
-            self.trace_lost
-        );
-        out
     }
+    let _ = writeln!(
+        out,
+        "dmalab: exits: pio {}, mmio {} ({} at the device), other {}; trace events lost {}",
+        report.exits.pio,
+        report.exits.mmio,
+        report.exits.device_registers.values().sum::<u64>(),
+        report.exits.other,
+        report.trace_lost
+    );
+    out
 }
 
 #[cfg(test)]
@@ -161,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_summary_names_counters_faults_and_exits() {
-        let mut device = Tally::default();
+        let mut device = dmalab_protocol::report::DeviceCounters::default();
         device.descriptors = 3;
         device.bytes = 192;
         device.interrupts_sent = 2;
@@ -177,15 +140,15 @@ mod tests {
             result: None,
             seed: 4,
             plan: String::new(),
-            timing: "instant",
-            doorbell: "exit",
+            timing: "instant".into(),
+            doorbell: "exit".into(),
             device,
             irqfd_signals: vec![2, 0],
             exits,
             trace_lost: 0,
             device_cycles: 1000,
         };
-        let text = report.summary();
+        let text = summary(&report);
         assert!(
             text.contains("3 descriptors") && text.contains("192 bytes"),
             "{text}"
@@ -219,10 +182,10 @@ mod tests {
             "hello\nDMALAB-RESULT {\"scenario\":\"a\",\"status\":\"pass\"}\r\nbye\n"
         );
         let v = parse_result(lock(&slot).clone()).unwrap();
-        assert_eq!(v["status"], "pass");
+        assert_eq!(v.status(), Some("pass"));
         assert_eq!(
             parse_result(Some("not json".into())),
-            Some(serde_json::Value::String("not json".into()))
+            Some(ResultLine::Text("not json".into()))
         );
     }
 }

@@ -185,9 +185,9 @@ fn finish(
         result: report::parse_result(lock(&vm.result).clone()),
         seed: args.seed,
         plan: plan.to_toml().unwrap_or_default(),
-        timing: args.timing.name(),
-        doorbell: args.doorbell.name(),
-        device: st.tally.clone(),
+        timing: args.timing.name().to_string(),
+        doorbell: args.doorbell.name().to_string(),
+        device: st.tally.counters().clone(),
         irqfd_signals: st.model.interrupts().counts().per_slot.clone(),
         exits: Exits {
             pio: timings.exits_total(ExitKind::Pio),
@@ -210,10 +210,9 @@ fn finish(
     }
     drop(st);
     if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-        write("the report", path, &json)?;
+        write("the report", path, &report.to_json())?;
     }
-    eprint!("{}", report.summary());
+    eprint!("{}", report::summary(&report));
     Ok(())
 }
 

@@ -1,72 +1,60 @@
-//! The stepped mode's control socket: a Unix stream socket with a line
-//! protocol, one reply line per request (`docs/wiring.md`):
+//! The control socket: a Unix stream socket with a line protocol, one
+//! reply line per request. The requests and replies, with their table, are
+//! `dmalab_protocol::control`; this file answers them against the device
+//! (`docs/wiring.md`).
 //!
-//! | request | effect | reply |
-//! |---|---|---|
-//! | `now` | none | `ok now=C next=N` |
-//! | `step K` | advance the device by K cycles | `ok now=C next=N` |
-//! | `next` | advance to the next event (if any) | `ok now=C next=N` |
-//! | `run` | process events until idle | `ok now=C next=N` |
-//! | `stats` | none | `ok {json}` (the device counters) |
-//!
-//! `C` is the device cycle, `N` the next event's cycle or `idle`. Anything
-//! else gets `error …`. The socket works in every timing mode (in instant
-//! mode the device is always idle, in realtime mode a step may run events
-//! early); it is created by default only in stepped mode, where it is the
-//! only way time moves. This is the minimal request set; the full control
-//! API (pause, fault injection, live trace) is a later issue.
+//! The socket works in every timing mode (in instant mode the device is
+//! always idle, in realtime mode a step may run events early); it is
+//! created by default only in stepped mode, where it is the only way time
+//! moves.
+
+pub use dmalab_protocol::control::MAX_LINE;
+use dmalab_protocol::control::{Reply, Request, Stats, VERSION};
 
 use super::Dma;
 
-/// Longest request line accepted.
-pub const MAX_LINE: usize = 256;
-
 /// Answers one request line.
 pub fn handle(dma: &Dma, line: &str) -> String {
-    let mut words = line.split_whitespace();
-    let command = words.next().unwrap_or("");
-    let arg = words.next();
-    if words.next().is_some() {
-        return format!("error too many words in {line:?}");
+    match Request::parse(line) {
+        Ok(request) => answer(dma, request),
+        Err(why) => Reply::Error(why),
     }
+    .to_string()
+}
+
+fn answer(dma: &Dma, request: Request) -> Reply {
     let mut st = dma.lock();
-    match (command, arg) {
-        ("now", None) => {}
-        ("step", Some(k)) => match k.parse::<u64>() {
-            Ok(k) => {
-                let to = st.model.now().saturating_add(k);
-                st.model.advance_to(to);
-            }
-            Err(_) => return format!("error step takes a number of cycles, not {k:?}"),
-        },
-        ("next", None) => {
+    match request {
+        Request::Version => return Reply::Version(VERSION),
+        Request::Now => {}
+        Request::Step(k) => {
+            let to = st.model.now().saturating_add(k);
+            st.model.advance_to(to);
+        }
+        Request::Next => {
             if let Some(t) = st.model.next_event() {
                 st.model.advance_to(t);
             }
         }
-        ("run", None) => {
+        Request::Run => {
             st.model.run_until_idle();
         }
-        ("stats", None) => {
+        Request::Stats => {
             st.drain();
-            let stats = serde_json::json!({
-                "now": st.model.now(),
-                "next": st.model.next_event(),
-                "tally": st.tally,
-                "trace_lost": st.trace_lost(),
+            return Reply::Stats(Stats {
+                now: st.model.now(),
+                next: st.model.next_event(),
+                tally: st.tally.counters().clone(),
+                trace_lost: st.trace_lost(),
             });
-            return format!("ok {stats}");
         }
-        ("", _) => return "error empty request".to_string(),
-        _ => return format!("error unknown request {line:?} (now, step CYCLES, next, run, stats)"),
     }
     dma.settle(&mut st);
     dma.stepped();
-    let next = match st.model.next_event() {
-        Some(t) => t.to_string(),
-        None => "idle".to_string(),
-    };
-    format!("ok now={} next={next}", st.model.now())
+    Reply::Time {
+        now: st.model.now(),
+        next: st.model.next_event(),
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +88,7 @@ mod tests {
         assert_eq!(json["tally"]["descriptors"], 1, "{json}");
         assert_eq!(json["tally"]["bytes"], 64, "{json}");
         assert_eq!(json["next"], serde_json::Value::Null);
+        assert_eq!(handle(dma, "version"), "ok version=1");
         for bad in ["", "step", "step x", "jump", "now 1", "step 1 2"] {
             assert!(handle(dma, bad).starts_with("error "), "{bad:?}");
         }

@@ -387,12 +387,16 @@ pub(crate) mod testing {
 
     static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-    /// `None` (after one line on stderr) if /dev/kvm is unusable.
+    /// `None` if /dev/kvm is unusable, after the one skip rule of
+    /// `dmalab_protocol::kvm_skip` (a loud line, or a failure under
+    /// `DMALAB_REQUIRE_KVM=1` or `CI=true`).
     pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
-        let Ok(kvm) = Kvm::new() else {
-            eprintln!("SKIPPED: /dev/kvm unusable");
+        let test = dmalab_protocol::kvm_skip::current_test();
+        if !dmalab_protocol::kvm_skip::kvm_usable(&test) {
             return None;
-        };
+        }
+        let kvm =
+            Kvm::new().unwrap_or_else(|e| panic!("{test}: /dev/kvm opens but KVM does not: {e}"));
         let vm = Arc::new(kvm.create_vm().unwrap());
         vm.create_irq_chip().unwrap();
         let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();

@@ -13,88 +13,71 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use device_model::regs::{self, decode_bar0, Bar0Reg};
 use device_model::trace::DropReason;
 use device_model::{EventKind, TraceEvent};
-use serde::Serialize;
+use dmalab_protocol::report::DeviceCounters;
 
-/// Device counters for the report and the exit summary.
-#[derive(Debug, Default, Clone, Serialize)]
+/// Counts the device's trace events into the report's
+/// [`DeviceCounters`] (read through `Deref`).
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
-    /// Doorbells the device took (either path).
-    pub doorbells: u64,
-    /// Descriptors accepted (fetched, with a sequence number).
-    pub descriptors: u64,
-    /// Completions (records written or suppressed).
-    pub completions: u64,
-    /// Completions whose status was an error.
-    pub completion_errors: u64,
-    /// Bytes moved, as completions report them.
-    pub bytes: u64,
-    /// Interrupts sent (messages written to an irqfd).
-    pub interrupts_sent: u64,
-    /// Interrupt causes that sent nothing: MSI dropped by the function
-    /// (disabled, no bus master, cause masked) or by a drop-interrupt fault.
-    pub interrupts_dropped: u64,
-    /// Interrupts a delay-interrupt fault postponed.
-    pub interrupts_delayed: u64,
-    /// Completions that raised no channel interrupt of their own: they
-    /// shared one (coalescing) or asked for none (no IOC flag). Completions
-    /// minus channel-vector causes, dropped and delayed ones; never below 0.
-    pub interrupts_coalesced: u64,
-    /// Messages held pending because their vector was masked.
-    pub interrupts_masked: u64,
-    /// Ignored register accesses (`BAD_ACCESS` in the model).
-    pub register_errors: u64,
-    /// Faults applied, by kind: the sequence numbers of their descriptors.
-    pub faults: BTreeMap<String, Vec<u64>>,
+    counters: DeviceCounters,
     /// Channel-vector causes raised.
-    #[serde(skip)]
     channel_raises: u64,
+}
+
+impl std::ops::Deref for Tally {
+    type Target = DeviceCounters;
+
+    fn deref(&self) -> &DeviceCounters {
+        &self.counters
+    }
 }
 
 impl Tally {
     /// Counts one drained event of a device with `channels` channels.
     pub fn count(&mut self, event: &TraceEvent, channels: u8) {
+        let c = &mut self.counters;
         match event.kind {
-            EventKind::Doorbell { .. } => self.doorbells += 1,
-            EventKind::DescriptorFetch { .. } => self.descriptors += 1,
+            EventKind::Doorbell { .. } => c.doorbells += 1,
+            EventKind::DescriptorFetch { .. } => c.descriptors += 1,
             EventKind::Completion { status, bytes, .. } => {
-                self.completions += 1;
-                self.bytes += u64::from(bytes);
+                c.completions += 1;
+                c.bytes += u64::from(bytes);
                 if regs::status::is_error(status) {
-                    self.completion_errors += 1;
+                    c.completion_errors += 1;
                 }
             }
             EventKind::MsiRaised { vector } if vector < u16::from(channels) => {
                 self.channel_raises += 1;
             }
-            EventKind::MsiDelivered { .. } => self.interrupts_sent += 1,
+            EventKind::MsiDelivered { .. } => c.interrupts_sent += 1,
             EventKind::MsiDropped { reason, .. } => {
                 let _: DropReason = reason;
-                self.interrupts_dropped += 1;
+                c.interrupts_dropped += 1;
             }
-            EventKind::MsiPending { .. } => self.interrupts_masked += 1,
+            EventKind::MsiPending { .. } => c.interrupts_masked += 1,
             EventKind::FaultApplied { seq, effect, .. } => {
                 use device_model::fault::FaultEffect;
                 match effect {
-                    FaultEffect::DropInterrupt => self.interrupts_dropped += 1,
-                    FaultEffect::DelayInterrupt { .. } => self.interrupts_delayed += 1,
+                    FaultEffect::DropInterrupt => c.interrupts_dropped += 1,
+                    FaultEffect::DelayInterrupt { .. } => c.interrupts_delayed += 1,
                     _ => {}
                 }
-                self.faults
+                c.faults
                     .entry(effect.kind_name().to_string())
                     .or_default()
                     .push(seq);
             }
-            EventKind::RegisterError { .. } => self.register_errors += 1,
+            EventKind::RegisterError { .. } => c.register_errors += 1,
             _ => {}
         }
-        self.interrupts_coalesced = self.completions.saturating_sub(
-            self.channel_raises + self.interrupts_dropped + self.interrupts_delayed,
-        );
+        c.interrupts_coalesced = c
+            .completions
+            .saturating_sub(self.channel_raises + c.interrupts_dropped + c.interrupts_delayed);
     }
 
-    /// Faults applied in all.
-    pub fn faults_applied(&self) -> usize {
-        self.faults.values().map(Vec::len).sum()
+    /// The counters so far.
+    pub fn counters(&self) -> &DeviceCounters {
+        &self.counters
     }
 }
 

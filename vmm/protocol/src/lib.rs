@@ -1,0 +1,52 @@
+//! What dmalab's parts agree on, stated once: the VMM (`vmm`), the
+//! campaign (`dmalab-campaign`), the integration tests and a control-socket
+//! client all use these definitions instead of repeating strings and
+//! numbers.
+//!
+//! - [`status`]: the exit statuses of `dmalab run` and `dmalab campaign`;
+//! - [`report`]: the run report (`--report`), written by the VMM and read
+//!   back by the campaign's oracle and the tests;
+//! - [`result`]: the guest's `DMALAB-RESULT {json}` line and the names of
+//!   its fields (checked against the guest's C source by a test);
+//! - [`control`]: the control socket's requests and replies;
+//! - [`scenario_name`]: what a guest scenario name may be;
+//! - [`kvm_skip`]: the one rule for tests that need /dev/kvm.
+//!
+//! The fault kinds' names are defined once in `device-model`
+//! (`FaultEffect::KIND_NAMES`); this crate does not repeat them.
+
+pub mod control;
+pub mod kvm_skip;
+pub mod report;
+pub mod result;
+pub mod status;
+
+/// A guest scenario name: one command-line word of letters, digits, `-`,
+/// `_`, `.` (the guest reads it from `scenario=NAME`).
+pub fn scenario_name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a scenario name (letters, digits, '-', '_', '.')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_names_are_one_plain_word() {
+        assert_eq!(scenario_name("dma-smoke").as_deref(), Ok("dma-smoke"));
+        assert_eq!(scenario_name("a_b.1").as_deref(), Ok("a_b.1"));
+        for bad in ["", "a b", "x=y", "é"] {
+            assert!(scenario_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The run report (`dmalab run --report out.json`): written by the VMM at
+//! the end of every run, read back by the campaign's oracle and the
+//! integration tests. Field meanings: `docs/wiring.md`, "Run report".
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::result::ResultLine;
+
+/// The run report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub exit_status: u8,
+    /// The guest's last `DMALAB-RESULT` line, if it printed one.
+    pub result: Option<ResultLine>,
+    pub seed: u64,
+    /// The fault plan as TOML ("" for none).
+    pub plan: String,
+    /// `--timing`: instant, realtime or stepped.
+    pub timing: String,
+    /// `--doorbell`: exit or ioeventfd.
+    pub doorbell: String,
+    pub device: DeviceCounters,
+    /// Messages signalled per MSI-X slot (irqfd writes).
+    pub irqfd_signals: Vec<u64>,
+    pub exits: Exits,
+    pub trace_lost: u64,
+    /// The device cycle at the end of the run.
+    pub device_cycles: u64,
+}
+
+impl RunReport {
+    /// Reads a report written by `dmalab run --report`.
+    pub fn from_json(text: &str) -> serde_json::Result<RunReport> {
+        serde_json::from_str(text)
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// Sequence numbers of the descriptors the device applied fault
+    /// `kind` to (empty if none).
+    pub fn faults(&self, kind: &str) -> &[u64] {
+        self.device.faults.get(kind).map_or(&[], Vec::as_slice)
+    }
+
+    /// Applied faults by kind (the host's fault log), counted.
+    pub fn fault_counts(&self) -> BTreeMap<String, u64> {
+        self.device
+            .faults
+            .iter()
+            .map(|(kind, seqs)| (kind.clone(), seqs.len() as u64))
+            .collect()
+    }
+}
+
+/// What the device did, counted from its trace events as they drain.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCounters {
+    /// Doorbells the device took (either path).
+    pub doorbells: u64,
+    /// Descriptors accepted (fetched, with a sequence number).
+    pub descriptors: u64,
+    /// Completions (records written or suppressed).
+    pub completions: u64,
+    /// Completions whose status was an error.
+    pub completion_errors: u64,
+    /// Bytes moved, as completions report them.
+    pub bytes: u64,
+    /// Interrupts sent (messages written to an irqfd).
+    pub interrupts_sent: u64,
+    /// Interrupt causes that sent nothing: MSI dropped by the function
+    /// (disabled, no bus master, cause masked) or by a drop-interrupt fault.
+    pub interrupts_dropped: u64,
+    /// Interrupts a delay-interrupt fault postponed.
+    pub interrupts_delayed: u64,
+    /// Completions that raised no channel interrupt of their own: they
+    /// shared one (coalescing) or asked for none (no IOC flag). Completions
+    /// minus channel-vector causes, dropped and delayed ones; never below 0.
+    pub interrupts_coalesced: u64,
+    /// Messages held pending because their vector was masked.
+    pub interrupts_masked: u64,
+    /// Ignored register accesses (`BAD_ACCESS` in the model).
+    pub register_errors: u64,
+    /// Faults applied, by kind name (`FaultEffect::kind_name`): the
+    /// sequence numbers of their descriptors.
+    pub faults: BTreeMap<String, Vec<u64>>,
+}
+
+impl DeviceCounters {
+    /// Faults applied in all.
+    pub fn faults_applied(&self) -> usize {
+        self.faults.values().map(Vec::len).sum()
+    }
+}
+
+/// User-space exits of the whole run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exits {
+    pub pio: u64,
+    pub mmio: u64,
+    pub other: u64,
+    /// MMIO exits that reached the DMA controller, by register
+    /// (`ch0.TAIL`, `msix[0].ctrl`).
+    pub device_registers: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_back_as_written() {
+        let mut report = RunReport {
+            exit_status: 1,
+            result: Some(ResultLine::parse(
+                r#"{"scenario":"copy","status":"fail","lost":0}"#,
+            )),
+            seed: 7,
+            timing: "instant".into(),
+            doorbell: "exit".into(),
+            irqfd_signals: vec![3, 0],
+            ..RunReport::default()
+        };
+        report
+            .device
+            .faults
+            .insert("drop-interrupt".into(), vec![2, 5]);
+        report.exits.device_registers.insert("ch0.TAIL".into(), 4);
+        let back = RunReport::from_json(&report.to_json()).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.faults("drop-interrupt"), [2, 5]);
+        assert_eq!(back.faults("hang"), [] as [u64; 0]);
+        assert_eq!(back.fault_counts()["drop-interrupt"], 2);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["device"]["faults"]["drop-interrupt"][1], 5);
+        assert_eq!(json["result"]["status"], "fail");
+    }
+
+    #[test]
+    fn a_report_missing_a_field_is_an_error_not_a_default() {
+        assert!(RunReport::from_json(r#"{"exit_status":0}"#).is_err());
+    }
+}
