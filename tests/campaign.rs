@@ -13,8 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{kvm_usable, run_dmalab, Run, Scratch};
-use serde_json::Value;
-use vmm::campaign::random;
+use dmalab_campaign::random;
+use dmalab_protocol::control::{Reply, Request};
+use dmalab_protocol::report::RunReport;
 
 const LIMIT: Duration = Duration::from_secs(170);
 
@@ -26,7 +27,7 @@ fn s(path: &Path) -> &str {
 }
 
 fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
 }
 
 /// How many `*.toml` files are below `dir` (the campaign recurses too).
@@ -178,16 +179,20 @@ fn a_failing_scenario_fails_the_campaign_and_its_replay_command_reproduces_it() 
         "{xml}"
     );
     // The replay command runs the same VM again: same faults, same result.
-    let first: Value =
-        serde_json::from_slice(&std::fs::read(files.join("wrong.report.json")).unwrap()).unwrap();
+    let read = || {
+        RunReport::from_json(&std::fs::read_to_string(files.join("wrong.report.json")).unwrap())
+            .unwrap()
+    };
+    let first = read();
     let words: Vec<&str> = replay.split_whitespace().skip(1).collect();
     let again = run_dmalab(&words, LIMIT);
     assert_eq!(again.code(), 0, "{again}");
-    let second: Value =
-        serde_json::from_slice(&std::fs::read(files.join("wrong.report.json")).unwrap()).unwrap();
-    assert_eq!(first["device"]["faults"], second["device"]["faults"]);
-    assert_eq!(first["result"]["watchdog_recoveries"], 1);
-    assert_eq!(second["result"]["watchdog_recoveries"], 1);
+    let second = read();
+    assert_eq!(first.device.faults, second.device.faults);
+    for r in [&first, &second] {
+        let result = r.result.as_ref().expect("a result line");
+        assert_eq!(result.number("watchdog_recoveries"), Ok(1.0));
+    }
 }
 
 #[test]
@@ -289,7 +294,7 @@ fn stepper(path: PathBuf) -> thread::JoinHandle<u64> {
         let mut writer = stream;
         let mut steps = 0;
         loop {
-            if writeln!(writer, "next").is_err() {
+            if writeln!(writer, "{}", Request::Next).is_err() {
                 break;
             }
             let mut line = String::new();
@@ -297,7 +302,7 @@ fn stepper(path: PathBuf) -> thread::JoinHandle<u64> {
                 Ok(0) | Err(_) => break,
                 Ok(_) => steps += 1,
             }
-            if line.contains("next=idle") {
+            if let Ok(Reply::Time { next: None, .. }) = Reply::parse(&line) {
                 thread::sleep(Duration::from_micros(200));
             }
         }
@@ -354,16 +359,12 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
             if let Some(steps) = steps {
                 assert!(steps.join().unwrap() > 0, "the stepper stepped");
             }
-            let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-            let log = serde_json::to_vec(&report["device"]["faults"]).unwrap();
-            let applied: usize = report["device"]["faults"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_array().unwrap().len())
-                .sum();
-            assert!(applied > 0, "the plan applied faults\n{run}");
-            logs.push(log);
+            let report = RunReport::from_json(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            assert!(
+                report.device.faults_applied() > 0,
+                "the plan applied faults\n{run}"
+            );
+            logs.push(report.device.faults);
             traces.push(std::fs::read(&trace).unwrap());
         }
         assert!(traces[0].len() > 1000, "{timing}: a real trace");

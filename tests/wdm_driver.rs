@@ -30,7 +30,7 @@ fn run(test: &str, scenario: &str, plan: Option<&str>, timing: &str, cmdline: &s
 /// Every request ended once, the counts agree, nothing is wrong.
 fn assert_clean(r: &ScenarioRun, exit: i32) {
     assert_eq!(r.run.code(), exit, "{}", r.run);
-    assert_eq!(r.result["counts_agree"], true, "{}", r.run);
+    assert!(r.flag("counts_agree"), "{}", r.run);
     for field in [
         "lost",
         "bad_overlapped",
@@ -67,12 +67,7 @@ fn copy_multi_transfer_irps_are_reprogrammed_by_the_dpc() {
         r.run
     );
     assert!(r.num("reprograms") > 0, "{}", r.run);
-    assert_eq!(
-        r.report["device"]["descriptors"].as_u64(),
-        Some(r.num("transfers")),
-        "{}",
-        r.run
-    );
+    assert_eq!(r.report.device.descriptors, r.num("transfers"), "{}", r.run);
     for field in [
         "retries",
         "resets",
@@ -170,12 +165,7 @@ fn a_lost_interrupt_is_recovered_by_the_timer_dpc() {
     let r = run(test, "copy", Some("lost-interrupt"), "instant", "");
     assert_clean(&r, 0);
     assert_eq!(r.faults("drop-interrupt"), [3], "{}", r.run);
-    assert_eq!(
-        r.report["device"]["interrupts_dropped"].as_u64(),
-        Some(1),
-        "{}",
-        r.run
-    );
+    assert_eq!(r.report.device.interrupts_dropped, 1, "{}", r.run);
     assert_eq!(r.num("watchdog_recoveries"), 1, "{}", r.run);
     assert_eq!(r.num("watchdog_timeouts"), 0, "{}", r.run);
     assert_eq!(r.num("ok"), 64, "{}", r.run);
@@ -306,7 +296,7 @@ fn a_clean_run_reports_no_violation_and_a_bad_bug_name_fails() {
     }
     let r = run(test, "copy", None, "instant", "irps=4 verifier=strict");
     assert_clean(&r, 0);
-    assert_eq!(r.result["strict"], true, "{}", r.run);
+    assert!(r.flag("strict"), "{}", r.run);
     let bad = run(test, "copy", None, "instant", "dmadrv.bug=nonsense");
     assert_eq!(bad.run.code(), 1, "{}", bad.run);
     assert!(bad.run.stdout.contains("unknown dmadrv.bug"), "{}", bad.run);

@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{kvm_usable, run_dmalab, Run, Scratch};
+use dmalab_protocol::report::RunReport;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -30,9 +31,9 @@ fn run_scenario(scenario: &str, args: &[&str]) -> Run {
     run_dmalab(&argv, LIMIT)
 }
 
-fn report(path: &Path) -> Value {
+fn report(path: &Path) -> RunReport {
     let text = std::fs::read_to_string(path).expect("the run report was written");
-    serde_json::from_str(&text).expect("the run report is JSON")
+    RunReport::from_json(&text).expect("the run report reads back")
 }
 
 fn s(p: &Path) -> &str {
@@ -137,9 +138,9 @@ fn a_copy_completes_with_correct_data_in_each_timing_mode() {
         );
         assert_smoke_passed(&run);
         let r = report(&rep);
-        assert_eq!(r["timing"], timing);
-        assert_eq!(r["result"]["status"], "pass", "{r}");
-        assert!(r["device"]["bytes"].as_u64().unwrap() >= 4096 + 1000, "{r}");
+        assert_eq!(r.timing, timing);
+        assert_eq!(r.result.as_ref().unwrap().status(), Some("pass"), "{r:?}");
+        assert!(r.device.bytes >= 4096 + 1000, "{r:?}");
         if let Some(steps) = steps {
             let (n, first) = steps.join().unwrap();
             assert!(first.starts_with("ok now="), "{first}");
@@ -168,23 +169,15 @@ fn the_msix_interrupt_arrives_and_a_masked_vector_is_delivered_on_unmask() {
         "{run}"
     );
     let r = report(&rep);
-    let signals: Vec<u64> = r["irqfd_signals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
+    let signals = &r.irqfd_signals;
     assert_eq!(signals.len(), 5, "4 channel vectors + the error vector");
     assert!(
         signals.iter().all(|&n| n >= 1),
         "every vector fired: {signals:?}"
     );
-    assert!(
-        r["device"]["interrupts_masked"].as_u64().unwrap() >= 1,
-        "{r}"
-    );
+    assert!(r.device.interrupts_masked >= 1, "{r:?}");
     assert_eq!(
-        r["device"]["interrupts_sent"].as_u64().unwrap(),
+        r.device.interrupts_sent,
         signals.iter().sum::<u64>(),
         "every message sent is one irqfd write"
     );
@@ -224,11 +217,12 @@ fn with_ioeventfd_doorbells_cause_no_user_space_exit() {
         return;
     }
     let scratch = Scratch::new("ioeventfd");
-    let tail_exits = |r: &Value| -> u64 {
-        let regs = r["exits"]["device_registers"].as_object().unwrap();
-        regs.iter()
+    let tail_exits = |r: &RunReport| -> u64 {
+        r.exits
+            .device_registers
+            .iter()
             .filter(|(k, _)| k.ends_with(".TAIL"))
-            .map(|(_, v)| v.as_u64().unwrap())
+            .map(|(_, v)| v)
             .sum()
     };
     for timing in ["instant", "realtime"] {
@@ -249,10 +243,10 @@ fn with_ioeventfd_doorbells_cause_no_user_space_exit() {
         );
         assert_smoke_passed(&run);
         let r = report(&rep);
-        assert_eq!(r["doorbell"], "ioeventfd");
-        let doorbells = r["device"]["doorbells"].as_u64().unwrap();
-        assert!(doorbells >= 8, "dma-smoke rang doorbells: {r}");
-        assert_eq!(tail_exits(&r), 0, "no TAIL write exited: {r}");
+        assert_eq!(r.doorbell, "ioeventfd");
+        let doorbells = r.device.doorbells;
+        assert!(doorbells >= 8, "dma-smoke rang doorbells: {r:?}");
+        assert_eq!(tail_exits(&r), 0, "no TAIL write exited: {r:?}");
         let trace = std::fs::read_to_string(&trace).unwrap();
         let from_shadow = trace.matches("from_shadow: true").count() as u64;
         assert_eq!(
@@ -275,11 +269,7 @@ fn with_ioeventfd_doorbells_cause_no_user_space_exit() {
     );
     assert_smoke_passed(&run);
     let r = report(&rep);
-    assert_eq!(
-        tail_exits(&r),
-        r["device"]["doorbells"].as_u64().unwrap(),
-        "{r}"
-    );
+    assert_eq!(tail_exits(&r), r.device.doorbells, "{r:?}");
 }
 
 #[test]
@@ -308,10 +298,11 @@ fn hostile_runs_10000_operations_and_the_vmm_exits_cleanly_with_a_report() {
         assert_eq!(run.code(), 0, "{run}");
         assert!(!run.stderr.contains("panicked"), "{run}");
         let r = report(&rep);
-        assert_eq!(r["exit_status"], 0);
-        assert_eq!(r["result"]["scenario"], "hostile", "{r}");
-        assert_eq!(r["result"]["status"], "pass", "{r}");
-        assert_eq!(r["result"]["ops"], 10000, "{r}");
+        assert_eq!(r.exit_status, 0);
+        let result = r.result.as_ref().expect("a result line");
+        assert_eq!(result.text("scenario"), Some("hostile"), "{r:?}");
+        assert_eq!(result.status(), Some("pass"), "{r:?}");
+        assert_eq!(result.number("ops"), Ok(10000.0), "{r:?}");
         assert!(run.stderr.contains("dmalab: device: "), "summary\n{run}");
         assert!(
             run.stderr.contains("dmalab: interrupts: "),

@@ -5,8 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -17,26 +16,9 @@ pub fn dmalab() -> &'static str {
     env!("CARGO_BIN_EXE_dmalab")
 }
 
-/// Whether KVM tests may run. If /dev/kvm cannot be opened read-write,
-/// prints ONE loud line and returns false, or panics with the reason when
-/// `DMALAB_REQUIRE_KVM=1` or `CI=true` (CI runs on KVM runners).
-pub fn kvm_usable(test: &str) -> bool {
-    match OpenOptions::new().read(true).write(true).open("/dev/kvm") {
-        Ok(_) => true,
-        Err(e) => {
-            let reason = format!("/dev/kvm unusable ({e})");
-            if std::env::var("DMALAB_REQUIRE_KVM").as_deref() == Ok("1") {
-                panic!("{test}: {reason}, and DMALAB_REQUIRE_KVM=1");
-            }
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: {reason}, and CI=true (CI runs on KVM runners)");
-            }
-            // Straight to fd 2: the test harness captures `eprintln!`.
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
-            false
-        }
-    }
-}
+/// Whether KVM tests may run: the one skip rule (a loud `SKIPPED:` line,
+/// or a failure under `DMALAB_REQUIRE_KVM=1` or `CI=true`).
+pub use dmalab_protocol::kvm_skip::kvm_usable;
 
 /// What a finished run printed and how it ended.
 #[derive(Debug)]

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::Value;
+use dmalab_protocol::report::RunReport;
+use dmalab_protocol::result::{self, ResultLine};
 
 use crate::common::{run_dmalab, Run, Scratch};
 
@@ -17,40 +18,46 @@ use crate::common::{run_dmalab, Run, Scratch};
 pub struct ScenarioRun {
     pub run: Run,
     /// The guest's last `DMALAB-RESULT` line, parsed.
-    pub result: Value,
-    /// The VMM's `--report` JSON.
-    pub report: Value,
+    pub result: ResultLine,
+    /// The VMM's `--report`.
+    pub report: RunReport,
 }
 
 impl ScenarioRun {
     /// A numeric field of the result line; panics (with the output) if
     /// it is missing.
     pub fn num(&self, field: &str) -> u64 {
-        self.result[field]
-            .as_u64()
+        self.result
+            .get(field)
+            .and_then(serde_json::Value::as_u64)
             .unwrap_or_else(|| panic!("no numeric {field:?} in the result line\n{}", self.run))
+    }
+
+    /// A boolean field of the result line.
+    pub fn flag(&self, field: &str) -> bool {
+        self.result
+            .get(field)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or_else(|| panic!("no boolean {field:?} in the result line\n{}", self.run))
     }
 
     /// A string field of the result line.
     pub fn text(&self, field: &str) -> &str {
-        self.result[field]
-            .as_str()
+        self.result
+            .text(field)
             .unwrap_or_else(|| panic!("no string {field:?} in the result line\n{}", self.run))
     }
 
     /// Sequence numbers of the descriptors the device applied `kind` to.
     pub fn faults(&self, kind: &str) -> Vec<u64> {
-        self.report["device"]["faults"][kind]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default()
+        self.report.faults(kind).to_vec()
     }
 }
 
 /// The fault plan `tests/plans/<name>.toml`.
 pub fn plan(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/plans")
+        .join("../../tests/plans")
         .join(format!("{name}.toml"))
 }
 
@@ -93,14 +100,19 @@ pub fn run_scenario(
         .stdout
         .lines()
         .rev()
-        .find_map(|l| l.find("DMALAB-RESULT ").map(|at| &l[at + 14..]))
-        .unwrap_or_else(|| panic!("no DMALAB-RESULT line\n{run}"));
-    let result: Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad result line ({e})\n{run}"));
-    let report: Value = std::fs::read_to_string(&report)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+        .find_map(|l| {
+            l.find(result::PREFIX)
+                .map(|at| &l[at + result::PREFIX.len()..])
+        })
+        .unwrap_or_else(|| panic!("no {} line\n{run}", result::PREFIX));
+    let result = ResultLine::parse(line);
+    if result.fields().is_none() {
+        panic!("the result line is not a JSON object\n{run}");
+    }
+    let report = std::fs::read_to_string(&report)
+        .map_err(|e| e.to_string())
+        .and_then(|t| RunReport::from_json(&t).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("no run report ({e})\n{run}"));
     ScenarioRun {
         run,
         result,

@@ -1,92 +1,14 @@
-//! The command line of `dmalab` (clap derive): `dmalab run [OPTIONS]`.
-//! Value parsers here turn bad input into clap errors, which `main` maps to
-//! exit status 64. `docs/vmm.md` is the user-facing description.
+//! The options of `dmalab run` (clap derive; the `dmalab` binary puts
+//! them under its `run` subcommand). Value parsers here turn bad input
+//! into clap errors, which `main` maps to exit status 64. `docs/vmm.md` is the user-facing description.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
 use crate::boot::layout::{GIB, MAX_RAM, MAX_VCPUS, MIB, MIN_RAM};
 use crate::dma::{DoorbellMode, TimingMode};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "dmalab",
-    version,
-    about = "A small KVM VMM whose one device is a PCI DMA controller"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Boot a guest kernel (by default the built-in dmalab guest).
-    Run(RunArgs),
-    /// Run fault-injection scenarios in parallel VMs and check each with
-    /// the oracle (docs/campaign.md).
-    Campaign(CampaignArgs),
-}
-
-/// `dmalab campaign [PATHS…]` (docs/campaign.md).
-#[derive(Debug, Clone, Args)]
-pub struct CampaignArgs {
-    /// Scenario files or directories (every *.toml below, sorted);
-    /// default tests/scenarios unless --random is given.
-    #[arg(value_name = "PATHS")]
-    pub paths: Vec<PathBuf>,
-
-    /// Scenarios run at once (default: the number of cores).
-    #[arg(long, short = 'j', value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub jobs: Option<u16>,
-
-    /// Also draw N random fault plans (named random-<SEED>-<k>).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub random: u64,
-
-    /// Seed of the random plans.
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-
-    /// Guest scenario the random plans run.
-    #[arg(long, value_name = "NAME", default_value = crate::campaign::random::DEFAULT_WORKLOAD,
-          value_parser = parse_scenario)]
-    pub workload: String,
-
-    /// Guest command line of the random plans' workload.
-    #[arg(long, value_name = "TEXT", default_value = crate::campaign::random::DEFAULT_CMDLINE)]
-    pub random_cmdline: String,
-
-    /// Device time of the random plans (instant replays exactly).
-    #[arg(long, value_name = "MODE", default_value = "instant",
-          value_parser = ["instant", "realtime"])]
-    pub random_timing: String,
-
-    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
-    #[arg(long, value_name = "PART")]
-    pub partition: Option<crate::campaign::partition::Partition>,
-
-    /// Write the results as JUnit XML.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-
-    /// Directory for plans, reports and consoles (default: FILE.files/
-    /// beside --junit, else $TMPDIR/dmalab-campaign-<pid>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Run a failed scenario again up to N times; a pass on a retry is
-    /// reported as flaky (cargo-nextest's --retries).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub retries: u32,
-
-    /// Keep the files of passing scenarios too.
-    #[arg(long)]
-    pub keep: bool,
-}
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -240,12 +162,15 @@ pub fn parse_scenario(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    #[derive(Debug, clap::Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
     fn run(args: &[&str]) -> Result<RunArgs, clap::Error> {
-        let argv = ["dmalab", "run"].iter().chain(args);
-        Cli::try_parse_from(argv).map(|cli| match cli.command {
-            Command::Run(a) => a,
-            Command::Campaign(_) => unreachable!("parsed `dmalab run`"),
-        })
+        let argv = ["dmalab-run"].iter().chain(args);
+        <Run as clap::Parser>::try_parse_from(argv).map(|r| r.args)
     }
 
     #[test]
@@ -328,48 +253,6 @@ mod tests {
         plan.validate_for(device_model::DeviceConfig::default().channels)
             .unwrap();
         assert_eq!(plan.rules.len(), 1);
-    }
-
-    #[test]
-    fn campaign_options_parse() {
-        let cli = Cli::try_parse_from([
-            "dmalab",
-            "campaign",
-            "a.toml",
-            "dir",
-            "--random",
-            "200",
-            "--seed",
-            "9",
-            "-j",
-            "3",
-            "--partition",
-            "hash:2/4",
-            "--junit",
-            "j.xml",
-        ])
-        .unwrap();
-        let Command::Campaign(a) = cli.command else {
-            panic!("not a campaign")
-        };
-        assert_eq!(a.paths, [PathBuf::from("a.toml"), PathBuf::from("dir")]);
-        assert_eq!((a.random, a.seed, a.jobs), (200, 9, Some(3)));
-        assert_eq!(a.partition.unwrap().shard, 2);
-        assert_eq!(
-            (a.workload.as_str(), a.random_cmdline.as_str()),
-            ("copy", "irps=8")
-        );
-        assert_eq!(a.random_timing, "instant");
-        for bad in [
-            &["--partition", "3/2"][..],
-            &["--partition", "x"],
-            &["-j", "0"],
-            &["--random", "-1"],
-            &["--random-timing", "stepped"],
-        ] {
-            let argv = ["dmalab", "campaign"].iter().chain(bad);
-            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

@@ -87,31 +87,9 @@ impl Error {
     }
 }
 
-/// `error: cause: cause…` on one line. A cause printed on several lines
-/// (toml's parse errors show the offending line with a caret under it)
-/// keeps its text lines joined with ": " and loses the picture.
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut line = flatten(&error.to_string());
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&flatten(&cause.to_string()));
-        source = cause.source();
-    }
-    line
-}
-
-fn flatten(text: &str) -> String {
-    let picture = |l: &str| {
-        let t = l.trim_start_matches(|c: char| c.is_ascii_digit()).trim();
-        t.is_empty() || t.starts_with('|') || t.starts_with('^')
-    };
-    text.lines()
-        .filter(|l| !picture(l))
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(": ")
-}
+/// An error and its causes on one line (defined with the exit statuses:
+/// both programs of `dmalab` print their errors this way).
+pub use dmalab_protocol::one_line;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! directly in long mode (`docs/boot-protocol.md`), with COM1, the
 //! debug-exit and marker ports, and a PCI host bridge on conf1.
 //!
-//! Module map: `cli` (arguments), `runner` (from arguments to an exit
+//! Module map: `cli` (the options of `dmalab run`), `runner` (from arguments to an exit
 //! status: threads, timeout, reporting), `vm` (KVM VM, memory, vCPUs,
 //! devices), `vcpu` (the KVM_RUN loop), `kick` (signalling vCPU threads),
 //! `regdump` (register dumps), `boot/` (everything written into guest memory
@@ -10,11 +10,11 @@
 //! `error` (exit statuses), `guest_image` (the embedded guest),
 //! `console_ring` (the main thread's view of KVM's coalesced COM1 ring),
 //! `dma/` (the DMA controller wired in: PCI, MSI-X routes, doorbells,
-//! clocks, device thread), `report` (run report and exit summary),
-//! `campaign/` (`dmalab campaign`: scenarios, oracle, parallel runner).
+//! clocks, device thread), `report` (run report and exit summary).
+//! The `dmalab` binary (`vmm/dmalab`) puts this crate and the campaign
+//! (`vmm/campaign`) under one command.
 
 pub mod boot;
-pub mod campaign;
 pub mod cli;
 pub mod console_ring;
 pub mod devices;

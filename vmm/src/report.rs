@@ -124,10 +124,12 @@ mod tests {
 
     #[test]
     fn the_summary_names_counters_faults_and_exits() {
-        let mut device = dmalab_protocol::report::DeviceCounters::default();
-        device.descriptors = 3;
-        device.bytes = 192;
-        device.interrupts_sent = 2;
+        let mut device = dmalab_protocol::report::DeviceCounters {
+            descriptors: 3,
+            bytes: 192,
+            interrupts_sent: 2,
+            ..Default::default()
+        };
         device.faults.insert("drop-interrupt".into(), vec![2]);
         let mut exits = Exits {
             pio: 5,

@@ -1,7 +1,7 @@
 //! Unit tests of `oracle.rs`: each invariant caught on a result line.
 
 use super::*;
-use crate::campaign::scenario::Scenario;
+use crate::scenario::Scenario;
 use serde_json::json;
 use std::path::Path;
 
@@ -25,14 +25,17 @@ fn clean_result() -> Value {
 
 /// An outcome whose device dropped the interrupts the plan dropped.
 fn outcome(exit: i32, result: Value, faults: Value) -> Outcome {
-    let dropped = faults["drop-interrupt"].as_array().map_or(0, Vec::len);
+    let mut report = RunReport {
+        exit_status: u8::try_from(exit).unwrap(),
+        result: Some(ResultLine::parse(&result.to_string())),
+        ..RunReport::default()
+    };
+    report.device.faults = serde_json::from_value(faults).unwrap();
+    report.device.interrupts_dropped = report.faults("drop-interrupt").len() as u64;
     Outcome {
         exit: Some(exit),
         console: String::new(),
-        report: Some(json!({
-            "result": result,
-            "device": { "faults": faults, "interrupts_dropped": dropped },
-        })),
+        report: Some(report),
     }
 }
 
@@ -156,4 +159,37 @@ fn an_exact_field_replaces_the_universal_check() {
     r["violations"] = json!(1);
     let s = scenario("fields = { violations = 1 }\n");
     assert!(check(&s, &outcome(0, r, json!({}))).is_empty());
+}
+
+#[test]
+fn the_oracle_names_only_real_fields_and_fault_kinds() {
+    use device_model::fault::FaultEffect;
+    use dmalab_protocol::result::is_driver_field;
+    let kinds = FaultEffect::KIND_NAMES;
+    for b in BOUNDS {
+        assert!(
+            is_driver_field(b.field),
+            "bound on unknown field {}",
+            b.field
+        );
+        for k in b.kinds {
+            assert!(
+                kinds.contains(k),
+                "bound {} names unknown kind {k}",
+                b.field
+            );
+        }
+    }
+    for (field, causes, _) in CAUSES {
+        assert!(is_driver_field(field), "cause of unknown field {field}");
+        for k in *causes {
+            assert!(kinds.contains(k), "{field} names unknown kind {k}");
+        }
+    }
+    for field in clean_result().as_object().unwrap().keys() {
+        assert!(
+            is_driver_field(field),
+            "test line has unknown field {field}"
+        );
+    }
 }

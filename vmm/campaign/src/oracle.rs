@@ -28,9 +28,12 @@
 
 use std::collections::BTreeMap;
 
+use dmalab_protocol::report::RunReport;
+use dmalab_protocol::result::ResultLine;
+use dmalab_protocol::status;
 use serde_json::Value;
 
-use super::scenario::{Expect, Relation, Scenario, Term, Timing};
+use crate::scenario::{Expect, Relation, Scenario, Term, Timing};
 
 /// What a finished child run left.
 #[derive(Debug, Clone, Default)]
@@ -38,30 +41,23 @@ pub struct Outcome {
     /// Exit status; `None` if it was killed (the runner's hard limit).
     pub exit: Option<i32>,
     pub console: String,
-    /// The `--report` JSON, if it was written and parses.
-    pub report: Option<Value>,
+    /// The `--report`, if it was written and reads as a run report.
+    pub report: Option<RunReport>,
 }
 
 impl Outcome {
-    /// The result line (an object), if there was one.
-    pub fn result(&self) -> Option<&serde_json::Map<String, Value>> {
-        self.report.as_ref()?.get("result")?.as_object()
+    /// The result line, if there was one and it was a JSON object.
+    pub fn result(&self) -> Option<&ResultLine> {
+        let line = self.report.as_ref()?.result.as_ref()?;
+        line.fields().map(|_| line)
     }
 
     /// Applied faults by kind (the host's fault log).
     pub fn fault_counts(&self) -> BTreeMap<String, u64> {
-        let mut counts = BTreeMap::new();
-        if let Some(faults) = self
-            .report
+        self.report
             .as_ref()
-            .and_then(|r| r["device"]["faults"].as_object())
-        {
-            for (kind, seqs) in faults {
-                let n = seqs.as_array().map_or(0, Vec::len);
-                counts.insert(kind.clone(), n as u64);
-            }
-        }
-        counts
+            .map(RunReport::fault_counts)
+            .unwrap_or_default()
     }
 
     /// Total faults applied.
@@ -202,19 +198,15 @@ const CAUSES: &[(&str, &[&str], bool)] = &[
 ];
 
 struct Eval<'a> {
-    result: &'a serde_json::Map<String, Value>,
+    result: &'a ResultLine,
     faults: &'a BTreeMap<String, u64>,
-    device: Option<&'a Value>,
+    /// Interrupt causes the device dropped (report `device`).
+    interrupts_dropped: u64,
 }
 
 impl Eval<'_> {
     fn field(&self, name: &str) -> Result<f64, String> {
-        match self.result.get(name) {
-            Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("{name} is not a number")),
-            Some(Value::Bool(b)) => Ok(f64::from(u8::from(*b))),
-            Some(other) => Err(format!("result field {name} = {other} is not a number")),
-            None => Err(format!("the result line has no field {name}")),
-        }
+        self.result.number(name)
     }
 
     fn term(&self, term: &Term) -> Result<f64, String> {
@@ -238,11 +230,6 @@ impl Eval<'_> {
         (!rel.op.holds(left, right)).then(|| format!("relation {rel} fails: {left} vs {right}"))
     }
 
-    /// A counter of the report's `device` section.
-    fn device(&self, name: &str) -> Option<u64> {
-        self.device?.get(name)?.as_u64()
-    }
-
     fn count(&self, kind: &str) -> u64 {
         self.faults.get(kind).copied().unwrap_or(0)
     }
@@ -260,14 +247,8 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
         ));
         return bad;
     };
-    match exit {
-        3 => bad.push("guest exception (exit 3)".into()),
-        70 => bad.push("VMM internal error (exit 70)".into()),
-        71 => bad.push("guest triple fault (exit 71)".into()),
-        72 => bad.push("KVM internal error (exit 72)".into()),
-        73 => bad.push("timeout: the guest did not exit (exit 73)".into()),
-        64 => bad.push("dmalab rejected the run's arguments (exit 64)".into()),
-        _ => {}
+    if let Some(what) = status::failure(exit) {
+        bad.push(format!("{what} (exit {exit})"));
     }
     if let Some(line) = outcome
         .console
@@ -287,7 +268,10 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
     let eval = Eval {
         result,
         faults: &faults,
-        device: outcome.report.as_ref().and_then(|r| r.get("device")),
+        interrupts_dropped: outcome
+            .report
+            .as_ref()
+            .map_or(0, |r| r.device.interrupts_dropped),
     };
     universal(&eval, &scenario.expect, scenario.timing, &mut bad);
     expected(&eval, scenario, exit, &mut bad);
@@ -345,7 +329,7 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
                  faults.corrupt-data = {corrupted}"
             ));
         }
-        if bad_data > 0.0 && eval.result.get("status").and_then(Value::as_str) != Some("fail") {
+        if bad_data > 0.0 && eval.result.status() != Some("fail") {
             bad.push(format!(
                 "bad_data = {bad_data} but the scenario did not report fail"
             ));
@@ -435,9 +419,10 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
             }
         }
     }
-    // The issue's relation: every interrupt the device dropped is a lost
-    // interrupt the watchdog recovered, or its transfer failed otherwise.
-    if let Some(dropped) = eval.device("interrupts_dropped") {
+    // Every interrupt the device dropped is a lost interrupt the watchdog
+    // recovered, or its transfer failed otherwise.
+    {
+        let dropped = eval.interrupts_dropped;
         if let Ok(rec) = eval.field("watchdog_recoveries") {
             let delayed = if realtime {
                 eval.count("delay-interrupt")
@@ -457,13 +442,9 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
 /// The scenario's own `[expect]`.
 fn expected(eval: &Eval<'_>, scenario: &Scenario, exit: i32, bad: &mut Vec<String>) {
     let expect = &scenario.expect;
-    if let super::scenario::Origin::Random { .. } = scenario.origin {
+    if let crate::scenario::Origin::Random { .. } = scenario.origin {
         // Random plans: pass, or a reported corruption (exit 1, fail).
-        let status = eval
-            .result
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let status = eval.result.status().unwrap_or("");
         let reported = status == "fail" && exit == 1 && eval.field("bad_data").unwrap_or(0.0) > 0.0;
         if !(reported || status == "pass" && exit == 0) {
             bad.push(format!(
@@ -474,7 +455,7 @@ fn expected(eval: &Eval<'_>, scenario: &Scenario, exit: i32, bad: &mut Vec<Strin
         if exit != i32::from(expect.exit) {
             bad.push(format!("exit {exit}, expected {}", expect.exit));
         }
-        let status = eval.result.get("status");
+        let status = eval.result.get(dmalab_protocol::result::STATUS);
         if status.and_then(Value::as_str) != Some(expect.status.as_str()) {
             bad.push(format!(
                 "status {}, expected {:?}",

@@ -70,7 +70,7 @@ fn main() {
     let n = arg_or_env("DMALAB_BENCH_SCENARIOS", 100);
     let rounds = arg_or_env("DMALAB_BENCH_ROUNDS", 3);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let named = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+    let named = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
     let named = named.to_str().expect("UTF-8 path").to_string();
     println!(
         "campaign: {rounds} rounds of `dmalab campaign --random {n}` and of {named}, {cores} cores"

@@ -31,9 +31,67 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::CampaignArgs;
-use crate::error::status;
+use clap::Args;
+use dmalab_protocol::status;
 use scenario::{Scenario, ScenarioError};
+
+/// `dmalab campaign [PATHS…]` (docs/campaign.md).
+#[derive(Debug, Clone, Args)]
+pub struct CampaignArgs {
+    /// Scenario files or directories (every *.toml below, sorted);
+    /// default tests/scenarios unless --random is given.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+
+    /// Scenarios run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
+
+    /// Also draw N random fault plans (named random-<SEED>-<k>).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub random: u64,
+
+    /// Seed of the random plans.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Guest scenario the random plans run.
+    #[arg(long, value_name = "NAME", default_value = crate::random::DEFAULT_WORKLOAD,
+          value_parser = dmalab_protocol::scenario_name)]
+    pub workload: String,
+
+    /// Guest command line of the random plans' workload.
+    #[arg(long, value_name = "TEXT", default_value = crate::random::DEFAULT_CMDLINE)]
+    pub random_cmdline: String,
+
+    /// Device time of the random plans (instant replays exactly).
+    #[arg(long, value_name = "MODE", default_value = "instant",
+          value_parser = ["instant", "realtime"])]
+    pub random_timing: String,
+
+    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
+    #[arg(long, value_name = "PART")]
+    pub partition: Option<crate::partition::Partition>,
+
+    /// Write the results as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Directory for plans, reports and consoles (default: FILE.files/
+    /// beside --junit, else $TMPDIR/dmalab-campaign-<pid>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run a failed scenario again up to N times; a pass on a retry is
+    /// reported as flaky (cargo-nextest's --retries).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// Keep the files of passing scenarios too.
+    #[arg(long)]
+    pub keep: bool,
+}
 
 /// Why a campaign could not start or finish its output.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +237,7 @@ pub fn run(args: &CampaignArgs) -> u8 {
     match campaign_run(args) {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("dmalab: {}", crate::error::one_line(&e));
+            eprintln!("dmalab: {}", dmalab_protocol::one_line(&e));
             e.status()
         }
     }

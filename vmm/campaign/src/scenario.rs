@@ -24,7 +24,7 @@ use device_model::fault::{FaultPlan, FaultPlanError};
 use device_model::DeviceConfig;
 use serde_json::Value;
 
-pub use super::relation::{check_kind, Op, Relation, Term};
+pub use crate::relation::{check_kind, Op, Relation, Term};
 
 /// Why a scenario file was rejected: the file, the field, the problem.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,7 @@ const EXPECT_KEYS: &[&str] = &["exit", "status", "fields", "faults", "relations"
 
 /// A name usable as a file name and a JUnit test name.
 pub fn check_name(name: &str) -> Result<(), String> {
-    crate::cli::parse_scenario(name).map(|_| ())
+    dmalab_protocol::scenario_name(name).map(|_| ())
 }
 
 struct Reader<'a> {
@@ -210,7 +210,7 @@ impl Scenario {
         let workload = r
             .string(&table, "workload", "workload")?
             .ok_or_else(|| r.err("workload", "missing (copy, fill, stress, demo, …)"))?;
-        crate::cli::parse_scenario(&workload).map_err(|p| r.err("workload", p))?;
+        dmalab_protocol::scenario_name(&workload).map_err(|p| r.err("workload", p))?;
         let cmdline = r.string(&table, "cmdline", "cmdline")?.unwrap_or_default();
         if cmdline
             .split_whitespace()

@@ -25,8 +25,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::oracle::{self, Outcome};
-use super::scenario::Scenario;
+use dmalab_protocol::report::RunReport;
+
+use crate::oracle::{self, Outcome};
+use crate::scenario::Scenario;
 
 /// How long after its `--timeout` a child is killed.
 pub const GRACE: Duration = Duration::from_secs(15);
@@ -192,9 +194,9 @@ fn spawn_and_wait(exe: &Path, scenario: &Scenario, files: &Files) -> std::io::Re
     let console = std::fs::read(&files.console)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let report = std::fs::read(&files.report)
+    let report = std::fs::read_to_string(&files.report)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|text| RunReport::from_json(&text).ok());
     Ok(Outcome {
         exit,
         console,

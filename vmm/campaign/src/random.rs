@@ -22,7 +22,7 @@
 
 use device_model::fault::{CycleWindow, FaultEffect, FaultPlan, FaultRule, Trigger};
 
-use super::scenario::{Expect, Origin, Scenario, Timing};
+use crate::scenario::{Expect, Origin, Scenario, Timing};
 
 /// The workload of random scenarios (`--workload`).
 pub const DEFAULT_WORKLOAD: &str = "copy";
@@ -90,40 +90,45 @@ pub fn name(seed: u64, index: u64) -> String {
     format!("random-{seed}-{index}")
 }
 
-/// An effect of `kind` with drawn parameters.
+/// An effect of `kind` (a name of `FaultEffect::KIND_NAMES`, the one
+/// table of kinds) with its parameters drawn.
 fn effect(kind: &str, rng: &mut SplitMix64) -> FaultEffect {
-    match kind {
-        "drop-interrupt" => FaultEffect::DropInterrupt,
-        "delay-interrupt" => FaultEffect::DelayInterrupt {
+    let effect = FaultEffect::from_kind_name(kind)
+        .unwrap_or_else(|| unreachable!("KIND_NAMES has no {kind}"));
+    match effect {
+        FaultEffect::DelayInterrupt { .. } => FaultEffect::DelayInterrupt {
             cycles: rng.range(1_000, 5_000_000),
         },
-        "duplicate-interrupt" => FaultEffect::DuplicateInterrupt,
-        "spurious-interrupt" => FaultEffect::SpuriousInterrupt,
-        "interrupt-storm" => FaultEffect::InterruptStorm {
+        FaultEffect::InterruptStorm { .. } => FaultEffect::InterruptStorm {
             count: rng.range32(1, 200),
         },
-        "dma-error" => FaultEffect::DmaError {
+        FaultEffect::DmaError { .. } => FaultEffect::DmaError {
             fatal: rng.chance(0.5),
         },
-        "short-transfer" => FaultEffect::ShortTransfer {
+        FaultEffect::ShortTransfer { .. } => FaultEffect::ShortTransfer {
             bytes: {
                 let any = rng.range32(1, 65_536);
                 rng.pick(&[0, 8, 64, 512, 4096, any])
             },
         },
-        "corrupt-data" => FaultEffect::CorruptData {
+        FaultEffect::CorruptData { .. } => FaultEffect::CorruptData {
             flips: rng.range32(1, 16),
         },
-        "hang" => FaultEffect::Hang,
-        "halt" => FaultEffect::Halt,
-        "fetch-error" => FaultEffect::FetchError,
-        "missing-completion" => FaultEffect::MissingCompletion,
-        "stale-completion" => FaultEffect::StaleCompletion,
-        "latency-spike" => FaultEffect::LatencySpike {
+        FaultEffect::LatencySpike { .. } => FaultEffect::LatencySpike {
             cycles: rng.range(1_000, 5_000_000),
         },
-        "surprise-removal" => FaultEffect::SurpriseRemoval,
-        other => unreachable!("KIND_NAMES has no {other}"),
+        // Kinds without parameters.
+        FaultEffect::DropInterrupt
+        | FaultEffect::DuplicateInterrupt
+        | FaultEffect::SpuriousInterrupt
+        | FaultEffect::Hang
+        | FaultEffect::Halt
+        | FaultEffect::FetchError
+        | FaultEffect::MissingCompletion
+        | FaultEffect::StaleCompletion
+        | FaultEffect::SurpriseRemoval => effect,
+        // A kind added to the model later: its default parameters.
+        _ => effect,
     }
 }
 

@@ -1,0 +1,118 @@
+//! `dmalab`: the command. `dmalab run` is the VMM (the `vmm` crate),
+//! `dmalab campaign` the fault campaign (the `dmalab-campaign` crate, which
+//! runs `dmalab run` as child processes). Parsing and exit statuses only.
+
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use dmalab_campaign::CampaignArgs;
+use dmalab_protocol::{one_line, status};
+use vmm::cli::RunArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dmalab",
+    version,
+    about = "A small KVM VMM whose one device is a PCI DMA controller"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Boot a guest kernel (by default the built-in dmalab guest).
+    Run(RunArgs),
+    /// Run fault-injection scenarios in parallel VMs and check each with
+    /// the oracle (docs/campaign.md).
+    Campaign(CampaignArgs),
+}
+
+fn main() {
+    // First thing: `--timings` counts from here.
+    let start = Instant::now();
+    std::process::exit(i32::from(dmalab(start)));
+}
+
+fn dmalab(start: Instant) -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors.
+            return if e.use_stderr() { status::USAGE } else { 0 };
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    match cli.command {
+        Command::Run(args) => match vmm::runner::run(&args, start) {
+            Ok(status) => status,
+            Err(e) => {
+                eprintln!("dmalab: {}", one_line(&e));
+                e.status()
+            }
+        },
+        Command::Campaign(args) => dmalab_campaign::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn campaign_options_parse() {
+        let cli = Cli::try_parse_from([
+            "dmalab",
+            "campaign",
+            "a.toml",
+            "dir",
+            "--random",
+            "200",
+            "--seed",
+            "9",
+            "-j",
+            "3",
+            "--partition",
+            "hash:2/4",
+            "--junit",
+            "j.xml",
+        ])
+        .unwrap();
+        let Command::Campaign(a) = cli.command else {
+            panic!("not a campaign")
+        };
+        assert_eq!(a.paths, [PathBuf::from("a.toml"), PathBuf::from("dir")]);
+        assert_eq!((a.random, a.seed, a.jobs), (200, 9, Some(3)));
+        assert_eq!(a.partition.unwrap().shard, 2);
+        assert_eq!(
+            (a.workload.as_str(), a.random_cmdline.as_str()),
+            ("copy", "irps=8")
+        );
+        assert_eq!(a.random_timing, "instant");
+        for bad in [
+            &["--partition", "3/2"][..],
+            &["--partition", "x"],
+            &["-j", "0"],
+            &["--random", "-1"],
+            &["--random-timing", "stepped"],
+        ] {
+            let argv = ["dmalab", "campaign"].iter().chain(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn run_options_parse_under_run() {
+        let cli = Cli::try_parse_from(["dmalab", "run", "--cpus", "2"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("not a run")
+        };
+        assert_eq!(a.cpus, 2);
+        assert!(Cli::try_parse_from(["dmalab", "fly"]).is_err());
+    }
+}
