@@ -10,7 +10,8 @@
 //!   its fields (checked against the guest's C source by a test);
 //! - [`control`]: the control socket's requests and replies;
 //! - [`scenario_name`]: what a guest scenario name may be;
-//! - [`kvm_skip`]: the one rule for tests that need /dev/kvm.
+//! - [`kvm_skip`]: the one rule for tests that need /dev/kvm;
+//! - [`one_line`]: how `dmalab` prints an error with its causes.
 //!
 //! The fault kinds' names are defined once in `device-model`
 //! (`FaultEffect::KIND_NAMES`); this crate does not repeat them.
@@ -35,6 +36,32 @@ pub fn scenario_name(text: &str) -> Result<String, String> {
             "'{text}' is not a scenario name (letters, digits, '-', '_', '.')"
         ))
     }
+}
+
+/// `error: cause: cause…` on one line. A cause printed on several lines
+/// (toml's parse errors show the offending line with a caret under it)
+/// keeps its text lines joined with ": " and loses the picture.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = flatten(&error.to_string());
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&flatten(&cause.to_string()));
+        source = cause.source();
+    }
+    line
+}
+
+fn flatten(text: &str) -> String {
+    let picture = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c.is_ascii_digit()).trim();
+        t.is_empty() || t.starts_with('|') || t.starts_with('^')
+    };
+    text.lines()
+        .filter(|l| !picture(l))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
