@@ -278,7 +278,7 @@ fn a_bad_scenario_file_is_one_line_and_exit_64_before_anything_runs() {
     assert_eq!(run.code(), 64, "{run}");
 }
 
-/// A stepper on the control socket (as in `tests/wiring.rs`): sends
+/// A stepper on the control socket (as in `tests/dma_device.rs`): sends
 /// `next` until dmalab closes the socket.
 fn stepper(path: PathBuf) -> thread::JoinHandle<u64> {
     thread::spawn(move || {

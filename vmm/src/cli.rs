@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::boot::layout::{GIB, MAX_RAM, MAX_VCPUS, MIB, MIN_RAM};
-use crate::dma::{DoorbellMode, TimingMode};
+use crate::dma_device::{DoorbellMode, TimingMode};
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", value_enum, default_value = "realtime")]
     pub timing: TimingMode,
 
-    /// How a channel's TAIL doorbell reaches the device (docs/wiring.md).
+    /// How a channel's TAIL doorbell reaches the device (docs/dma-device.md).
     #[arg(long, value_name = "PATH", value_enum, default_value = DEFAULT_DOORBELL)]
     pub doorbell: DoorbellMode,
 
@@ -72,7 +72,7 @@ pub struct RunArgs {
     pub control: Option<PathBuf>,
 }
 
-/// `--doorbell` when not given (docs/wiring.md says why).
+/// `--doorbell` when not given (docs/dma-device.md says why).
 pub const DEFAULT_DOORBELL: &str = "exit";
 
 /// The scenario the guest runs when nothing names one: a few IRPs through

@@ -3,7 +3,7 @@
 //!
 //! A user error prints one line on stderr, `dmalab: <what>: <cause>`, whose
 //! first part says what to do. Statuses 71–73 come with register dumps and
-//! are printed by `runner.rs`, not through this type.
+//! are printed by `run.rs`, not through this type.
 
 use std::path::PathBuf;
 
@@ -56,7 +56,7 @@ pub enum Error {
         source: device_model::fault::FaultPlanError,
     },
     #[error("cannot set up the DMA controller")]
-    Dma(#[source] crate::dma::Error),
+    Dma(#[source] crate::dma_device::Error),
     #[error("cannot write {what} '{}'", path.display())]
     Output {
         what: &'static str,

@@ -2,29 +2,37 @@
 //! directly in long mode (`docs/boot-protocol.md`), with COM1, the
 //! debug-exit and marker ports, and a PCI host bridge on conf1.
 //!
-//! Module map: `cli` (the options of `dmalab run`), `runner` (from arguments to an exit
-//! status: threads, timeout, reporting), `vm` (KVM VM, memory, vCPUs,
-//! devices), `vcpu` (the KVM_RUN loop), `kick` (signalling vCPU threads),
-//! `regdump` (register dumps), `boot/` (everything written into guest memory
-//! before entry), `devices/` (buses and devices), `timings` (`--timings`),
-//! `error` (exit statuses), `guest_image` (the embedded guest),
-//! `console_ring` (the main thread's view of KVM's coalesced COM1 ring),
-//! `dma/` (the DMA controller wired in: PCI, MSI-X routes, doorbells,
-//! clocks, device thread), `report` (run report and exit summary).
+//! Module map (the glossary is in the README's layout table):
+//! - `cli`: the options of `dmalab run`; `run`: from them to an exit status
+//!   (threads, timeout, reporting); `error`: the errors and their statuses;
+//! - `vm`: KVM VM, memory, vCPUs, devices; `vcpu`: the KVM_RUN loop;
+//!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `regdump`:
+//!   register dumps; `timings`: `--timings`;
+//! - `boot/`: everything written into guest memory before entry;
+//!   `guest_image`: the embedded guest;
+//! - `devices/`: the buses and the platform devices (COM1, debug port, PCI
+//!   host bridge); `console_ring`: the main thread's view of KVM's
+//!   coalesced COM1 ring;
+//! - `dma_device/`: the DMA controller of `device-model` in the VM: PCI
+//!   adapter, MSI-X delivery, ioeventfd doorbells, clocks, device thread,
+//!   control socket;
+//! - `report`: the result line, the run report and the exit summary.
+//!
 //! The `dmalab` binary (`vmm/dmalab`) puts this crate and the campaign
-//! (`vmm/campaign`) under one command.
+//! (`vmm/campaign`) under one command; what they share is
+//! `dmalab-protocol` (`vmm/protocol`).
 
 pub mod boot;
 pub mod cli;
 pub mod console_ring;
 pub mod devices;
-pub mod dma;
+pub mod dma_device;
 pub mod error;
 pub mod guest_image;
-pub mod kick;
 pub mod regdump;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod timings;
 pub mod vcpu;
+pub mod vcpu_kick;
 pub mod vm;

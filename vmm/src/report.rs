@@ -7,7 +7,7 @@
 //!
 //! The report's type is `dmalab_protocol::report::RunReport`, shared with
 //! the campaign's oracle and the tests that read it back; its fields are
-//! described in `docs/wiring.md`, "Run report".
+//! described in `docs/dma-device.md`, "Run report".
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

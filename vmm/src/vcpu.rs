@@ -35,9 +35,9 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
 use crate::devices::guest_log;
-use crate::kick;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
+use crate::vcpu_kick;
 
 /// How a vCPU thread ended.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ enum Step {
 impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
-        let registration = kick::Registration::new(self.fd.get_kvm_run());
+        let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
         let outcome = self.run_loop();
         drop(registration);
         // The main thread may already have gone: nothing left to tell.

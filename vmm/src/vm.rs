@@ -109,7 +109,7 @@ pub struct Vm {
     pub memory: GuestMemoryMmap,
     pub vcpus: Vec<VcpuFd>,
     /// Port and MMIO buses; more devices may be attached until the vCPUs
-    /// start (the runner then shares them read-only).
+    /// start (`run` then shares them read-only).
     pub buses: Buses,
     pub console: Arc<Mutex<Console>>,
     /// The last `DMALAB-RESULT` line the guest printed.

@@ -5,7 +5,7 @@
 //! sorted by name) followed by `--random N` drawn scenarios
 //! `random-<S>-<k>` (`random.rs`). `--partition` keeps one shard of that
 //! list (`partition.rs`). Every scenario file is loaded and checked before
-//! anything runs: a bad one is one line and exit 64. Then `runner.rs` runs
+//! anything runs: a bad one is one line and exit 64. Then `child_runs.rs` runs
 //! them in parallel child VMs, the oracle (`oracle.rs`) judges each, and
 //! this module prints progress, a results table, the replay command of
 //! each failure and the summary line `campaign: N passed, M failed`, and
@@ -18,12 +18,12 @@
 //! are removed unless `--keep`, so what is left is what a failure's replay
 //! command needs.
 
+pub mod child_runs;
 pub mod junit;
 pub mod oracle;
 pub mod partition;
 pub mod random;
 pub mod relation;
-pub mod runner;
 pub mod scenario;
 
 use std::collections::BTreeSet;
@@ -276,7 +276,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
     );
     let start = Instant::now();
     let mut count = 0;
-    let finished = runner::run_all(&exe, &scenarios, &dir, jobs, args.retries, |f| {
+    let finished = child_runs::run_all(&exe, &scenarios, &dir, jobs, args.retries, |f| {
         count += 1;
         let s = &scenarios[f.index];
         let verdict = if f.violations.is_empty() {
@@ -316,7 +316,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
     );
     for f in &finished {
         let s = &scenarios[f.index];
-        let files = runner::Files::new(&dir, &s.name);
+        let files = child_runs::Files::new(&dir, &s.name);
         let result = if f.violations.is_empty() {
             "pass"
         } else {
@@ -334,7 +334,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
             name: s.name.clone(),
             seconds: f.seconds,
             failures: f.violations.clone(),
-            replay: runner::replay_command(s, &files),
+            replay: child_runs::replay_command(s, &files),
             console_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
             flaky: f.flaky.clone(),
         });

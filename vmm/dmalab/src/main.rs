@@ -48,7 +48,7 @@ fn dmalab(start: Instant) -> u8 {
         .format_timestamp(None)
         .init();
     match cli.command {
-        Command::Run(args) => match vmm::runner::run(&args, start) {
+        Command::Run(args) => match vmm::run::run(&args, start) {
             Ok(status) => status,
             Err(e) => {
                 eprintln!("dmalab: {}", one_line(&e));

@@ -1,6 +1,6 @@
 //! The run report (`dmalab run --report out.json`): written by the VMM at
 //! the end of every run, read back by the campaign's oracle and the
-//! integration tests. Field meanings: `docs/wiring.md`, "Run report".
+//! integration tests. Field meanings: `docs/dma-device.md`, "Run report".
 
 use std::collections::BTreeMap;
 

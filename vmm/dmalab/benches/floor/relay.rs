@@ -38,7 +38,7 @@ pub enum Error {
 /// An ioeventfd on the doorbell and an irqfd for the MSI, not yet relaying.
 #[derive(Debug)]
 pub struct Wiring {
-    kick: EventFd,
+    doorbell_fd: EventFd,
     irq: EventFd,
 }
 
@@ -59,22 +59,22 @@ impl Wiring {
         let irq = EventFd::new(0).map_err(Error::EventFd)?;
         vm.register_irqfd(&irq, GSI)
             .map_err(|e| Error::Kvm("KVM_IRQFD", e))?;
-        let kick = EventFd::new(0).map_err(Error::EventFd)?;
-        vm.register_ioevent(&kick, &IoEventAddress::Mmio(doorbell), NoDatamatch)
+        let doorbell_fd = EventFd::new(0).map_err(Error::EventFd)?;
+        vm.register_ioevent(&doorbell_fd, &IoEventAddress::Mmio(doorbell), NoDatamatch)
             .map_err(|e| Error::Kvm("KVM_IOEVENTFD", e))?;
-        Ok(Self { kick, irq })
+        Ok(Self { doorbell_fd, irq })
     }
 
     /// Starts relaying doorbells to the irqfd on a thread of its own.
     pub fn start(&self) -> Result<Relay, Error> {
-        let kick = self.kick.try_clone().map_err(Error::EventFd)?;
+        let doorbell_fd = self.doorbell_fd.try_clone().map_err(Error::EventFd)?;
         let irq = self.irq.try_clone().map_err(Error::EventFd)?;
-        let wake = self.kick.try_clone().map_err(Error::EventFd)?;
+        let wake = self.doorbell_fd.try_clone().map_err(Error::EventFd)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = thread::Builder::new()
             .name("floor-relay".into())
-            .spawn(move || relay(&kick, &irq, &stopping))
+            .spawn(move || relay(&doorbell_fd, &irq, &stopping))
             .map_err(Error::Spawn)?;
         Ok(Relay { thread, stop, wake })
     }
@@ -104,10 +104,12 @@ impl Relay {
 
 /// Each wake-up: one irqfd write. The eventfd count adds up the doorbell
 /// writes since the last read (one at queue depth 1).
-fn relay(kick: &EventFd, irq: &EventFd, stop: &AtomicBool) -> Result<u64, String> {
+fn relay(doorbell_fd: &EventFd, irq: &EventFd, stop: &AtomicBool) -> Result<u64, String> {
     let mut doorbells = 0u64;
     loop {
-        let n = kick.read().map_err(|e| format!("ioeventfd read: {e}"))?;
+        let n = doorbell_fd
+            .read()
+            .map_err(|e| format!("ioeventfd read: {e}"))?;
         if stop.load(Ordering::SeqCst) {
             return Ok(doorbells);
         }

@@ -1,7 +1,7 @@
 //! The control socket: a Unix stream socket with a line protocol, one
 //! reply line per request. The requests and replies, with their table, are
 //! `dmalab_protocol::control`; this file answers them against the device
-//! (`docs/wiring.md`).
+//! (`docs/dma-device.md`).
 //!
 //! The socket works in every timing mode (in instant mode the device is
 //! always idle, in realtime mode a step may run events early); it is
@@ -60,8 +60,8 @@ fn answer(dma: &Dma, request: Request) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dma::testing::rig;
-    use crate::dma::{DoorbellMode, TimingMode};
+    use crate::dma_device::testing::rig;
+    use crate::dma_device::{DoorbellMode, TimingMode};
     use device_model::regs::{self, channel_reg};
 
     #[test]

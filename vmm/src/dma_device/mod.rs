@@ -1,4 +1,4 @@
-//! The DMA controller of `device-model` inside the VM (`docs/wiring.md`).
+//! The DMA controller of `device-model` inside the VM (`docs/dma-device.md`).
 //!
 //! The guest sees it at PCI 00:01.0 behind the host bridge, with BAR0
 //! (registers) at 0xC000_0000 and BAR2 (MSI-X table + PBA) at 0xC000_1000,
@@ -6,7 +6,7 @@
 //! 0. Pieces, one file each:
 //! - `pci_adapter.rs`: config space on the PCI bus (conf1), the BARs on the
 //!   MMIO bus, BAR moves (re-register the ranges and the doorbells);
-//! - `irq_routes.rs`: the model's `InterruptSink`: an irqfd and a KVM GSI
+//! - `msix_delivery.rs`: the model's `InterruptSink`: an irqfd and a KVM GSI
 //!   MSI route per message slot;
 //! - `doorbell.rs`: the channels' `TAIL` registers as KVM ioeventfds
 //!   (`--doorbell ioeventfd`);
@@ -21,7 +21,7 @@
 //! access through conf1), the device thread for one doorbell, timer expiry
 //! or control request. Interrupt delivery inside it is an eventfd write
 //! (no lock); route updates are an ioctl that waits on no lock of ours
-//! (`irq_routes.rs`). BAR moves take the MMIO bus's write lock only after
+//! (`msix_delivery.rs`). BAR moves take the MMIO bus's write lock only after
 //! the device lock is released (`pci_adapter.rs`), so the two locks are
 //! never held in opposite orders.
 //!
@@ -41,7 +41,7 @@ pub mod clock;
 pub mod control_socket;
 pub mod device_thread;
 pub mod doorbell;
-pub mod irq_routes;
+pub mod msix_delivery;
 pub mod pci_adapter;
 pub mod stats;
 
@@ -61,7 +61,7 @@ use crate::devices::pci::PciBus;
 
 use clock::DeviceClock;
 pub use clock::TimingMode;
-use irq_routes::IrqRoutes;
+use msix_delivery::IrqRoutes;
 use stats::{RegisterExits, Tally};
 
 /// The device's slot on bus 0 (00:01.0).
@@ -113,7 +113,7 @@ pub enum Error {
     #[error("bad device configuration")]
     Config(#[source] device_model::ConfigError),
     #[error("cannot set up the device's interrupts")]
-    Irq(#[source] irq_routes::Error),
+    Irq(#[source] msix_delivery::Error),
     #[error("cannot set up the device clock")]
     Clock(#[source] clock::Error),
     #[error("cannot set up the doorbells")]
@@ -217,9 +217,9 @@ impl Dma {
         r
     }
 
-    /// A doorbell kick from the device thread: as `access`, but never
+    /// A doorbell from the device thread: as `access`, but never
     /// waits for steps (the same thread serves them).
-    pub fn kick(&self, f: impl FnOnce(&mut Model)) {
+    pub fn doorbell_access(&self, f: impl FnOnce(&mut Model)) {
         let mut st = self.lock();
         if self.clock.mode() == TimingMode::Realtime {
             st.model.advance_to(self.clock.now_cycles());
@@ -349,7 +349,7 @@ impl DmaDevice {
             ),
             DoorbellMode::Exit => None,
         };
-        let kicks = match &doorbells {
+        let doorbell_fds = match &doorbells {
             Some(d) => d.clones().map_err(Error::Doorbell)?,
             None => Vec::new(),
         };
@@ -357,7 +357,7 @@ impl DmaDevice {
         adapter.place_initial_bars().map_err(Error::Bars)?;
         pci.add(PCI_SLOT, Arc::new(Mutex::new(adapter)))
             .map_err(Error::Pci)?;
-        let thread = device_thread::DeviceThread::start(dma.clone(), kicks, options)
+        let thread = device_thread::DeviceThread::start(dma.clone(), doorbell_fds, options)
             .map_err(Error::Thread)?;
         Ok(Self { dma, thread })
     }

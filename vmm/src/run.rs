@@ -10,7 +10,7 @@
 //! thread owns the outcome: it waits on the report channel with the
 //! timeout (looking every 20 ms for console bytes held in KVM's coalesced
 //! ring, see `console_ring.rs`), and on expiry sets the stop flag, kicks
-//! every vCPU thread out of KVM_RUN (`kick.rs`), collects their register
+//! every vCPU thread out of KVM_RUN (`vcpu_kick.rs`), collects their register
 //! dumps and returns 73. It flushes the console before printing anything,
 //! so the guest's last lines come before the VMM's verdict. The caller
 //! exits the process, which ends vCPU threads still parked in KVM_RUN (an
@@ -32,13 +32,13 @@ use device_model::DeviceConfig;
 use crate::cli::{RunArgs, DEFAULT_PLAN};
 use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
-use crate::dma::{Dma, DmaDevice, DmaOptions};
+use crate::dma_device::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
-use crate::kick;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
+use crate::vcpu_kick;
 use crate::vm::{Vm, VmConfig};
 
 /// How often the main thread looks for console bytes waiting in KVM's
@@ -70,7 +70,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let cmdline = args.guest_cmdline();
     boot::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
     let plan = fault_plan(args)?;
-    kick::install().map_err(Error::Signal)?;
+    vcpu_kick::install().map_err(Error::Signal)?;
 
     let vm = Vm::new(
         &VmConfig {
@@ -305,7 +305,7 @@ fn first_report(
 /// Kicks vCPU 0 out of KVM_RUN once, so it drains the console ring.
 fn kick_bsp(threads: &[JoinHandle<()>]) {
     if let Some(bsp) = threads.first() {
-        if let Err(e) = bsp.kill(kick::signal()) {
+        if let Err(e) = bsp.kill(vcpu_kick::signal()) {
             log::debug!("cannot kick vCPU 0 for the console: {e}");
         }
     }
@@ -319,7 +319,7 @@ fn stop_all(
 ) -> Vec<Report> {
     stop.store(true, Ordering::Release);
     for (index, thread) in threads.iter().enumerate() {
-        if let Err(e) = thread.kill(kick::signal()) {
+        if let Err(e) = thread.kill(vcpu_kick::signal()) {
             log::warn!("cannot kick vCPU {index}: {e}");
         }
     }

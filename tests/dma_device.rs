@@ -1,5 +1,5 @@
-//! [wiring] integration tests: the DMA controller inside `dmalab`, driven
-//! by the guest scenarios `dma-smoke` and `hostile` (`docs/wiring.md`).
+//! DMA device integration tests: the DMA controller inside `dmalab`, driven
+//! by the guest scenarios `dma-smoke` and `hostile` (`docs/dma-device.md`).
 //!
 //! Each test boots the guest on KVM (skipping loudly without /dev/kvm,
 //! failing with `DMALAB_REQUIRE_KVM=1`). `DMALAB_TEST_KERNEL=path` boots

@@ -51,7 +51,7 @@ struct Client {
 
 struct DeviceLoop {
     dma: Arc<Dma>,
-    kicks: Vec<EventFd>,
+    doorbell_fds: Vec<EventFd>,
     stop: EventFd,
     listener: Option<UnixListener>,
     clients: HashMap<u32, Client>,
@@ -60,8 +60,8 @@ struct DeviceLoop {
 }
 
 impl DeviceLoop {
-    fn kick(&self, channel: usize) {
-        if let Some(fd) = self.kicks.get(channel) {
+    fn doorbell(&self, channel: usize) {
+        if let Some(fd) = self.doorbell_fds.get(channel) {
             // Several writes before we ran are one doorbell: the shadow
             // holds the latest tail.
             let _ = fd.read();
@@ -69,7 +69,7 @@ impl DeviceLoop {
         let Ok(c) = u8::try_from(channel) else {
             return;
         };
-        self.dma.kick(|m| {
+        self.dma.doorbell_access(|m| {
             let mut command = [0u8; 2];
             m.config_read(4, &mut command);
             if command[0] & 0x2 != 0 {
@@ -176,12 +176,12 @@ impl MutEventSubscriber for DeviceLoop {
             }
             LISTENER => self.accept(ops),
             id if id >= CLIENT => self.serve(id, ops),
-            channel => self.kick(channel as usize),
+            channel => self.doorbell(channel as usize),
         }
     }
 
     fn init(&mut self, ops: &mut EventOps) {
-        for (c, fd) in (0u32..).zip(&self.kicks) {
+        for (c, fd) in (0u32..).zip(&self.doorbell_fds) {
             if let Err(e) = ops.add(Events::with_data(fd, c, EventSet::IN)) {
                 log::error!("device thread: cannot watch doorbell {c}: {e}");
             }
@@ -212,8 +212,12 @@ pub struct DeviceThread {
 }
 
 impl DeviceThread {
-    /// Starts the loop over `kicks` (doorbell eventfds, channel order).
-    pub fn start(dma: Arc<Dma>, kicks: Vec<EventFd>, options: &DmaOptions) -> Result<Self, Error> {
+    /// Starts the loop over `doorbell_fds` (ioeventfds, channel order).
+    pub fn start(
+        dma: Arc<Dma>,
+        doorbell_fds: Vec<EventFd>,
+        options: &DmaOptions,
+    ) -> Result<Self, Error> {
         let control = match (&options.control, options.timing) {
             (Some(path), _) => Some(path.clone()),
             (None, TimingMode::Stepped) => {
@@ -238,7 +242,7 @@ impl DeviceThread {
             EventManager::new().map_err(Error::EventManager)?;
         manager.add_subscriber(DeviceLoop {
             dma,
-            kicks,
+            doorbell_fds,
             stop: stop.try_clone().map_err(Error::EventFd)?,
             listener,
             clients: HashMap::new(),

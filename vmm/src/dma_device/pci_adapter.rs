@@ -205,8 +205,8 @@ impl PciDevice for DmaPci {
 mod tests {
     use super::*;
     use crate::devices::pci::ConfigAddress;
-    use crate::dma::testing::rig;
-    use crate::dma::{DoorbellMode, TimingMode, PCI_SLOT};
+    use crate::dma_device::testing::rig;
+    use crate::dma_device::{DoorbellMode, TimingMode, PCI_SLOT};
     use kvm_ioctls::{IoEventAddress, NoDatamatch, VmFd};
     use vmm_sys_util::eventfd::EventFd;
 
