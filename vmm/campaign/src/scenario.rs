@@ -3,9 +3,12 @@
 //! how they run) and its checks.
 //!
 //! A scenario file is a TOML table with the run's settings (`workload`,
-//! `cmdline`, `seed`, `timing`, `doorbell`, `timeout`), a fault plan under
-//! `[faults]` (exactly the plan format of `docs/fault-plans.md`, one level
-//! down: `[[faults.rule]]`) and the expectations under `[expect]`.
+//! `cmdline`, `seed`, `timing`, `doorbell`, `timeout`), a fault plan, and
+//! the expectations under `[expect]`. The plan is either a plan file,
+//! `plan = "../plans/hang.toml"` (relative to the scenario file: the same
+//! file `dmalab run --faults` takes, so the rules are written once), or
+//! inline under `[faults]` (exactly the plan format of
+//! `docs/fault-plans.md`, one level down: `[[faults.rule]]`).
 //! Everything is checked when the file is loaded, before any VM runs: an
 //! unknown key, a value of the wrong type, a bad plan, a relation that does
 //! not parse or names an unknown fault kind are one error naming the file
@@ -109,6 +112,7 @@ const TOP_KEYS: &[&str] = &[
     "timing",
     "doorbell",
     "timeout",
+    "plan",
     "faults",
     "expect",
 ];
@@ -250,10 +254,20 @@ impl Scenario {
         if !(timeout > 0.0 && timeout <= 3600.0) {
             return Err(r.err("timeout", format!("{timeout}: between 0 and 3600 seconds")));
         }
-        let plan = match table.get("faults") {
-            None => FaultPlan::default(),
-            Some(toml::Value::Table(faults)) => plan_of(&r, faults)?,
-            Some(v) => {
+        let plan = match (table.get("plan"), table.get("faults")) {
+            (Some(_), Some(_)) => {
+                return Err(r.err("plan", "give `plan` or `[faults]`, not both"));
+            }
+            (Some(toml::Value::String(file)), None) => plan_file(&r, file)?,
+            (Some(v), None) => {
+                return Err(r.err(
+                    "plan",
+                    format!("must be the path of a plan file, got {}", v.type_str()),
+                ))
+            }
+            (None, None) => FaultPlan::default(),
+            (None, Some(toml::Value::Table(faults))) => plan_of(&r, faults)?,
+            (None, Some(v)) => {
                 return Err(r.err(
                     "faults",
                     format!("must be a table of [[faults.rule]], got {}", v.type_str()),
@@ -286,6 +300,23 @@ impl Scenario {
             expect,
         })
     }
+}
+
+/// `plan = "FILE"` (relative to the scenario's directory) → the plan in
+/// that file, checked for this device as `dmalab run --faults` would.
+fn plan_file(r: &Reader<'_>, file: &str) -> Result<FaultPlan, ScenarioError> {
+    let path = r.path.parent().unwrap_or(Path::new(".")).join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| r.err("plan", format!("cannot read '{}': {e}", path.display())))?;
+    FaultPlan::from_toml(&text)
+        .and_then(|plan| {
+            plan.validate_for(DeviceConfig::default().channels)
+                .map(|()| plan)
+        })
+        .map_err(|e| {
+            let why = dmalab_protocol::one_line(&e);
+            r.err("plan", format!("bad plan '{}': {why}", path.display()))
+        })
 }
 
 /// `[faults]` → the device model's plan, checked for this device.

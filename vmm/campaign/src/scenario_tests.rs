@@ -106,3 +106,47 @@ fn errors_name_the_file_and_the_field() {
     assert!(e.contains("field \"(syntax)\""), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+#[test]
+fn a_plan_file_is_read_relative_to_the_scenario() {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
+    let here = |text: &str| Scenario::parse(text, &scenarios.join("x.toml"), "x");
+    let s = here("workload = \"copy\"\nplan = \"../plans/hang.toml\"\n").unwrap();
+    assert_eq!(s.plan.rules.len(), 1);
+    assert_eq!(s.plan.rules[0].effect, FaultEffect::Hang);
+    assert_eq!(FaultPlan::from_toml(&s.plan_toml).unwrap(), s.plan);
+    let e = here("workload = \"copy\"\nplan = \"../plans/nope.toml\"\n").unwrap_err();
+    assert!(e.to_string().contains("cannot read"), "{e}");
+    let e = here("workload = \"copy\"\nplan = 3\n").unwrap_err();
+    assert!(e.to_string().contains("path of a plan file"), "{e}");
+    let both = "workload = \"copy\"\nplan = \"../plans/hang.toml\"\n\
+                [[faults.rule]]\neffect = \"hang\"\nnth = 1\n";
+    assert!(here(both).unwrap_err().to_string().contains("not both"));
+}
+
+#[test]
+fn every_plan_file_a_scenario_names_exists_and_no_scenario_copies_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
+    let plans: Vec<(String, FaultPlan)> = std::fs::read_dir(root.join("plans"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.display().to_string(), FaultPlan::from_toml(&text).unwrap())
+        })
+        .collect();
+    for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("[[faults.rule]]") {
+            for (plan_path, plan) in &plans {
+                assert!(
+                    &s.plan != plan,
+                    "{} copies the rules of {plan_path}: write plan = \"../plans/…\"",
+                    path.display()
+                );
+            }
+        }
+    }
+}
