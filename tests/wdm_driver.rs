@@ -1,8 +1,11 @@
-//! The WDM-style DMA driver (`guest-driver/kernel/dmadrv/`) on KVM: each
-//! test boots the built-in guest with one of the driver's scenarios and a
-//! fault plan from `tests/plans/`, and checks the exit status, the
-//! driver's counters in the result line, and the faults the VMM's run
-//! report says were applied. `--timing instant` keeps them fast and
+//! The WDM-style DMA driver (`guest-driver/kernel/dmadrv/`) on KVM, where
+//! a campaign scenario (`tests/scenarios/`, judged by the oracle) cannot
+//! say it: the device's counters against the driver's, inequalities on
+//! counters that depend on timing, the verifier's catches of planted bugs
+//! and a bad command line, cancellation, and the driver's markers in the
+//! device trace. The driver's behaviour under each fault kind is in the
+//! scenarios. Each test boots the built-in guest with one of the driver's
+//! scenarios and, where needed, a fault plan from `tests/plans/`. `--timing instant` keeps them fast and
 //! deterministic, except where a fault needs real device time (a latency
 //! spike): there `realtime`.
 //!
@@ -21,7 +24,6 @@ use common::kvm_usable;
 use scenario::{run_scenario, ScenarioRun};
 
 const LIMIT: Duration = Duration::from_secs(120);
-const STATUS_DEVICE_HARDWARE_ERROR: &str = "0xc0000186";
 
 fn run(test: &str, scenario: &str, plan: Option<&str>, timing: &str, cmdline: &str) -> ScenarioRun {
     run_scenario(test, scenario, plan, timing, cmdline, LIMIT)
@@ -80,68 +82,6 @@ fn copy_multi_transfer_irps_are_reprogrammed_by_the_dpc() {
 }
 
 #[test]
-fn a_short_transfer_is_continued_by_the_dpc() {
-    let test = "a_short_transfer_is_continued_by_the_dpc";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("short-transfer"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("short-transfer"), [1], "{}", r.run);
-    assert_eq!(r.num("short_transfers"), 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 64, "{}", r.run);
-    assert_eq!(r.num("retries"), 0, "{}", r.run);
-}
-
-#[test]
-fn a_recoverable_error_is_retried_then_succeeds() {
-    let test = "a_recoverable_error_is_retried_then_succeeds";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("dma-error-recoverable"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("dma-error"), [2], "{}", r.run);
-    assert_eq!(r.num("rec_err_dma"), 1, "{}", r.run);
-    assert_eq!(r.num("retries"), 1, "{}", r.run);
-    assert_eq!(r.num("resets"), 0, "{}", r.run);
-    assert_eq!(r.num("ok"), 64, "{}", r.run);
-    assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
-    assert!(r.num("error_isrs") >= 1, "{}", r.run);
-}
-
-#[test]
-fn an_unrecoverable_error_fails_the_irp_with_its_status() {
-    let test = "an_unrecoverable_error_fails_the_irp_with_its_status";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("dma-error-fatal"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("dma-error"), [2], "{}", r.run);
-    assert_eq!(r.num("failed"), 1, "{}", r.run);
-    assert_eq!(r.num("irps_failed"), 1, "{}", r.run);
-    assert_eq!(r.num("fail_hw"), 1, "{}", r.run);
-    assert_eq!(
-        r.text("first_fail"),
-        STATUS_DEVICE_HARDWARE_ERROR,
-        "{}",
-        r.run
-    );
-    assert_eq!(
-        r.text("first_fail_status"),
-        STATUS_DEVICE_HARDWARE_ERROR,
-        "{}",
-        r.run
-    );
-    // Descriptor 2 belongs to the first request (256 KiB, four transfers).
-    assert_eq!(r.num("first_fail_request"), 1, "{}", r.run);
-    assert_eq!(r.num("resets"), 1, "{}", r.run);
-    assert_eq!(r.num("retries"), 0, "{}", r.run);
-    assert_eq!(r.num("ok"), 63, "{}", r.run);
-}
-
-#[test]
 fn the_next_irp_is_started_from_the_dpc() {
     let test = "the_next_irp_is_started_from_the_dpc";
     if !kvm_usable(test) {
@@ -157,51 +97,6 @@ fn the_next_irp_is_started_from_the_dpc() {
 }
 
 #[test]
-fn a_lost_interrupt_is_recovered_by_the_timer_dpc() {
-    let test = "a_lost_interrupt_is_recovered_by_the_timer_dpc";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("lost-interrupt"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("drop-interrupt"), [3], "{}", r.run);
-    assert_eq!(r.report.device.interrupts_dropped, 1, "{}", r.run);
-    assert_eq!(r.num("watchdog_recoveries"), 1, "{}", r.run);
-    assert_eq!(r.num("watchdog_timeouts"), 0, "{}", r.run);
-    assert_eq!(r.num("ok"), 64, "{}", r.run);
-}
-
-#[test]
-fn a_hung_channel_is_reset_by_the_watchdog_and_the_transfer_retried() {
-    let test = "a_hung_channel_is_reset_by_the_watchdog_and_the_transfer_retried";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("hang"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("hang"), [2], "{}", r.run);
-    assert_eq!(r.num("watchdog_timeouts"), 1, "{}", r.run);
-    assert_eq!(r.num("resets"), 1, "{}", r.run);
-    assert_eq!(r.num("retries"), 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 64, "{}", r.run);
-}
-
-#[test]
-fn a_spurious_interrupt_is_ignored() {
-    let test = "a_spurious_interrupt_is_ignored";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("spurious"), "realtime", "irps=8");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("spurious-interrupt"), [2], "{}", r.run);
-    assert!(r.num("spurious") >= 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 8, "{}", r.run);
-    assert_eq!(r.num("stale_records"), 0, "{}", r.run);
-    assert_eq!(r.num("retries"), 0, "{}", r.run);
-}
-
-#[test]
 fn stress_and_fill_pass_on_every_channel() {
     let test = "stress_and_fill_pass_on_every_channel";
     if !kvm_usable(test) {
@@ -213,25 +108,6 @@ fn stress_and_fill_pass_on_every_channel() {
     let r = run(test, "fill", None, "instant", "");
     assert_clean(&r, 0);
     assert_eq!(r.num("ok"), 48, "{}", r.run);
-}
-
-#[test]
-fn demo_survives_its_injected_fault() {
-    let test = "demo_survives_its_injected_fault";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "demo", Some("demo"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("drop-interrupt"), [3], "{}", r.run);
-    assert_eq!(r.num("watchdog_recoveries"), 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 8, "{}", r.run);
-    assert_eq!(
-        r.run.stdout.matches(", data verified").count(),
-        8,
-        "{}",
-        r.run
-    );
 }
 
 #[test]
@@ -303,23 +179,6 @@ fn a_clean_run_reports_no_violation_and_a_bad_bug_name_fails() {
 }
 
 #[test]
-fn silent_corruption_fails_the_scenario() {
-    let test = "silent_corruption_fails_the_scenario";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("corrupt-data"), "instant", "");
-    assert_eq!(r.run.code(), 1, "{}", r.run);
-    assert_eq!(r.text("status"), "fail", "{}", r.run);
-    assert_eq!(r.faults("corrupt-data"), [5], "{}", r.run);
-    assert_eq!(r.num("bad_data"), 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 63, "{}", r.run);
-    // The driver saw nothing wrong: the device said OK.
-    assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
-    assert_eq!(r.num("lost"), 0, "{}", r.run);
-}
-
-#[test]
 fn queued_irps_are_cancelled_and_the_one_in_the_device_finishes() {
     let test = "queued_irps_are_cancelled_and_the_one_in_the_device_finishes";
     if !kvm_usable(test) {
@@ -345,34 +204,6 @@ fn queued_irps_are_cancelled_and_the_one_in_the_device_finishes() {
     assert_eq!(r.num("failed"), hits, "{}", r.run);
     assert_eq!(r.num("ok"), 96 - hits, "{}", r.run);
     assert_eq!(r.num("irps_failed"), 0, "{}", r.run);
-}
-
-#[test]
-fn retries_are_bounded_then_the_irp_fails() {
-    let test = "retries_are_bounded_then_the_irp_fails";
-    if !kvm_usable(test) {
-        return;
-    }
-    let r = run(test, "copy", Some("dma-error-persistent"), "instant", "");
-    assert_clean(&r, 0);
-    assert_eq!(r.faults("dma-error"), [1, 2, 3, 4], "{}", r.run);
-    assert_eq!(r.num("retries"), 3, "{}", r.run);
-    assert_eq!(r.num("fail_io"), 1, "{}", r.run);
-    assert_eq!(r.text("first_fail"), "0xc0000185", "{}", r.run);
-    assert_eq!(r.num("first_fail_request"), 1, "{}", r.run);
-    assert_eq!(r.num("ok"), 63, "{}", r.run);
-    // A lower bound from the command line: one retry, then the failure.
-    let r = run(
-        test,
-        "copy",
-        Some("dma-error-persistent"),
-        "instant",
-        "dmadrv.retries=1",
-    );
-    assert_clean(&r, 0);
-    assert_eq!(r.num("retries"), 2, "{}", r.run);
-    assert_eq!(r.num("fail_io"), 2, "{}", r.run);
-    assert_eq!(r.num("ok"), 62, "{}", r.run);
 }
 
 #[test]
