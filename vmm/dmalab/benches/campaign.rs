@@ -1,5 +1,5 @@
 //! Campaign benchmark: scenarios per second of `dmalab campaign` on this
-//! machine (the goal: >= 10 booted scenarios/s on 2 cores).
+//! machine (the goal: >= 10 booted scenarios/s on 2 cores).
 //!
 //! Each round runs the built binary as CI would, `dmalab campaign --random
 //! N --seed S` (the default workload: `copy irps=8`, instant mode, jobs =
