@@ -1,20 +1,25 @@
 //! `dmalab run`: from parsed arguments to an exit status.
 //!
-//! User errors are caught before any KVM work (kernel file, ELF checks,
-//! command line, the `--faults` plan), so they are reported the same with
-//! or without /dev/kvm. After `Vm::new` the DMA controller is attached
-//! (`dma/`: PCI slot 00:01.0, BARs, MSI-X routes, doorbells, device
-//! thread); after the run it is drained into the summary on stderr, the
-//! `--trace` file and the `--report` (`report.rs`).
-//! Then the VM is built, one thread per vCPU is started, and the main
-//! thread owns the outcome: it waits on the report channel with the
-//! timeout (looking every 20 ms for console bytes held in KVM's coalesced
-//! ring, see `console_ring.rs`), and on expiry sets the stop flag, kicks
-//! every vCPU thread out of KVM_RUN (`vcpu_kick.rs`), collects their register
-//! dumps and returns 73. It flushes the console before printing anything,
-//! so the guest's last lines come before the VMM's verdict. The caller
-//! exits the process, which ends vCPU threads still parked in KVM_RUN (an
-//! AP in `hlt`).
+//! In order:
+//! 1. User errors are caught before any KVM work (kernel file, ELF checks,
+//!    command line, the `--faults` plan), so they are reported the same
+//!    with or without /dev/kvm (exit 64, `error.rs`).
+//! 2. The VM is built (`vm.rs`) and the DMA controller attached to it
+//!    (`dma_device/`: PCI slot 00:01.0, BARs, MSI-X delivery, doorbells,
+//!    device thread).
+//! 3. One thread per vCPU runs KVM_RUN (`vcpu.rs`). The main thread owns
+//!    the outcome: it waits on the vCPUs' report channel with the timeout
+//!    (looking every 20 ms for console bytes held in KVM's coalesced ring,
+//!    `console_ring.rs`), and on expiry sets the stop flag, kicks every
+//!    vCPU thread out of KVM_RUN (`vcpu_kick.rs`), collects their register
+//!    dumps and returns 73.
+//! 4. It flushes the console before printing anything, so the guest's last
+//!    lines come before the VMM's verdict, then drains the device into the
+//!    summary on stderr, the `--trace` file and the `--report`
+//!    (`report.rs`; the report's type is `dmalab_protocol::report`).
+//!
+//! The caller exits the process, which ends vCPU threads still parked in
+//! KVM_RUN (an AP in `hlt`).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
