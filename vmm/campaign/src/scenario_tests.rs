@@ -132,7 +132,10 @@ fn every_plan_file_a_scenario_names_exists_and_no_scenario_copies_one() {
         .map(|e| e.unwrap().path())
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            (p.display().to_string(), FaultPlan::from_toml(&text).unwrap())
+            (
+                p.display().to_string(),
+                FaultPlan::from_toml(&text).unwrap(),
+            )
         })
         .collect();
     for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
