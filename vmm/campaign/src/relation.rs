@@ -100,16 +100,14 @@ impl Relation {
                  \"retries == faults.dma-error\")"
             ));
         };
-        if !is_field_name(field) {
-            return Err(format!("{field:?} is not a result-line field name"));
-        }
+        check_field(field)?;
         let op = Op::parse(op).ok_or_else(|| format!("{op:?} is not one of == != <= >= < >"))?;
         let term = if let Some(kind) = term.strip_prefix("faults.") {
             check_kind(kind)?;
             Term::Faults(kind.to_string())
         } else if let Ok(n) = term.parse::<f64>() {
             Term::Number(n)
-        } else if is_field_name(term) {
+        } else if check_field(term).is_ok() {
             Term::Field(term.to_string())
         } else {
             return Err(format!(
@@ -124,8 +122,18 @@ impl Relation {
     }
 }
 
-fn is_field_name(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+/// A field of the DMA driver's result line (`dmalab_protocol::result`,
+/// checked against the guest's C source), so a misspelt or renamed field
+/// is a bad scenario file, not a failure at run time.
+pub fn check_field(name: &str) -> Result<(), String> {
+    if dmalab_protocol::result::is_driver_field(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a field of the DMA driver's result line \
+             (vmm/protocol/src/result.rs lists them)"
+        ))
+    }
 }
 
 /// A fault kind name of `FaultEffect::KIND_NAMES`.

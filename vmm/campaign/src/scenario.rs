@@ -27,7 +27,7 @@ use device_model::fault::{FaultPlan, FaultPlanError};
 use device_model::DeviceConfig;
 use serde_json::Value;
 
-pub use crate::relation::{check_kind, Op, Relation, Term};
+pub use crate::relation::{check_field, check_kind, Op, Relation, Term};
 
 /// Why a scenario file was rejected: the file, the field, the problem.
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +359,7 @@ fn expect_of(r: &Reader<'_>, t: &toml::Table) -> Result<Expect, ScenarioError> {
         Some(toml::Value::Table(f)) => {
             for (key, value) in f {
                 let field = format!("expect.fields.{key}");
+                check_field(key).map_err(|p| r.err(&field, p))?;
                 let json = match value {
                     toml::Value::Integer(n) => Value::from(*n),
                     toml::Value::Float(x) => Value::from(*x),

@@ -153,3 +153,16 @@ fn every_plan_file_a_scenario_names_exists_and_no_scenario_copies_one() {
         }
     }
 }
+
+#[test]
+fn a_field_the_guest_does_not_print_is_a_bad_scenario() {
+    let e = error("workload = \"copy\"\n[expect]\nfields = { watchdog_recovery = 1 }\n");
+    assert!(e.contains("expect.fields.watchdog_recovery"), "{e}");
+    assert!(
+        e.contains("not a field of the DMA driver's result line"),
+        "{e}"
+    );
+    let e = error("workload = \"copy\"\n[expect]\nrelations = [\"retry == 1\"]\n");
+    assert!(e.contains("\"retry\" is not a field"), "{e}");
+    assert!(parse("workload = \"copy\"\n[expect]\nfields = { v_irql = 1 }\n").is_ok());
+}
