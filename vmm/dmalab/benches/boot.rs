@@ -3,10 +3,10 @@
 //! time from spawn to exit as the parent sees it, and of the user-space
 //! exits before READY.
 //!
-//!     cargo bench -p vmm --bench boot               # 30 runs
-//!     cargo bench -p vmm --bench boot -- 100        # 100 runs
-//!     DMALAB_BENCH_RUNS=100 cargo bench -p vmm --bench boot
-//!     DMALAB_BENCH_ARGS="--cpus 2" cargo bench -p vmm --bench boot
+//!     cargo bench -p dmalab --bench boot               # 30 runs
+//!     cargo bench -p dmalab --bench boot -- 100        # 100 runs
+//!     DMALAB_BENCH_RUNS=100 cargo bench -p dmalab --bench boot
+//!     DMALAB_BENCH_ARGS="--cpus 2" cargo bench -p dmalab --bench boot
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

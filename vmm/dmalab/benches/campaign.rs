@@ -8,9 +8,9 @@
 //! scenario boots its own VM, runs the workload under its fault plan and is
 //! checked by the oracle; a failing campaign stops the benchmark.
 //!
-//!     cargo bench -p vmm --bench campaign            # 3 rounds of 100
-//!     cargo bench -p vmm --bench campaign -- 200     # 3 rounds of 200
-//!     DMALAB_BENCH_ROUNDS=5 cargo bench -p vmm --bench campaign
+//!     cargo bench -p dmalab --bench campaign            # 3 rounds of 100
+//!     cargo bench -p dmalab --bench campaign -- 200     # 3 rounds of 200
+//!     DMALAB_BENCH_ROUNDS=5 cargo bench -p dmalab --bench campaign
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

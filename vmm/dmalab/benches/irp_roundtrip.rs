@@ -20,8 +20,8 @@
 //! depth-1 IRP round trip to the raw interrupt round trip (the goal:
 //! ≤ 1.3×; reported, not enforced).
 //!
-//!     cargo bench -p vmm --bench irp_roundtrip
-//!     cargo bench -p vmm --bench irp_roundtrip -- --iters 2000 --rounds 5
+//!     cargo bench -p dmalab --bench irp_roundtrip
+//!     cargo bench -p dmalab --bench irp_roundtrip -- --iters 2000 --rounds 5
 //!
 //! Exit status 1 when a run fails or its result does not check out.
 

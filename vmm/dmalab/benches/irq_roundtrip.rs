@@ -34,9 +34,9 @@
 //! (doorbell, VMM, device, MSI delivery), so a gap to the floor can be
 //! placed on the guest's or on the host's side.
 //!
-//!     cargo bench -p vmm --bench irq_roundtrip
-//!     cargo bench -p vmm --bench irq_roundtrip -- --iters 5000 --rounds 9
-//!     cargo bench -p vmm --bench irq_roundtrip -- --floor-only
+//!     cargo bench -p dmalab --bench irq_roundtrip
+//!     cargo bench -p dmalab --bench irq_roundtrip -- --iters 5000 --rounds 9
+//!     cargo bench -p dmalab --bench irq_roundtrip -- --floor-only
 //!
 //! `DMALAB_BENCH_ITERS` and `DMALAB_BENCH_ROUNDS` set the defaults (2000
 //! iterations, 5 rounds). Exit status 1 when a path fails to run or its
