@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{kvm_usable, run_dmalab, Run, Scratch};
+use common::{kvm_usable, run_dmalab, stepper, Run, Scratch};
 use dmalab_campaign::random;
-use dmalab_protocol::control::{Reply, Request};
+use dmalab_protocol::control::Request;
 use dmalab_protocol::report::RunReport;
 
 const LIMIT: Duration = Duration::from_secs(170);
@@ -278,38 +276,6 @@ fn a_bad_scenario_file_is_one_line_and_exit_64_before_anything_runs() {
     assert_eq!(run.code(), 64, "{run}");
 }
 
-/// A stepper on the control socket (as in `tests/dma_device.rs`): sends
-/// `next` until dmalab closes the socket.
-fn stepper(path: PathBuf) -> thread::JoinHandle<u64> {
-    thread::spawn(move || {
-        let deadline = Instant::now() + LIMIT;
-        let stream = loop {
-            match UnixStream::connect(&path) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
-                Err(e) => panic!("control socket {}: {e}", path.display()),
-            }
-        };
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let mut steps = 0;
-        loop {
-            if writeln!(writer, "{}", Request::Next).is_err() {
-                break;
-            }
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => steps += 1,
-            }
-            if let Ok(Reply::Time { next: None, .. }) = Reply::parse(&line) {
-                thread::sleep(Duration::from_micros(200));
-            }
-        }
-        steps
-    })
-}
-
 #[test]
 fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_stepped_mode() {
     if !kvm_usable("a_random_plan_run_twice_gives_identical_fault_logs_and_traces") {
@@ -328,7 +294,8 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
             let trace = scratch.path().join(format!("{timing}-{round}.trace.json"));
             let report = scratch.path().join(format!("{timing}-{round}.report.json"));
             let socket = scratch.path().join(format!("{timing}-{round}.sock"));
-            let steps = (timing == "stepped").then(|| stepper(socket.clone()));
+            let steps =
+                (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
             let run = run_dmalab(
                 &[
                     "run",
@@ -357,7 +324,7 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
             );
             assert_eq!(run.code(), 0, "{timing} round {round}\n{run}");
             if let Some(steps) = steps {
-                assert!(steps.join().unwrap() > 0, "the stepper stepped");
+                assert!(steps.join().unwrap().0 > 0, "the stepper stepped");
             }
             let report = RunReport::from_json(&std::fs::read_to_string(&report).unwrap()).unwrap();
             assert!(

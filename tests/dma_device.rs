@@ -8,13 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::{kvm_usable, run_dmalab, Run, Scratch};
+use common::{kvm_usable, run_dmalab, stepper, Run, Scratch};
+use dmalab_protocol::control::{Reply, Request};
 use dmalab_protocol::report::RunReport;
 use serde_json::Value;
 
@@ -56,45 +54,6 @@ fn assert_smoke_passed(run: &Run) {
     );
 }
 
-/// A stepper on the control socket: sends `request` until dmalab closes
-/// the socket; returns the replies' count and the first reply.
-fn stepper(path: PathBuf, request: &'static str) -> thread::JoinHandle<(u64, String)> {
-    thread::spawn(move || {
-        let deadline = Instant::now() + LIMIT;
-        let stream = loop {
-            match UnixStream::connect(&path) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(2));
-                }
-                Err(e) => panic!("control socket {}: {e}", path.display()),
-            }
-        };
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let (mut n, mut first) = (0u64, String::new());
-        loop {
-            if writeln!(writer, "{request}").is_err() {
-                break;
-            }
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            n += 1;
-            if first.is_empty() {
-                first = line.trim().to_string();
-            }
-            if line.contains("next=idle") {
-                // Nothing to step: let the guest run on.
-                thread::sleep(Duration::from_micros(200));
-            }
-        }
-        (n, first)
-    })
-}
-
 #[test]
 fn device_is_enumerated_with_the_documented_ids_and_bars() {
     if !kvm_usable("device_is_enumerated_with_the_documented_ids_and_bars") {
@@ -124,7 +83,7 @@ fn a_copy_completes_with_correct_data_in_each_timing_mode() {
     for timing in ["instant", "realtime", "stepped"] {
         let socket = scratch.path().join(format!("{timing}.sock"));
         let rep = scratch.path().join(format!("{timing}.json"));
-        let steps = (timing == "stepped").then(|| stepper(socket.clone(), "next"));
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
         let run = run_scenario(
             "dma-smoke",
             &[
@@ -143,7 +102,10 @@ fn a_copy_completes_with_correct_data_in_each_timing_mode() {
         assert!(r.device.bytes >= 4096 + 1000, "{r:?}");
         if let Some(steps) = steps {
             let (n, first) = steps.join().unwrap();
-            assert!(first.starts_with("ok now="), "{first}");
+            assert!(
+                matches!(first, Some(Reply::Time { .. })),
+                "first reply {first:?}"
+            );
             assert!(n > 10, "the stepper drove the device ({n} requests)");
         }
     }
@@ -326,7 +288,7 @@ fn same_plan_and_seed_give_byte_identical_traces_in_instant_and_stepped_mode() {
     for timing in ["instant", "stepped"] {
         let trace = scratch.path().join(format!("{timing}.trace.json"));
         let socket = scratch.path().join("ctl.sock");
-        let steps = (timing == "stepped").then(|| stepper(socket.clone(), "next"));
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
         let run = run_scenario(
             "dma-smoke",
             &[

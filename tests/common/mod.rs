@@ -5,11 +5,14 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use dmalab_protocol::control::{Reply, Request};
 
 /// The `dmalab` binary cargo built for these tests.
 pub fn dmalab() -> &'static str {
@@ -213,4 +216,46 @@ impl Drop for Live {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client that drives a stepped run: connects to the control socket at
+/// `path` (waiting up to `limit` for dmalab to create it), sends `request`
+/// until dmalab closes the socket, and returns how many replies it read
+/// and the first one. An idle device gets a short pause, so the guest runs.
+pub fn stepper(
+    path: PathBuf,
+    request: Request,
+    limit: Duration,
+) -> thread::JoinHandle<(u64, Option<Reply>)> {
+    thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        let stream = loop {
+            match UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
+                Err(e) => panic!("control socket {}: {e}", path.display()),
+            }
+        };
+        let mut reader = BufReader::new(stream.try_clone().expect("a socket clone"));
+        let mut writer = stream;
+        let (mut n, mut first) = (0u64, None);
+        loop {
+            if writeln!(writer, "{request}").is_err() {
+                break;
+            }
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            n += 1;
+            let reply = Reply::parse(&line).unwrap_or_else(|e| panic!("{e}"));
+            let idle = matches!(reply, Reply::Time { next: None, .. });
+            first.get_or_insert(reply);
+            if idle {
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+        (n, first)
+    })
 }
