@@ -368,3 +368,60 @@ fn a_bad_fault_plan_is_one_line_and_exit_64_before_any_vm() {
         "{run}"
     );
 }
+
+#[test]
+fn ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64() {
+    let test = "ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("ctl");
+    let socket = scratch.path().join("ctl.sock");
+    let mut vm = common::Live::spawn(&[
+        "run",
+        "--scenario",
+        "dma-smoke",
+        "--timing",
+        "stepped",
+        "--timeout",
+        "60",
+        "--control",
+        s(&socket),
+    ]);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let run = run_dmalab(&["ctl", s(&socket), "version", "now", "step 0"], LIMIT);
+    assert_eq!(run.code(), 0, "{run}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run}");
+    assert_eq!(lines[0], "ok version=1");
+    for line in &lines[1..] {
+        assert!(
+            matches!(Reply::parse(line), Ok(Reply::Time { .. })),
+            "{line}"
+        );
+    }
+    let bad = run_dmalab(&["ctl", s(&socket), "jump"], LIMIT);
+    assert_eq!(bad.code(), 64, "{bad}");
+    // The VM runs on: step it to the end, as any client would.
+    let (n, _) = stepper(socket.clone(), Request::Next, LIMIT)
+        .join()
+        .unwrap();
+    assert!(n > 0);
+    while vm.running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stepped run did not end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let gone = run_dmalab(&["ctl", s(&socket), "now"], LIMIT);
+    assert_eq!(gone.code(), 64, "{gone}");
+    assert!(
+        gone.stderr.contains("cannot connect to control socket"),
+        "{gone}"
+    );
+}

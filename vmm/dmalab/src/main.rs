@@ -1,6 +1,9 @@
 //! `dmalab`: the command. `dmalab run` is the VMM (the `vmm` crate),
 //! `dmalab campaign` the fault campaign (the `dmalab-campaign` crate, which
-//! runs `dmalab run` as child processes). Parsing and exit statuses only.
+//! runs `dmalab run` as child processes), `dmalab ctl` a client of a
+//! running VM's control socket (`ctl.rs`). Parsing and exit statuses only.
+
+mod ctl;
 
 use std::time::Instant;
 
@@ -27,6 +30,8 @@ enum Command {
     /// Run fault-injection scenarios in parallel VMs and check each with
     /// the oracle (docs/campaign.md).
     Campaign(CampaignArgs),
+    /// Send requests to a running VM's control socket (docs/dma-device.md).
+    Ctl(ctl::CtlArgs),
 }
 
 fn main() {
@@ -56,6 +61,7 @@ fn dmalab(start: Instant) -> u8 {
             }
         },
         Command::Campaign(args) => dmalab_campaign::run(&args),
+        Command::Ctl(args) => ctl::run(&args),
     }
 }
 
@@ -114,5 +120,18 @@ mod tests {
         };
         assert_eq!(a.cpus, 2);
         assert!(Cli::try_parse_from(["dmalab", "fly"]).is_err());
+        let cli = Cli::try_parse_from(["dmalab", "ctl", "s.sock", "now", "step 5"]).unwrap();
+        let Command::Ctl(a) = cli.command else {
+            panic!("not ctl")
+        };
+        assert_eq!(
+            a.requests,
+            [
+                dmalab_protocol::control::Request::Now,
+                dmalab_protocol::control::Request::Step(5)
+            ]
+        );
+        assert!(Cli::try_parse_from(["dmalab", "ctl", "s.sock", "jump"]).is_err());
+        assert!(Cli::try_parse_from(["dmalab", "ctl", "s.sock"]).is_err());
     }
 }
