@@ -5,8 +5,8 @@
  * wins, so `--scenario` (appended by dmalab run) overrides a scenario in
  * `--cmdline`. Keys not in known_keys are reported with one line each by
  * cmdline_report_unknown (after READY) and otherwise ignored, so an older
- * guest runs a newer VMM's command line (boot protocol); later issues add
- * their keys to known_keys.
+ * guest runs a newer VMM's command line (boot protocol); every part of
+ * the kernel that reads a key lists it in known_keys.
  *
  * Boot-path cost matters (every CPL0 instruction is emulated here): a
  * word's end and its '=' are found with one `repne scasb` each, lookups

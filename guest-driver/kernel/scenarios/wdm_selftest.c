@@ -10,7 +10,7 @@
  * message ISR with its MessageId, KeSetTimer firing its DPC,
  * KeCancelTimer, KeWaitForSingleObject's timeout, a kernel IRP with a
  * completion routine (STATUS_PENDING, the event, the routine called once
- * with the final status). Then the user program (user/wdm_selftest.c)
+ * with the final status). Then the user program (user/wdm_selftest_app.c)
  * opens the loopback driver and checks DeviceIoControl, overlapped
  * depth, cancellation, StartIo order, wait timeouts, the watchdog and
  * close.
