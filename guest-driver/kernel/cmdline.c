@@ -30,10 +30,10 @@ static const char *const known_keys[] = {
 	"scenario", "quiet",
 	/* the WDM layer (docs/wdm.md) */
 	"verifier", "verifier.isr_us", "verifier.dpc_us", "verifier.factor",
-	"testdrv.bug",
+	"testdrv.bug", "wdm.isr_cpu",
 	/* the DMA driver and its scenarios (docs/dma-driver.md) */
 	"markers", "dmadrv.retries", "dmadrv.watchdog_ms", "dmadrv.timeout_ms",
-	"dmadrv.max_xfer", "dmadrv.bug", "irps", "depth", "requesters",
+	"dmadrv.max_xfer", "dmadrv.bug", "dmadrv.dpc_cpu", "irps", "depth", "requesters",
 	"max_bytes", "seed", "iters", "cancel_every",
 	/* the wiring scenarios: hostile */
 	"ops",

@@ -39,7 +39,7 @@ struct tss {
 struct cpu {
 	struct cpu *self; /* %gs:0 */
 	uint32_t index;
-	uint32_t reserved;
+	uint32_t apic_id; /* its local APIC's ID (lapic_enable) */
 	struct tss *tss;
 	struct user_context *user; /* running user program, or NULL */
 	struct trap_record last_trap;

@@ -17,7 +17,11 @@
 struct wdm_cpu {
 	KIRQL irql;
 	uint32_t locks_held; /* spin locks this CPU holds */
-	LIST_ENTRY dpcs; /* this CPU's DPC queue */
+	LIST_ENTRY dpcs; /* this CPU's DPC queue, under dpc_lock */
+	/* Taken with interrupts off by whoever changes the queue: this CPU,
+	 * or another one queueing a DPC targeted here. */
+	volatile uint32_t dpc_lock;
+	PKDPC volatile dpc_running; /* for KeFlushQueuedDpcs */
 	const char *routine; /* the driver routine running, for reports */
 };
 
@@ -139,6 +143,8 @@ enum wdm_violation {
 	WDM_V_IRP_LEAK, /* IRP never completed by the end */
 	WDM_V_IRP_AFTER, /* IRP touched after completion */
 	WDM_V_SPINLOCK, /* spin-lock misuse */
+	/* state shared with an ISR touched without the interrupt lock */
+	WDM_V_INTERRUPT_LOCK,
 	WDM_V_COUNT
 };
 

@@ -65,6 +65,7 @@ const char *const wdm_violation_names[WDM_V_COUNT] = {
 	[WDM_V_IRP_LEAK] = "irp_not_completed",
 	[WDM_V_IRP_AFTER] = "irp_after_complete",
 	[WDM_V_SPINLOCK] = "spinlock",
+	[WDM_V_INTERRUPT_LOCK] = "interrupt_lock",
 };
 
 uint64_t wdm_violations[WDM_V_COUNT];

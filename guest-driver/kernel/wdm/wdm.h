@@ -130,6 +130,18 @@ void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql);
 void KeLowerIrql(KIRQL NewIrql);
 KIRQL KeRaiseIrqlToDpcLevel(void);
 
+/*
+ * IRQL annotations: the first statement of every driver routine states
+ * the IRQL it runs at, as SAL's _IRQL_requires_max_(l), _IRQL_requires_(l)
+ * and _IRQL_requires_min_(l) do for Windows' static analysis. Here they
+ * are checked at run time: a routine entered outside its range is an
+ * `irql` violation naming it, so an annotation cannot lie.
+ */
+void wdm_irql_entry(const char *routine, KIRQL min, KIRQL max);
+#define IRQL_REQUIRES_MAX(irql) wdm_irql_entry(__func__, PASSIVE_LEVEL, (irql))
+#define IRQL_REQUIRES(irql) wdm_irql_entry(__func__, (irql), (irql))
+#define IRQL_REQUIRES_MIN(irql) wdm_irql_entry(__func__, (irql), HIGH_LEVEL)
+
 /* ---- Spin locks ---- */
 typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK; /* 0 free, else owner CPU + 1 */
 
@@ -154,6 +166,8 @@ typedef struct _KDPC {
 	PVOID SystemArgument1;
 	PVOID SystemArgument2;
 	volatile BOOLEAN Inserted;
+	UCHAR TargetCpu; /* KeSetTargetProcessorDpc: CPU + 1; 0: the queuing CPU */
+	UCHAR QueuedOn; /* the CPU whose queue holds it, while Inserted */
 	const char *Name; /* the routine's name, for the verifier */
 } KDPC, *PKDPC;
 
@@ -161,11 +175,18 @@ void wdm_initialize_dpc(PKDPC Dpc, PKDEFERRED_ROUTINE Routine, PVOID Context,
 			const char *name);
 #define KeInitializeDpc(dpc, routine, ctx) \
 	wdm_initialize_dpc(dpc, routine, ctx, #routine)
-/* Any IRQL. FALSE if the DPC is already queued (it then runs once). */
+/* Any IRQL. FALSE if the DPC is already queued (it then runs once). A
+ * DPC is queued on the CPU that calls this, or on its target CPU
+ * (KeSetTargetProcessorDpc), which an IPI then interrupts. */
 BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 			 PVOID SystemArgument2);
 /* TRUE if the DPC was queued and is no longer. */
 BOOLEAN KeRemoveQueueDpc(PKDPC Dpc);
+/* Queue the DPC on CPU Number from now on (not while it is queued). */
+void KeSetTargetProcessorDpc(PKDPC Dpc, CHAR Number);
+/* PASSIVE_LEVEL. Returns once every DPC queued on any CPU before the
+ * call has run to its end. */
+void KeFlushQueuedDpcs(void);
 
 /* ---- Dispatcher objects: events and timers ---- */
 typedef enum { NotificationEvent, SynchronizationEvent } EVENT_TYPE;

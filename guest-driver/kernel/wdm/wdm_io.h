@@ -355,8 +355,16 @@ void IoDisconnectInterruptEx(PIO_INTERRUPT_MESSAGE_INFO Info);
 BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
 			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
 			       PVOID SynchronizeContext);
+/* IRQL <= the interrupt's SynchronizeIrql: raises to it (interrupts off
+ * on this CPU) and takes the interrupt spin lock. */
 KIRQL KeAcquireInterruptSpinLock(PKINTERRUPT Interrupt);
 void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql);
+/* Verifier: the caller holds Interrupt's spin lock (it is the ISR, a
+ * SynchCritSection routine, or between KeAcquireInterruptSpinLock and
+ * KeReleaseInterruptSpinLock). If not, an `interrupt_lock` violation
+ * naming what it touched. A driver calls it wherever it reaches state
+ * it shares with its ISR. */
+void wdm_verify_interrupt_lock(PKINTERRUPT Interrupt, const char *what);
 
 /* ---- IOCTL codes (devioctl.h) ---- */
 #define METHOD_BUFFERED 0
