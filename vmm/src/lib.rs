@@ -8,6 +8,7 @@
 //! `regdump` (register dumps), `boot/` (everything written into guest memory
 //! before entry), `devices/` (buses and devices), `timings` (`--timings`),
 //! `error` (exit statuses), `guest_image` (the embedded guest),
+//! `kernel_file` (`--kernel`/`--initrd` to a dmalab or Linux guest),
 //! `console_ring` (the main thread's view of KVM's coalesced COM1 ring),
 //! `dma/` (the DMA controller wired in: PCI, MSI-X routes, doorbells,
 //! clocks, device thread), `report` (run report and exit summary),
@@ -21,6 +22,7 @@ pub mod devices;
 pub mod dma;
 pub mod error;
 pub mod guest_image;
+pub mod kernel_file;
 pub mod kick;
 pub mod regdump;
 pub mod report;
