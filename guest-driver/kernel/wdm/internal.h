@@ -22,6 +22,7 @@ struct wdm_cpu {
 	 * or another one queueing a DPC targeted here. */
 	volatile uint32_t dpc_lock;
 	PKDPC volatile dpc_running; /* for KeFlushQueuedDpcs */
+	uint64_t isrs_run, dpcs_run; /* on this CPU (the verifier's summary) */
 	const char *routine; /* the driver routine running, for reports */
 };
 

@@ -76,6 +76,7 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	wdm_lock_release(c, in->ActualLock, "interrupt dispatch");
 	in->Count++;
 	wdm_stats.isrs++;
+	c->isrs_run++;
 	if (__builtin_expect(dt > wdm_isr_check_cycles, 0))
 		wdm_isr_timed(in->MessageId, dt, stolen);
 	if (c->irql != in->Irql)

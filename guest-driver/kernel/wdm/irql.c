@@ -52,6 +52,7 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 	dt = rdtsc() - t0;
 	stolen = steal_ns_own(cpu) - steal0; /* brackets the stamps: verifier.c */
 	wdm_stats.dpcs_run++;
+	c->dpcs_run++;
 	if (__builtin_expect(dt > wdm_dpc_check_cycles, 0))
 		wdm_dpc_timed(dt, stolen);
 	if (c->irql != DISPATCH_LEVEL) {
@@ -259,6 +260,11 @@ BOOLEAN KeRemoveQueueDpc(PKDPC Dpc)
 	queue_unlock(c);
 	wdm_irq_restore(flags);
 	return was;
+}
+
+ULONG KeGetCurrentProcessorNumber(void)
+{
+	return wdm_cpu_index();
 }
 
 void KeSetTargetProcessorDpc(PKDPC Dpc, CHAR Number)

@@ -182,6 +182,8 @@ BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 			 PVOID SystemArgument2);
 /* TRUE if the DPC was queued and is no longer. */
 BOOLEAN KeRemoveQueueDpc(PKDPC Dpc);
+/* The index of the CPU that calls it. */
+ULONG KeGetCurrentProcessorNumber(void);
 /* Queue the DPC on CPU Number from now on (not while it is queued). */
 void KeSetTargetProcessorDpc(PKDPC Dpc, CHAR Number);
 /* PASSIVE_LEVEL. Returns once every DPC queued on any CPU before the
