@@ -5,13 +5,15 @@
  * code, i.e. the in-guest test harness.
  *
  * The counters are the driver's side of the harness's DMALAB-RESULT line
- * (docs/boot-protocol.md, "Serial conventions"): the JSON field names are
- * the member names below, produced by the one list
- * DMALAB_DMA_COUNTERS(X), so the harness prints them with
+ * (docs/boot-protocol.md, "Serial conventions"). One list defines them:
+ * enum dmalab_dma_counter, and dmalab_dma_counter_names[] gives each its
+ * JSON field name, so the harness prints them with
  *
- *	#define X(name) pr_cont(",\"" #name "\":%llu", c.name);
- *	DMALAB_DMA_COUNTERS(X)
- *	#undef X
+ *	u64 v[DMALAB_DMA_NR_COUNTERS];
+ *
+ *	dmalab_dma_read_counters(v);
+ *	for (i = 0; i < DMALAB_DMA_NR_COUNTERS; i++)
+ *		pr_cont(",\"%s\":%llu", dmalab_dma_counter_names[i], v[i]);
  *
  * and a counter added here reaches the result line without a second edit.
  *
@@ -35,25 +37,24 @@
 
 #include <linux/types.h>
 
-#define DMALAB_DMA_COUNTERS(X)	\
-	X(interrupts)		\
-	X(completions)		\
-	X(retries)		\
-	X(resets)		\
-	X(watchdog_recoveries)	\
-	X(errors_reported)
-
-struct dmalab_dma_counters {
-#define DMALAB_DMA_COUNTER_FIELD(name) u64 name;
-	DMALAB_DMA_COUNTERS(DMALAB_DMA_COUNTER_FIELD)
-#undef DMALAB_DMA_COUNTER_FIELD
+enum dmalab_dma_counter {
+	DMALAB_DMA_INTERRUPTS,
+	DMALAB_DMA_COMPLETIONS,
+	DMALAB_DMA_RETRIES,
+	DMALAB_DMA_RESETS,
+	DMALAB_DMA_WATCHDOG_RECOVERIES,
+	DMALAB_DMA_ERRORS_REPORTED,
+	DMALAB_DMA_NR_COUNTERS
 };
 
+/* "interrupts", "completions", ...: the JSON field names, by counter. */
+extern const char * const dmalab_dma_counter_names[DMALAB_DMA_NR_COUNTERS];
+
 /*
- * Sum the counters of every bound controller into *out (zeroed first).
+ * Sum the counters of every bound controller into out[] (zeroed first).
  * Returns the number of controllers summed: 0 when the driver has bound
- * no device (then *out is all zero). Any context but hard IRQ.
+ * no device (then out[] is all zero). Any context.
  */
-int dmalab_dma_read_counters(struct dmalab_dma_counters *out);
+int dmalab_dma_read_counters(u64 out[DMALAB_DMA_NR_COUNTERS]);
 
 #endif
