@@ -15,7 +15,7 @@ use super::{cpu, elf, mptable, paging, Error};
 #[derive(Debug, Clone)]
 pub enum Guest {
     Dmalab(elf::Kernel),
-    Linux(LinuxGuest),
+    Linux(Box<LinuxGuest>),
 }
 
 /// A Linux kernel, the host kind its workarounds are chosen for, and the
@@ -31,11 +31,11 @@ impl Guest {
     /// A Linux guest for `kernel` on this host.
     pub fn linux(kernel: linux::Kernel) -> Self {
         let ring0 = Ring0::detect();
-        Self::Linux(LinuxGuest {
+        Self::Linux(Box::new(LinuxGuest {
             kernel,
             ring0,
             defaults: cmdline::defaults(ring0),
-        })
+        }))
     }
 
     pub fn is_linux(&self) -> bool {

@@ -23,6 +23,8 @@ const MAGIC_OFFSET: usize = 0x202;
 const JUMP_LEN_OFFSET: usize = 0x201;
 /// Where the protected-mode kernel is loaded (`code32_start` default).
 pub const LOAD_ADDR: u64 = MIB;
+const LOAD_ADDR_32: u32 = 0x10_0000;
+const _: () = assert!(LOAD_ADDR_32 as u64 == LOAD_ADDR);
 /// The 64-bit entry's offset from the load address.
 pub const ENTRY_64_OFFSET: u64 = 0x200;
 /// First protocol with the 64-bit entry point.
@@ -95,7 +97,7 @@ pub fn parse(image: &[u8], ram_end: u64) -> Result<Kernel, Error> {
         return Err(Error::TooLittleRam { need, ram_end });
     }
     hdr.type_of_loader = LOADER_UNDEFINED;
-    hdr.code32_start = LOAD_ADDR as u32;
+    hdr.code32_start = LOAD_ADDR_32;
     let cmdline_max = if hdr.cmdline_size == 0 {
         255
     } else {

@@ -10,7 +10,7 @@
 //!   off in small configurations) — the same features are hidden in the
 //!   CPUID table (`cpuid.rs`); this keeps them off in a kernel that reads
 //!   them elsewhere;
-//! - `skip_int3_selftest` — the guest image's patch skips
+//! - `int3_selftest=off` — the guest image's patch skips
 //!   `int3_selftest()`, whose `int3` the emulator cannot run (an unknown
 //!   parameter is harmless on other kernels);
 //! - `lpj=` the guest TSC's cycles per jiffy at `HZ=100`… derived from
@@ -29,7 +29,7 @@ pub const CONSOLE: &str = "console=ttyS0";
 
 /// The early parameter of the guest image's patch that skips
 /// `int3_selftest()`.
-pub const SKIP_INT3_SELFTEST: &str = "skip_int3_selftest";
+pub const SKIP_INT3_SELFTEST: &str = "int3_selftest=off";
 
 /// `CONFIG_HZ` of the guest image (`images/linux/`), which `lpj=` is
 /// computed for.
@@ -91,7 +91,7 @@ mod tests {
         let line = compose(&d, Some(&lpj), "dmatest.iterations=5");
         assert_eq!(
             line,
-            "console=ttyS0 clearcpuid=151,308 skip_int3_selftest rodata=off \
+            "console=ttyS0 clearcpuid=151,308 int3_selftest=off rodata=off \
              mitigations=off lpj=24500000 dmatest.iterations=5"
         );
         assert_eq!(lpj_word(Ring0::Emulated, 0), None);

@@ -25,6 +25,7 @@ pub const BOOT_FLAG: u16 = 0xAA55;
 pub const PROTOCOL_VERSION: u16 = 0x020f;
 /// x86 `COMMAND_LINE_SIZE` (2048) without the NUL.
 pub const CMDLINE_MAX: usize = 2047;
+const _: () = assert!(CMDLINE_MAX + 1 == 2048);
 /// `initrd_addr_max` of every 2.03+ kernel.
 pub const INITRD_ADDR_MAX: u32 = 0x7fff_ffff;
 /// `kernel_alignment` of x86-64 (`CONFIG_PHYSICAL_ALIGN` default).
@@ -122,7 +123,7 @@ pub fn synthetic_header() -> setup_header {
         type_of_loader: LOADER_UNDEFINED,
         initrd_addr_max: INITRD_ADDR_MAX,
         kernel_alignment: KERNEL_ALIGNMENT,
-        cmdline_size: CMDLINE_MAX as u32 + 1,
+        cmdline_size: 2048,
         ..Default::default()
     }
 }
@@ -146,7 +147,7 @@ mod tests {
         let note_at = image.len();
         let mut note = Vec::new();
         let nhdr = Elf64_Nhdr {
-            n_namesz: owner.len() as u32,
+            n_namesz: u32::try_from(owner.len()).unwrap(),
             n_descsz: 4,
             n_type: 0x100,
         };
@@ -172,7 +173,7 @@ mod tests {
             image.extend_from_slice(p.as_slice());
         }
         ehdr.e_phoff = phdr_at as u64;
-        ehdr.e_phnum = phdrs.len() as u16;
+        ehdr.e_phnum = u16::try_from(phdrs.len()).unwrap();
         image[..64].copy_from_slice(ehdr.as_slice());
         image
     }

@@ -24,6 +24,10 @@ use crate::boot::layout::{self, CMDLINE_ADDR, HIGH_RAM_BASE, MIB, MPTABLE_ADDR};
 pub const E820_RAM: u32 = 1;
 pub const E820_RESERVED: u32 = 2;
 
+/// `CMDLINE_ADDR` as the header's 32-bit pointer.
+const CMDLINE_PTR: u32 = 0x7000;
+const _: () = assert!(CMDLINE_PTR as u64 == CMDLINE_ADDR);
+
 /// The e820 map for `ram_bytes` of RAM.
 pub fn e820(ram_bytes: u64) -> Vec<boot_e820_entry> {
     let entry = |addr, size, kind| boot_e820_entry {
@@ -49,7 +53,7 @@ pub fn build(header: &setup_header, ram_bytes: u64, initrd: Option<(u64, u64)>) 
         hdr: *header,
         ..Default::default()
     };
-    params.hdr.cmd_line_ptr = CMDLINE_ADDR as u32;
+    params.hdr.cmd_line_ptr = CMDLINE_PTR;
     if let Some((addr, size)) = initrd {
         // Below 4 GiB by placement: the ext_ fields stay zero.
         params.hdr.ramdisk_image = u32::try_from(addr).unwrap_or(0);
