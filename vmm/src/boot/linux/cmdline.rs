@@ -13,9 +13,9 @@
 //! - `int3_selftest=off` — the guest image's patch skips
 //!   `int3_selftest()`, whose `int3` the emulator cannot run (an unknown
 //!   parameter is harmless on other kernels);
-//! - `lpj=` the guest TSC's cycles per jiffy at `HZ=100`… derived from
-//!   KVM's TSC frequency, so the delay loop is not calibrated by emulated
-//!   spinning;
+//! - `lpj=` — the guest TSC's cycles per jiffy (KVM's TSC frequency over
+//!   the image's `HZ=250`), so the delay loop is not calibrated by emulated
+//!   spinning (a kernel with another HZ gets delays off by the ratio);
 //! - `rodata=off` — write-protecting kernel data splits the direct map
 //!   page by page at ring 0 (seconds here);
 //! - `mitigations=off` — a GenuineIntel CPUID of unknown model makes the
@@ -33,7 +33,7 @@ pub const SKIP_INT3_SELFTEST: &str = "int3_selftest=off";
 
 /// `CONFIG_HZ` of the guest image (`images/linux/`), which `lpj=` is
 /// computed for.
-pub const GUEST_HZ: u64 = 100;
+pub const GUEST_HZ: u64 = 250;
 
 /// The longest `lpj=` word (`u64::MAX` digits), for checking the length of
 /// a command line before the TSC frequency is known.
@@ -86,13 +86,13 @@ mod tests {
     fn emulated_hosts_get_the_workarounds_then_the_user_words() {
         let d = defaults(Ring0::Emulated);
         let lpj = lpj_word(Ring0::Emulated, 2_450_000).unwrap();
-        assert_eq!(lpj, "lpj=24500000");
+        assert_eq!(lpj, "lpj=9800000");
         assert!(lpj.len() <= LPJ_WORD_MAX);
         let line = compose(&d, Some(&lpj), "dmatest.iterations=5");
         assert_eq!(
             line,
             "console=ttyS0 clearcpuid=151,308 int3_selftest=off rodata=off \
-             mitigations=off lpj=24500000 dmatest.iterations=5"
+             mitigations=off lpj=9800000 dmatest.iterations=5"
         );
         assert_eq!(lpj_word(Ring0::Emulated, 0), None);
     }
