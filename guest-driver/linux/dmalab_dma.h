@@ -33,10 +33,9 @@
  *   DMA_TRANS_NOERROR (read/write failure or aborted).
  *
  * The KUnit suite "dmalab_dma" (CONFIG_DMALAB_DMA_KUNIT_TEST) takes a
- * channel no other client holds; KUnit runs after the initcalls, and a
- * built-in dmatest keeps the channels it ran on, so leave one channel out
- * of its run (dmatest.max_channels=3 on the 4-channel controller) or the
- * suite's cases are reported as skipped.
+ * channel no other client holds (its cases are skipped otherwise): dmatest
+ * keeps the channels it ran on until they are released, which the harness
+ * does before it runs KUnit.
  *
  * Command-line parameters (dmalab_dma.<name>=): watchdog_ms (20),
  * timeout_ms (200), max_retries (3), markers (0: 1 writes TRACE_MARKER at

@@ -4,13 +4,14 @@
  * through the dmaengine client API as dmatest uses it.
  *
  * Each case takes a channel of the controller with dma_request_channel()
- * (the suite is skipped when there is no free one: built-in dmatest keeps
- * the channels it ran on, so leave one out of its run, e.g. with
- * dmatest.max_channels=3 on a 4-channel controller) and two coherent
- * buffers. What is checked: a copy completes with its callback's
- * dmaengine_result and moves the right bytes, also at odd offsets and
- * lengths; a transaction longer than the chunk limit is cut into chunks
- * and reassembled; memset (FILL); several transactions complete in
+ * (the case is skipped when there is no free one: dmatest keeps the
+ * channels it ran on until they are released, as the in-guest harness
+ * does before it runs KUnit) and two coherent buffers.
+ *
+ * What is checked: a copy completes with its callback's dmaengine_result
+ * and moves the right bytes, also at odd offsets and lengths; a
+ * transaction longer than the chunk limit is cut into chunks and
+ * reassembled; memset (FILL); several transactions complete in
  * submission order; the residue of a queued and of a running transaction;
  * terminate_all stops a running transaction with no callback afterwards
  * and leaves the channel usable; a source or destination outside guest RAM
