@@ -41,7 +41,7 @@ pub enum Error {
     },
     #[error(
         "kernel '{name}' is not a dmalab guest kernel (an x86-64 ELF executable \
-         linked at 1 MiB, as guest-driver/kernel builds)"
+         linked at 1 MiB, as guest-driver/kernel builds) nor a Linux vmlinux or bzImage"
     )]
     KernelInvalid {
         name: String,

@@ -9,7 +9,8 @@
 //! Application processors are made RUNNABLE at once: every vCPU starts at
 //! `e_entry` together, no INIT/SIPI (boot protocol, "Entry state").
 //!
-//! No PIT: the guest times itself with the TSC and the local APIC timer.
+//! No PIT for the dmalab guest: it times itself with the TSC and the local
+//! APIC timer. A Linux guest gets KVM's in-kernel PIT (`Guest::needs_pit`).
 //! `KVM_CAP_EXIT_ON_EMULATION_FAILURE` is enabled where offered, so an
 //! instruction KVM's emulator cannot run ends in a clean
 //! `KVM_EXIT_INTERNAL_ERROR` carrying the instruction bytes.
@@ -18,8 +19,9 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
-    kvm_enable_cap, kvm_mp_state, kvm_userspace_memory_region, KVM_API_VERSION,
+    kvm_enable_cap, kvm_mp_state, kvm_pit_config, kvm_userspace_memory_region, KVM_API_VERSION,
     KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
+    KVM_PIT_SPEAKER_DUMMY,
 };
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuFd, VmFd};
 use vm_memory::{
@@ -162,6 +164,14 @@ impl Vm {
         let memory = guest_memory(&fd, config.ram_bytes)?;
         fd.create_irq_chip()
             .map_err(|e| Error::Kvm("KVM_CREATE_IRQCHIP", e))?;
+        if config.kernel.needs_pit() {
+            let pit = kvm_pit_config {
+                flags: KVM_PIT_SPEAKER_DUMMY,
+                ..Default::default()
+            };
+            fd.create_pit2(pit)
+                .map_err(|e| Error::Kvm("KVM_CREATE_PIT2", e))?;
+        }
         let console_ring = coalesce_console(&fd);
         config
             .kernel

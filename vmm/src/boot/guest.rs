@@ -42,6 +42,14 @@ impl Guest {
         matches!(self, Self::Linux(_))
     }
 
+    /// Linux needs KVM's in-kernel PIT: without ACPI or an HPET it is the
+    /// kernel's tick and the reference its TSC and APIC timer calibration
+    /// measure against (where ring 0 is emulated, the APIC timer fails its
+    /// check and the PIT stays the tick).
+    pub fn needs_pit(&self) -> bool {
+        self.is_linux()
+    }
+
     /// The command line the guest will get for the user's `words`; for
     /// Linux without `lpj=`, which needs the vCPU's TSC frequency.
     pub fn cmdline(&self, words: &str) -> String {

@@ -5,10 +5,14 @@
 //!
 //! Where ring-0 code runs in KVM's instruction emulator (`host.rs`), a
 //! stock kernel must not see instructions the emulator cannot run, or it
-//! uses them through alternatives and static keys. `KVM_SET_CPUID2` decides
-//! what the guest's `cpuid` returns here (the emulated `cpuid` reads the
-//! vCPU's table; `tests/linux_guest.rs` boots a kernel with this table), so
-//! the features are cleared in the table:
+//! uses them through alternatives and static keys. The table below hides
+//! them; but measured on this project's PVM host (a probe guest running
+//! `cpuid` at CPL0 with this table, 2026-12-04), only leaf 0 (the vendor)
+//! and the bits KVM emulates itself (leaf 1 x2APIC and TSC-deadline) follow
+//! the table: every other feature bit of leaves 1, 7 and 0x8000_0001, and
+//! leaf 0xD, read as the host's. So there the command line's `clearcpuid=`
+//! (`cmdline.rs`) does the hiding, and the table's masks serve KVMs that
+//! honour them. What the table sets:
 //! - vendor `GenuineIntel`: with an AMD vendor 6.1 takes the FXSAVE-leak
 //!   workaround (`fnclex; emms; fild`, x87 the emulator fails on);
 //! - leaf 1 ECX: MONITOR (idle by `hlt`, not `mwait`), PCID, x2APIC (its
