@@ -28,6 +28,11 @@ struct wdm_cpu {
 
 extern struct wdm_cpu wdm_cpus[MAX_CPUS];
 
+/* What wdm.h's inline readers assume. */
+_Static_assert(offsetof(struct cpu, index) == WDM_GS_CPU_INDEX, "cpu index");
+_Static_assert(offsetof(struct cpu, wdm) == WDM_GS_WDM_RECORD, "cpu wdm");
+_Static_assert(offsetof(struct wdm_cpu, irql) == 0, "irql first");
+
 /* This CPU's index. Not this_cpu(), whose %gs load is a volatile asm
  * that gcc repeats at every use: the GS base of a running CPU never
  * changes (no migration; kernel code never runs on the user GS), so here

@@ -195,12 +195,8 @@ void IoDisconnectInterruptEx(PIO_INTERRUPT_MESSAGE_INFO Info)
 	}
 }
 
-void wdm_verify_interrupt_lock(PKINTERRUPT Interrupt, const char *what)
+void wdm_interrupt_lock_violation(const char *what)
 {
-	ULONG_PTR owner = *Interrupt->ActualLock & 0xff;
-
-	if (__builtin_expect(owner == wdm_cpu_index() + 1ul, 1))
-		return;
 	wdm_violation(WDM_V_INTERRUPT_LOCK,
 		      "%s touched without the interrupt spin lock (IRQL %u)",
 		      what, KeGetCurrentIrql());

@@ -130,20 +130,19 @@ void wdm_irql_init(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < MAX_CPUS; i++)
+	for (i = 0; i < MAX_CPUS; i++) {
 		InitializeListHead(&wdm_cpus[i].dpcs);
+		cpus[i].wdm = &wdm_cpus[i];
+	}
 	irq_register(VEC_DPC_IPI, dpc_ipi, NULL);
 	irq_exit_hook = wdm_irq_exit;
 }
 
-void wdm_irql_entry(const char *routine, KIRQL min, KIRQL max)
+void wdm_irql_entry_violation(const char *routine, KIRQL irql, KIRQL min,
+			      KIRQL max)
 {
-	KIRQL irql = wdm_cpu()->irql;
-
-	if (__builtin_expect(irql < min || irql > max, 0))
-		wdm_violation(WDM_V_IRQL,
-			      "%s entered at IRQL %u (annotated %u..%u)",
-			      routine, irql, min, max);
+	wdm_violation(WDM_V_IRQL, "%s entered at IRQL %u (annotated %u..%u)",
+		      routine, irql, min, max);
 }
 
 KIRQL KeGetCurrentIrql(void)

@@ -137,7 +137,39 @@ KIRQL KeRaiseIrqlToDpcLevel(void);
  * are checked at run time: a routine entered outside its range is an
  * `irql` violation naming it, so an annotation cannot lie.
  */
-void wdm_irql_entry(const char *routine, KIRQL min, KIRQL max);
+void wdm_irql_entry_violation(const char *routine, KIRQL irql, KIRQL min,
+			      KIRQL max);
+
+/* This CPU's index and IRQL, read inline: the per-CPU record at %gs:0
+ * holds the index at offset 8 and, at offset 16, a pointer to the WDM
+ * layer's record, whose first byte is the IRQL (cpu.h; wdm/internal.h
+ * checks the offsets). One or two loads, no call: every instruction is
+ * emulated here. */
+#define WDM_GS_CPU_INDEX 8
+#define WDM_GS_WDM_RECORD 16
+static inline uint32_t wdm_this_cpu(void)
+{
+	uint32_t index;
+
+	__asm__("movl %%gs:8, %0" : "=r"(index));
+	return index;
+}
+
+static inline KIRQL wdm_this_irql(void)
+{
+	const volatile KIRQL *irql;
+
+	__asm__("movq %%gs:16, %0" : "=r"(irql));
+	return *irql;
+}
+
+static inline void wdm_irql_entry(const char *routine, KIRQL min, KIRQL max)
+{
+	KIRQL irql = wdm_this_irql();
+
+	if (__builtin_expect(irql < min || irql > max, 0))
+		wdm_irql_entry_violation(routine, irql, min, max);
+}
 #define IRQL_REQUIRES_MAX(irql) wdm_irql_entry(__func__, PASSIVE_LEVEL, (irql))
 #define IRQL_REQUIRES(irql) wdm_irql_entry(__func__, (irql), (irql))
 #define IRQL_REQUIRES_MIN(irql) wdm_irql_entry(__func__, (irql), HIGH_LEVEL)

@@ -364,7 +364,16 @@ void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql);
  * KeReleaseInterruptSpinLock). If not, an `interrupt_lock` violation
  * naming what it touched. A driver calls it wherever it reaches state
  * it shares with its ISR. */
-void wdm_verify_interrupt_lock(PKINTERRUPT Interrupt, const char *what);
+void wdm_interrupt_lock_violation(const char *what);
+static inline void wdm_verify_interrupt_lock(PKINTERRUPT Interrupt,
+					     const char *what)
+{
+	/* A lock holds its owner CPU + 1 in the low byte (wdm.h). */
+	if (__builtin_expect((*Interrupt->ActualLock & 0xff) !=
+				     wdm_this_cpu() + 1ul,
+			     0))
+		wdm_interrupt_lock_violation(what);
+}
 
 /* ---- IOCTL codes (devioctl.h) ---- */
 #define METHOD_BUFFERED 0
