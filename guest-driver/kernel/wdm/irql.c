@@ -488,16 +488,52 @@ void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql)
 	KeLowerIrql(OldIrql);
 }
 
-BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
-			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
-			       PVOID SynchronizeContext)
+/* Called above the interrupt's SynchronizeIrql: reported, then run as
+ * KeAcquireInterruptSpinLock would (which reports the bad raise too). */
+static __attribute__((noinline, cold)) BOOLEAN
+synchronize_above(PKINTERRUPT Interrupt, PKSYNCHRONIZE_ROUTINE Routine,
+		  PVOID Context, KIRQL irql)
 {
 	KIRQL old;
 	BOOLEAN r;
 
-	wdm_check_irql("KeSynchronizeExecution", Interrupt->SynchronizeIrql);
+	wdm_irql_violation("KeSynchronizeExecution", irql,
+			   Interrupt->SynchronizeIrql);
 	old = KeAcquireInterruptSpinLock(Interrupt);
-	r = SynchronizeRoutine(SynchronizeContext);
+	r = Routine(Context);
 	KeReleaseInterruptSpinLock(Interrupt, old);
+	return r;
+}
+
+/*
+ * What KeAcquireInterruptSpinLock, the routine and
+ * KeReleaseInterruptSpinLock do, with their fast paths inlined (no
+ * KeRaiseIrql/KeLowerIrql calls): a DpcForIsr calls it once per run.
+ * Back below DISPATCH_LEVEL it lowers through KeLowerIrql (DPC drain).
+ */
+BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
+			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
+			       PVOID SynchronizeContext)
+{
+	unsigned int cpu = wdm_cpu_index();
+	struct wdm_cpu *c = &wdm_cpus[cpu];
+	KIRQL old = c->irql;
+	BOOLEAN r;
+
+	if (__builtin_expect(old > Interrupt->SynchronizeIrql, 0))
+		return synchronize_above(Interrupt, SynchronizeRoutine,
+					 SynchronizeContext, old);
+	irq_disable();
+	c->irql = Interrupt->SynchronizeIrql;
+	lock_acquire(cpu, Interrupt->ActualLock, "KeSynchronizeExecution");
+	r = SynchronizeRoutine(SynchronizeContext);
+	lock_release(cpu, Interrupt->ActualLock, "KeSynchronizeExecution");
+	if (old < DISPATCH_LEVEL) {
+		KeLowerIrql(old);
+		return r;
+	}
+	c->irql = old;
+	if (old == DISPATCH_LEVEL)
+		irq_enable();
 	return r;
 }
