@@ -94,12 +94,15 @@ static void dpc_drain(struct wdm_cpu *c)
 			queue_unlock(c);
 			break;
 		}
-		d = CONTAINING_RECORD(RemoveHeadList(&c->dpcs), KDPC,
-				      DpcListEntry);
+		/* dpc_running before the removal: KeFlushQueuedDpcs on
+		 * another CPU reads the list, then dpc_running (x86 keeps
+		 * stores in order), and must never see neither. */
+		d = CONTAINING_RECORD(c->dpcs.Flink, KDPC, DpcListEntry);
+		c->dpc_running = d;
+		RemoveEntryList(&d->DpcListEntry);
 		a1 = d->SystemArgument1;
 		a2 = d->SystemArgument2;
 		d->Inserted = FALSE;
-		c->dpc_running = d;
 		queue_unlock(c);
 		irq_enable();
 		run_dpc(c, d, a1, a2);
