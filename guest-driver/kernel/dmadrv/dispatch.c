@@ -32,6 +32,8 @@ NTSTATUS dmadrv_dispatch_create_close(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	return complete_now(Irp, STATUS_SUCCESS);
 }
 
+static DRIVER_CANCEL dmadrv_cancel;
+
 static void dmadrv_cancel(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
 	struct dmadrv_chan *x = DeviceObject->DeviceExtension;

@@ -190,6 +190,8 @@ static void end_outstanding(struct dmadrv_chan *x)
 	KeLowerIrql(old);
 }
 
+static DRIVER_UNLOAD dmadrv_unload;
+
 static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 {
 	struct dmadrv *d = &dmadrv;
@@ -235,6 +237,8 @@ static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 	d->msi = NULL;
 	d->interrupt = NULL;
 }
+
+static DRIVER_INITIALIZE dmadrv_driver_entry;
 
 static NTSTATUS dmadrv_driver_entry(PDRIVER_OBJECT DriverObject,
 				    const char *RegistryPath)

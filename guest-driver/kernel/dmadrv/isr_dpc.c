@@ -105,6 +105,11 @@ BOOLEAN dmadrv_isr(PKINTERRUPT Interrupt, PVOID ServiceContext, ULONG MessageId)
 	return TRUE;
 }
 
+/* SynchCritSection routines: run by KeSynchronizeExecution at the
+ * interrupt's SynchronizeIrql, holding its spin lock. */
+static KSYNCHRONIZE_ROUTINE sync_dpc_start, sync_isr_cursor, sync_dpc_pending,
+	sync_isr_tag;
+
 /* What the DpcForIsr takes from the ISR. */
 struct dpc_start {
 	struct dmadrv_chan *x;

@@ -205,6 +205,8 @@ typedef DRIVER_DISPATCH *PDRIVER_DISPATCH;
 typedef void IO_DPC_ROUTINE(PKDPC Dpc, struct _DEVICE_OBJECT *DeviceObject,
 			    struct _IRP *Irp, PVOID Context);
 typedef IO_DPC_ROUTINE *PIO_DPC_ROUTINE;
+typedef void DRIVER_UNLOAD(struct _DRIVER_OBJECT *DriverObject);
+typedef DRIVER_UNLOAD *PDRIVER_UNLOAD;
 
 typedef struct _DEVICE_OBJECT {
 	struct _DRIVER_OBJECT *DriverObject;
@@ -228,7 +230,7 @@ typedef struct _DEVICE_OBJECT {
 typedef struct _DRIVER_OBJECT {
 	PDEVICE_OBJECT DeviceObject;
 	PDRIVER_STARTIO DriverStartIo;
-	void (*DriverUnload)(struct _DRIVER_OBJECT *DriverObject);
+	PDRIVER_UNLOAD DriverUnload;
 	PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
 	const char *Name;
 } DRIVER_OBJECT, *PDRIVER_OBJECT;
