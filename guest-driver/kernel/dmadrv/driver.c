@@ -287,6 +287,7 @@ undo:
 
 NTSTATUS dmadrv_load(PDRIVER_OBJECT *out, bool markers_default)
 {
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	markers_dflt = markers_default;
 	return wdm_load_driver("dmadrv", dmadrv_driver_entry, out);
 }
@@ -296,6 +297,7 @@ size_t dmadrv_result_fields(char *buf, size_t size)
 	const struct dmadrv_stats *s = &dmadrv.stats;
 	size_t n;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	n = ksnprintf(buf, size,
 		      "\"drv_irps\":%lu,\"irps_ok\":%lu,\"irps_failed\":%lu,\"irps_rejected\":%lu,\"irps_cancelled_queued\":%lu,\"transfers\":%lu,\"reprograms\":%lu,\"short_transfers\":%lu,\"retries\":%lu,\"resets\":%lu,\"watchdog_recoveries\":%lu,\"watchdog_timeouts\":%lu,\"drv_isrs\":%lu,\"error_isrs\":%lu,\"spurious\":%lu,\"drv_dpcs\":%lu,\"stale_records\":%lu,\"started_from_dpc\":%lu",
 		      s->irps, s->irps_ok, s->irps_failed, s->irps_rejected,

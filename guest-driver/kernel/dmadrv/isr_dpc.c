@@ -49,6 +49,7 @@ static unsigned int isr_new_records(struct dmadrv_chan *x,
 	const struct dmadev_chan *ch = x->ch;
 	unsigned int n = 0;
 
+	IRQL_REQUIRES_MIN(DISPATCH_LEVEL + 1);
 	while (n < ch->size &&
 	       (ch->comp[s->head].flags & DMA_COMP_PHASE) == s->phase) {
 		n++;
@@ -63,6 +64,7 @@ static unsigned int isr_new_records(struct dmadrv_chan *x,
 /* Interrupt lock held. */
 static void isr_request_dpc(struct dmadrv_chan *x, struct dmadrv_isr_shared *s)
 {
+	IRQL_REQUIRES_MIN(DISPATCH_LEVEL + 1);
 	s->dpc_pending = true;
 	IoRequestDpc(x->dev, NULL, NULL);
 }
