@@ -19,7 +19,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::descriptor::{Completion, Descriptor, DESCRIPTOR_SIZE, FLAG_IOC, OP_COPY};
 use crate::fault::{FaultEffect, FaultEngine, FaultPlan, FaultRule, Trigger};
-use crate::irq::{MsiMessage, RecordingSink};
+use crate::interrupt_sink::{MsiMessage, RecordingSink};
 use crate::pci::config::MSIX_CAP;
 use crate::regs::{self, channel_reg};
 use crate::trace::{EventKind, TraceEvent};

@@ -163,7 +163,7 @@ fn global_name(offset: u64) -> Option<&'static str> {
         regs::CLOCK_MHZ => "CLOCK_MHZ",
         regs::INT_STATUS => "INT_STATUS",
         regs::INT_MASK => "INT_MASK",
-        regs::CYCLE | 0x24 => "CYCLE",
+        regs::CYCLE | regs::CYCLE_HI => "CYCLE",
         regs::TRACE_MARKER => "TRACE_MARKER",
         regs::BAD_ACCESS => "BAD_ACCESS",
         _ => return None,
@@ -172,19 +172,19 @@ fn global_name(offset: u64) -> Option<&'static str> {
 
 fn channel_name(reg: u64) -> Option<&'static str> {
     Some(match reg & !3 {
-        regs::CH_RING_BASE | 0x04 => "RING_BASE",
+        regs::CH_RING_BASE | regs::CH_RING_BASE_HI => "RING_BASE",
         regs::CH_RING_SIZE => "RING_SIZE",
         regs::CH_HEAD => "HEAD",
         regs::CH_TAIL => "TAIL",
         regs::CH_CTRL => "CTRL",
         regs::CH_STATUS => "STATUS",
         regs::CH_ERROR_CODE => "ERROR_CODE",
-        regs::CH_COMP_BASE | 0x24 => "COMP_BASE",
+        regs::CH_COMP_BASE | regs::CH_COMP_BASE_HI => "COMP_BASE",
         regs::CH_COMP_HEAD => "COMP_HEAD",
         regs::CH_COMP_TAIL => "COMP_TAIL",
         regs::CH_COALESCE_COUNT => "COALESCE_COUNT",
         regs::CH_COALESCE_TIME => "COALESCE_TIME",
-        regs::CH_SHADOW_BASE | 0x3c => "SHADOW_BASE",
+        regs::CH_SHADOW_BASE | regs::CH_SHADOW_BASE_HI => "SHADOW_BASE",
         regs::CH_COMPLETED | 0x44 => "COMPLETED",
         _ => return None,
     })

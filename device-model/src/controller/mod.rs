@@ -8,14 +8,22 @@
 //! ([`next_event`](Controller::next_event), [`advance_to`](Controller::advance_to)).
 //! Register accesses act at the current device cycle; the caller advances
 //! the clock first if it models time. The pipeline's event handlers live in
-//! `pipeline.rs`, memory helpers in `dma.rs`.
+//! `pipeline.rs`, memory helpers in `guest_mem.rs`.
+
+mod bar0;
+mod channel;
+mod guest_mem;
+mod interrupts;
+mod pipeline;
+mod stop;
 
 use vm_memory::GuestMemory;
 
-use crate::channel::{Channel, NEVER};
+use self::channel::{Channel, NEVER};
+use self::interrupts::Causes;
 use crate::config::{ConfigError, DeviceConfig};
 use crate::fault::{AppliedFault, FaultEngine};
-use crate::irq::InterruptSink;
+use crate::interrupt_sink::InterruptSink;
 use crate::pci::{BarReprogrammed, PciFunction};
 use crate::regs::{self, error_code};
 use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
@@ -35,23 +43,22 @@ use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
 /// assert_eq!(dev.next_event(), None);
 /// ```
 pub struct Controller<M: GuestMemory, S: InterruptSink> {
-    pub(crate) cfg: DeviceConfig,
-    pub(crate) mem: M,
-    pub(crate) irq: S,
-    pub(crate) pci: PciFunction,
-    pub(crate) channels: Vec<Channel>,
-    pub(crate) faults: FaultEngine,
-    pub(crate) fault_buf: Vec<AppliedFault>,
-    pub(crate) trace: Trace,
-    pub(crate) now: u64,
-    pub(crate) next_seq: u64,
-    pub(crate) int_status: u32,
-    pub(crate) int_mask: u32,
-    pub(crate) bad_access: u32,
-    pub(crate) removed: bool,
-    pub(crate) bus_owner: Option<u8>,
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) full_burst_cycles: u64,
+    cfg: DeviceConfig,
+    mem: M,
+    irq: S,
+    pci: PciFunction,
+    channels: Vec<Channel>,
+    faults: FaultEngine,
+    fault_buf: Vec<AppliedFault>,
+    trace: Trace,
+    now: u64,
+    next_seq: u64,
+    causes: Causes,
+    bad_access: u32,
+    removed: bool,
+    bus_owner: Option<u8>,
+    scratch: Vec<u8>,
+    full_burst_cycles: u64,
 }
 
 impl<M: GuestMemory, S: InterruptSink> std::fmt::Debug for Controller<M, S> {
@@ -79,8 +86,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             trace: Trace::new(cfg.trace_capacity, cfg.trace),
             now: 0,
             next_seq: 1,
-            int_status: 0,
-            int_mask: 0,
+            causes: Causes::default(),
             bad_access: 0,
             removed: false,
             bus_owner: None,
@@ -163,7 +169,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         chrome::to_chrome_json(events, self.cfg.channels, self.cfg.timing.clock_hz)
     }
 
-    pub(crate) fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
+    fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
         self.bad_access = self.bad_access.saturating_add(1);
         let size = u8::try_from(size).unwrap_or(u8::MAX);
         self.trace.push(
@@ -226,13 +232,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// `GCTRL.RESET`: every channel reset, global registers cleared.
-    pub(crate) fn device_reset(&mut self) {
+    fn device_reset(&mut self) {
         for c in &mut self.channels {
             c.reset();
         }
         self.bus_owner = None;
-        self.int_status = 0;
-        self.int_mask = 0;
+        self.causes = Causes::default();
         self.bad_access = 0;
         self.trace.push(self.now, EventKind::Reset { flr: false });
     }
@@ -282,14 +287,6 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 }
             }
             _ => self.bad(Space::Bar0, offset, data.len(), AccessError::NoRegister),
-        }
-    }
-
-    pub(crate) fn cause_bit(&self, vector: u16) -> u32 {
-        if vector < u16::from(self.cfg.channels) {
-            1 << vector
-        } else {
-            regs::INT_ERROR
         }
     }
 
@@ -367,7 +364,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Applies a new completion head (register or shadow).
-    pub(crate) fn apply_comp_head(&mut self, c: u8, v: u32) {
+    fn apply_comp_head(&mut self, c: u8, v: u32) {
         let ch = &mut self.channels[usize::from(c)];
         if !ch.enabled {
             ch.comp_head = v;
@@ -379,11 +376,11 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         ch.comp_head = v;
         if ch.comp_full && !ch.comp_ring_full() {
             ch.comp_full = false;
-            ch.arm_min(crate::channel::T_WB, self.now);
+            ch.arm_min(channel::T_WB, self.now);
         }
     }
 
-    pub(crate) fn enable(&mut self, c: u8) {
+    fn enable(&mut self, c: u8) {
         if let Err(code) = self.validate_rings(c) {
             return self.enter_error(c, code);
         }

@@ -5,14 +5,14 @@
 
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 
-use crate::controller::Controller;
-use crate::irq::InterruptSink;
+use super::Controller;
+use crate::interrupt_sink::InterruptSink;
 use crate::pci::config::{STS_RECEIVED_MASTER_ABORT, STS_SIGNALED_TARGET_ABORT};
 use crate::regs::error_code;
 
 /// Why a DMA access failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DmaError {
+pub(super) enum DmaError {
     /// The command register's bus-master bit is clear.
     #[error("bus mastering is disabled")]
     NoBusMaster,
@@ -23,7 +23,7 @@ pub enum DmaError {
 
 impl DmaError {
     /// The channel error code this failure maps to when it stops a channel.
-    pub fn channel_code(self, otherwise: u32) -> u32 {
+    pub(super) fn channel_code(self, otherwise: u32) -> u32 {
         match self {
             DmaError::NoBusMaster => error_code::NO_BUS_MASTER,
             DmaError::OutOfRange(_) => otherwise,
@@ -33,7 +33,7 @@ impl DmaError {
 
 impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Whether `[addr, addr + len)` is wholly in guest memory.
-    pub(crate) fn in_ram(&self, addr: u64, len: u64) -> bool {
+    pub(super) fn in_ram(&self, addr: u64, len: u64) -> bool {
         let Ok(count) = usize::try_from(len) else {
             return false;
         };
@@ -59,7 +59,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Reads guest memory at `addr` into `buf`.
-    pub(crate) fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
+    pub(super) fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
         self.dma_check(addr)?;
         let end_ok = addr.checked_add(buf.len() as u64).is_some();
         if !end_ok || self.mem.read_slice(buf, GuestAddress(addr)).is_err() {
@@ -69,7 +69,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Writes `buf` to guest memory at `addr`.
-    pub(crate) fn dma_write(&mut self, addr: u64, buf: &[u8]) -> Result<(), DmaError> {
+    pub(super) fn dma_write(&mut self, addr: u64, buf: &[u8]) -> Result<(), DmaError> {
         self.dma_check(addr)?;
         let end_ok = addr.checked_add(buf.len() as u64).is_some();
         if !end_ok || self.mem.write_slice(buf, GuestAddress(addr)).is_err() {
@@ -79,7 +79,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Copies `len` bytes from `src` to `dst` through the scratch buffer.
-    pub(crate) fn dma_copy(
+    pub(super) fn dma_copy(
         &mut self,
         src: u64,
         dst: u64,
@@ -97,7 +97,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Writes `len` bytes of the repeated 8-byte `pattern` at `dst`, where
     /// `dst` is `offset` bytes into the fill.
-    pub(crate) fn dma_fill(
+    pub(super) fn dma_fill(
         &mut self,
         dst: u64,
         offset: u32,
@@ -116,7 +116,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Flips bit `bit` of the byte at `addr`.
-    pub(crate) fn dma_flip(&mut self, addr: u64, bit: u32) -> Result<(), DmaError> {
+    pub(super) fn dma_flip(&mut self, addr: u64, bit: u32) -> Result<(), DmaError> {
         let mut b = [0u8; 1];
         self.dma_read(addr, &mut b)?;
         b[0] ^= 1 << (bit % 8);
@@ -125,7 +125,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Reads channel `c`'s shadow: (tail, comp_head). A failed read stops an
     /// enabled channel (`ERR_RING_ADDR` or `ERR_NO_BUS_MASTER`).
-    pub(crate) fn read_shadow(&mut self, c: u8) -> Option<(u32, u32)> {
+    pub(super) fn read_shadow(&mut self, c: u8) -> Option<(u32, u32)> {
         let base = self.channels[usize::from(c)].shadow_base;
         let mut b = [0u8; 8];
         match self.dma_read(base, &mut b) {

@@ -4,14 +4,14 @@
 
 use vm_memory::GuestMemory;
 
-use crate::channel::{Effects, Pending, NEVER, T_BURST, T_COALESCE, T_FETCH, T_START, T_WB};
-use crate::controller::Controller;
-use crate::irq::InterruptSink;
+use super::channel::{Effects, Pending, NEVER, T_BURST, T_COALESCE, T_FETCH, T_START, T_WB};
+use super::Controller;
+use crate::interrupt_sink::InterruptSink;
 use crate::regs::{status, STATE_HALTED};
 use crate::trace::EventKind;
 
 impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
-    pub(crate) fn release_bus(&mut self, c: u8) {
+    pub(super) fn release_bus(&mut self, c: u8) {
         let ch = &mut self.channels[usize::from(c)];
         ch.wants_bus = false;
         ch.timers[T_BURST] = NEVER;
@@ -24,7 +24,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Completes everything accepted and in flight now: write-backs with
     /// their own status, the data phase and the fetched descriptor as
     /// `ABORTED`; forgets a fetch in flight; flushes coalesced interrupts.
-    pub(crate) fn flush_in_flight(&mut self, c: u8) {
+    pub(super) fn flush_in_flight(&mut self, c: u8) {
         self.release_bus(c);
         let ch = &mut self.channels[usize::from(c)];
         ch.stopping = true;
@@ -65,7 +65,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Writes one record during a flush, or drops it (the ring is full or
     /// the channel is not enabled): `HEAD` advances either way.
-    pub(crate) fn flush_one(&mut self, c: u8, p: Pending) {
+    pub(super) fn flush_one(&mut self, c: u8, p: Pending) {
         if self.channels[usize::from(c)].enabled && self.has_comp_space(c) {
             self.complete(c, p);
             return;
@@ -76,7 +76,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// `CTRL.ABORT` (or clearing `ENABLE`).
-    pub(crate) fn abort(&mut self, c: u8) {
+    pub(super) fn abort(&mut self, c: u8) {
         self.flush_in_flight(c);
         self.channels[usize::from(c)].enabled = false;
         let error = 0;
@@ -91,7 +91,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// `CTRL.RESET`: discard everything, back to reset values.
-    pub(crate) fn channel_reset(&mut self, c: u8) {
+    pub(super) fn channel_reset(&mut self, c: u8) {
         self.release_bus(c);
         self.channels[usize::from(c)].reset();
         let error = 0;
@@ -106,7 +106,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Stops channel `c` in `ERROR` with `code` and raises the error vector.
-    pub(crate) fn enter_error(&mut self, c: u8, code: u32) {
+    pub(super) fn enter_error(&mut self, c: u8, code: u32) {
         if self.channels[usize::from(c)].enabled {
             self.flush_in_flight(c);
         }
@@ -125,11 +125,11 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Surprise removal: nothing runs any more.
-    pub(crate) fn remove(&mut self) {
+    pub(super) fn remove(&mut self) {
         self.removed = true;
         self.bus_owner = None;
         for ch in &mut self.channels {
-            ch.timers = [NEVER; crate::channel::N_TIMERS];
+            ch.timers = [NEVER; super::channel::N_TIMERS];
             ch.wants_bus = false;
         }
         self.trace.push(self.now, EventKind::Removed);
