@@ -56,7 +56,7 @@ pub use config::{ConfigError, DeviceConfig, TimingConfig};
 pub use controller::Controller;
 pub use interrupt_sink::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
 pub use pci::BarReprogrammed;
-pub use trace::{EventKind, TraceEvent};
+pub use trace::{Counters, EventKind, TraceEvent};
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ use crate::fault::{AppliedFault, FaultEngine};
 use crate::interrupt_sink::InterruptSink;
 use crate::pci::{BarReprogrammed, PciFunction};
 use crate::regs::{self, error_code};
-use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
+use crate::trace::{chrome, AccessError, Counters, EventKind, Space, Trace, TraceEvent};
 
 /// The DMA controller.
 ///
@@ -83,7 +83,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             channels: (0..cfg.channels).map(|_| Channel::new()).collect(),
             faults: FaultEngine::disabled(),
             fault_buf: Vec::with_capacity(8),
-            trace: Trace::new(cfg.trace_capacity, cfg.trace),
+            trace: Trace::new(cfg.trace_capacity, cfg.trace, cfg.channels),
             now: 0,
             next_seq: 1,
             causes: Causes::default(),
@@ -157,6 +157,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Events lost because the trace buffer was full.
     pub fn trace_lost(&self) -> u64 {
         self.trace.lost()
+    }
+
+    /// Exact counters of what the device did since power-on, whatever the
+    /// trace buffer lost.
+    pub fn counters(&self) -> &Counters {
+        self.trace.counters()
     }
 
     /// Turns trace recording on or off.

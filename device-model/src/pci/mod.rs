@@ -295,7 +295,7 @@ mod tests {
         (
             PciFunction::new(5),
             RecordingSink::default(),
-            Trace::new(100, true),
+            Trace::new(100, true, 1),
         )
     }
 

@@ -5,11 +5,13 @@
 //!
 //! `registers.rs` covers the register map and hostile accesses,
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
-//! one test per fault effect, `props.rs` the property tests.
+//! one test per fault effect, `props.rs` the property tests, `counters.rs`
+//! the exact counters under trace overflow.
 
 // Test data is built from small literals; truncation cannot happen there.
 #![allow(clippy::cast_possible_truncation)]
 
+mod counters;
 mod faults;
 mod pipeline;
 mod props;
