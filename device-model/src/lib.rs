@@ -53,7 +53,7 @@ pub mod regs;
 pub mod trace;
 
 pub use config::{ConfigError, DeviceConfig, TimingConfig};
-pub use controller::Controller;
+pub use controller::{Controller, Progress};
 pub use interrupt_sink::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
 pub use pci::BarReprogrammed;
 pub use trace::{Counters, EventKind, TraceEvent};

@@ -6,7 +6,8 @@
 //! `registers.rs` covers the register map and hostile accesses,
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
 //! one test per fault effect, `props.rs` the property tests, `counters.rs`
-//! the exact counters under trace overflow.
+//! the exact counters under trace overflow, `slices.rs` bounded slices
+//! against whole runs.
 
 // Test data is built from small literals; truncation cannot happen there.
 #![allow(clippy::cast_possible_truncation)]
@@ -16,6 +17,7 @@ mod faults;
 mod pipeline;
 mod props;
 mod registers;
+mod slices;
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
