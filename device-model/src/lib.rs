@@ -4,16 +4,19 @@
 //! through small traits (guest memory, interrupt delivery, the clock, the fault
 //! plan) that the VMM implements and the tests fake. See `docs/device-spec.md`.
 //!
-//! Layout: `controller/` is the device and owns its state: `mod.rs` (the
-//! struct, config space, doorbell, the clock), `bar0.rs` (the register
-//! state machine), `pipeline.rs` (fetch → bursts → write-back, fault
+//! Layout: `controller/` is the device, and its submodules are the only
+//! code that sees its state: `mod.rs` (the struct, config space, BAR
+//! dispatch, the clock and its bounded slices), `bar0.rs` (the register
+//! state machine), `doorbell.rs` (`TAIL` writes, shadow kicks, the
+//! completion head), `channel_ctrl.rs` (`CTRL`: enable, abort, reset;
+//! errors, removal), `pipeline.rs` (fetch → bursts → write-back, fault
 //! effects), `interrupts.rs` (causes, coalescing, `INT_STATUS`/`INT_MASK`),
-//! `stop.rs` (abort, reset, error, removal), `guest_mem.rs` (every
-//! guest-memory access) and `channel.rs` (per-channel registers and
-//! pipeline state). Around it: `descriptor.rs` (ring formats), `regs.rs`
-//! (the BAR0 map), `pci/` (config space, MSI-X, MSI), `interrupt_sink.rs`
-//! (the delivery trait), `trace/` (events and Chrome JSON), `config.rs`
-//! (parameters), `fault/` (fault plans and engine).
+//! `guest_mem.rs` (every guest-memory access) and `channel.rs`
+//! (per-channel registers and pipeline state). Around it: `descriptor.rs`
+//! (ring formats), `regs.rs` (the BAR0 map), `pci/` (config space, MSI-X,
+//! MSI), `interrupt_sink.rs` (the delivery trait), `trace/` (events, exact
+//! counters, Chrome JSON), `config.rs` (parameters), `fault/` (fault plans
+//! and engine).
 //!
 //! ```
 //! use device_model::{Controller, DeviceConfig, RecordingSink};

@@ -1,5 +1,5 @@
-//! The top-level device: construction, the register state machine for
-//! config space, BAR0 and BAR2, the doorbell, and the clock interface.
+//! The top-level device: construction, config space, the BAR0/BAR2
+//! dispatch, and the clock (whole runs and bounded slices).
 //!
 //! The VMM drives it with four kinds of calls: register accesses
 //! ([`Controller::config_read`]/[`config_write`](Controller::config_write),
@@ -8,24 +8,26 @@
 //! ([`next_event`](Controller::next_event), [`advance_to`](Controller::advance_to)).
 //! Register accesses act at the current device cycle; the caller advances
 //! the clock first if it models time. The pipeline's event handlers live in
-//! `pipeline.rs`, memory helpers in `guest_mem.rs`.
+//! `pipeline.rs`, the doorbell in `doorbell.rs`, memory access in
+//! `guest_mem.rs`; the fields are private to this module and those files.
 
 mod bar0;
 mod channel;
+mod channel_ctrl;
+mod doorbell;
 mod guest_mem;
 mod interrupts;
 mod pipeline;
-mod stop;
 
 use vm_memory::GuestMemory;
 
 use self::channel::{Channel, NEVER};
+use self::guest_mem::GuestMem;
 use self::interrupts::Causes;
 use crate::config::{ConfigError, DeviceConfig};
 use crate::fault::{AppliedFault, FaultEngine};
 use crate::interrupt_sink::InterruptSink;
 use crate::pci::{BarReprogrammed, PciFunction};
-use crate::regs::{self, error_code};
 use crate::trace::{chrome, AccessError, Counters, EventKind, Space, Trace, TraceEvent};
 
 /// How far a bounded call ([`Controller::run_slice`],
@@ -55,7 +57,7 @@ pub struct Progress {
 /// ```
 pub struct Controller<M: GuestMemory, S: InterruptSink> {
     cfg: DeviceConfig,
-    mem: M,
+    guest: GuestMem<M>,
     irq: S,
     pci: PciFunction,
     channels: Vec<Channel>,
@@ -68,7 +70,6 @@ pub struct Controller<M: GuestMemory, S: InterruptSink> {
     bad_access: u32,
     removed: bool,
     bus_owner: Option<u8>,
-    scratch: Vec<u8>,
     full_burst_cycles: u64,
 }
 
@@ -101,10 +102,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             bad_access: 0,
             removed: false,
             bus_owner: None,
-            scratch: vec![0; burst],
             full_burst_cycles: cfg.timing.burst_cycles(cfg.timing.burst_bytes),
             cfg,
-            mem,
+            guest: GuestMem::new(mem, burst),
             irq,
         })
     }
@@ -127,7 +127,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Guest memory.
     pub fn memory(&self) -> &M {
-        &self.mem
+        self.guest.memory()
     }
 
     /// The interrupt sink.
@@ -305,141 +305,6 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             }
             _ => self.bad(Space::Bar0, offset, data.len(), AccessError::NoRegister),
         }
-    }
-
-    /// The doorbell: `Some(tail)` is an MMIO write of `TAIL` (value known);
-    /// `None` is a value-less kick (ioeventfd) that reads the tail (and the
-    /// completion head) from the channel's shadow (spec §4.3).
-    ///
-    /// ```
-    /// use device_model::{Controller, DeviceConfig, RecordingSink, EventKind};
-    /// use device_model::regs::{self, channel_reg};
-    /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-    ///
-    /// let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 16)]).unwrap();
-    /// let mut dev = Controller::new(DeviceConfig::default(), mem.clone(), RecordingSink::default()).unwrap();
-    /// dev.config_write(4, &[0x06, 0]);
-    /// let w = |dev: &mut Controller<_, _>, r, v: u32| dev.mmio_write(0, channel_reg(0, r), &v.to_le_bytes());
-    /// w(&mut dev, regs::CH_RING_BASE, 0x1000);
-    /// w(&mut dev, regs::CH_RING_SIZE, 8);
-    /// w(&mut dev, regs::CH_COMP_BASE, 0x2000);
-    /// w(&mut dev, regs::CH_SHADOW_BASE, 0x3000);
-    /// w(&mut dev, regs::CH_CTRL, regs::CTRL_ENABLE);
-    /// mem.write_obj(1u32, GuestAddress(0x3000)).unwrap(); // shadow.tail = 1
-    /// dev.doorbell(0, None);                              // ioeventfd kick
-    /// let kinds: Vec<_> = dev.trace_events().iter().map(|e| e.kind).collect();
-    /// assert!(kinds.contains(&EventKind::Doorbell { channel: 0, tail: 1, from_shadow: true }));
-    /// ```
-    pub fn doorbell(&mut self, channel: u8, tail: Option<u32>) {
-        if self.removed {
-            return;
-        }
-        let Some(ch) = self.channels.get(usize::from(channel)) else {
-            return self.bad(
-                Space::Doorbell,
-                u64::from(channel),
-                0,
-                AccessError::NoRegister,
-            );
-        };
-        let (tail, from_shadow) = match tail {
-            Some(t) => (t, false),
-            None if ch.shadow_base == 0 => {
-                return self.bad(
-                    Space::Doorbell,
-                    u64::from(channel),
-                    0,
-                    AccessError::NoShadow,
-                )
-            }
-            None => match self.read_shadow(channel) {
-                Some((t, comp_head)) => {
-                    self.apply_comp_head(channel, comp_head);
-                    (t, true)
-                }
-                None => return,
-            },
-        };
-        self.trace.push(
-            self.now,
-            EventKind::Doorbell {
-                channel,
-                tail,
-                from_shadow,
-            },
-        );
-        let ch = &mut self.channels[usize::from(channel)];
-        if !ch.enabled {
-            ch.tail = tail;
-            return;
-        }
-        if tail >= ch.ring_size {
-            return self.enter_error(channel, error_code::TAIL_RANGE);
-        }
-        ch.tail = tail;
-        self.kick(channel);
-    }
-
-    /// Applies a new completion head (register or shadow).
-    fn apply_comp_head(&mut self, c: u8, v: u32) {
-        let ch = &mut self.channels[usize::from(c)];
-        if !ch.enabled {
-            ch.comp_head = v;
-            return;
-        }
-        if v >= ch.ring_size {
-            return self.enter_error(c, error_code::COMP_HEAD_RANGE);
-        }
-        ch.comp_head = v;
-        if ch.comp_full && !ch.comp_ring_full() {
-            ch.comp_full = false;
-            ch.arm_min(channel::T_WB, self.now);
-        }
-    }
-
-    fn enable(&mut self, c: u8) {
-        if let Err(code) = self.validate_rings(c) {
-            return self.enter_error(c, code);
-        }
-        let ch = &mut self.channels[usize::from(c)];
-        ch.enabled = true;
-        ch.fetch_index = ch.head;
-        let state = ch.state();
-        self.trace.push(
-            self.now,
-            EventKind::ChannelState {
-                channel: c,
-                state,
-                error: 0,
-            },
-        );
-        self.kick(c);
-    }
-
-    fn validate_rings(&self, c: u8) -> Result<(), u32> {
-        let ch = &self.channels[usize::from(c)];
-        let size = ch.ring_size;
-        if !size.is_power_of_two() || !(2..=self.cfg.max_ring_size).contains(&size) {
-            return Err(error_code::RING_SIZE);
-        }
-        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail]
-            .iter()
-            .any(|&i| i >= size)
-        {
-            return Err(error_code::RING_SIZE);
-        }
-        let aligned = ch.ring_base % regs::RING_ALIGN == 0
-            && ch.comp_base % regs::RING_ALIGN == 0
-            && ch.shadow_base % regs::SHADOW_ALIGN == 0;
-        if !aligned {
-            return Err(error_code::RING_ALIGN);
-        }
-        let bytes = u64::from(size) * crate::descriptor::DESCRIPTOR_SIZE;
-        let shadow_ok = ch.shadow_base == 0 || self.in_ram(ch.shadow_base, 8);
-        if !self.in_ram(ch.ring_base, bytes) || !self.in_ram(ch.comp_base, bytes) || !shadow_ok {
-            return Err(error_code::RING_ADDR);
-        }
-        Ok(())
     }
 
     /// The next cycle at which something happens, or `None` when idle.

@@ -3,7 +3,7 @@
 //! with the fault effects applied where they act.
 //!
 //! Interrupt causes are in `interrupts.rs`, abort/reset/error in
-//! `stop.rs`. Each handler runs at `self.now`, may arm timer slots of
+//! `channel_ctrl.rs`. Each handler runs at `self.now`, may arm timer slots of
 //! its channel (or grant the bus to another), and never loops over
 //! guest-controlled counts except the bounded fault parameters (bit flips;
 //! storm messages go one per event). Bus arbitration is round-robin: when a burst ends the scan for
@@ -58,7 +58,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             .ring_base
             .wrapping_add(u64::from(index) * DESCRIPTOR_SIZE);
         let mut raw = [0u8; 32];
-        if let Err(e) = self.dma_read(addr, &mut raw) {
+        if let Err(e) = self.guest.read(self.pci.config_mut(), addr, &mut raw) {
             return self.enter_error(c, e.channel_code(error_code::FETCH));
         }
         let desc = Descriptor::from_bytes(&raw);
@@ -153,13 +153,13 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return Some(status::ERR_LEN);
         }
         let len = u64::from(d.len);
-        if d.op == OP_COPY && !self.in_ram(d.src, len) {
+        if d.op == OP_COPY && !self.guest.in_ram(d.src, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
             return Some(status::ERR_SRC);
         }
-        if !self.in_ram(d.dst, len) {
+        if !self.guest.in_ram(d.dst, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
@@ -245,10 +245,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let bytes = (a.limit - a.moved).min(self.cfg.timing.burst_bytes);
         let dst = a.desc.dst.wrapping_add(u64::from(a.moved));
         let r = if a.desc.op == OP_FILL {
-            self.dma_fill(dst, a.moved, bytes, a.desc.src)
+            self.guest
+                .fill(self.pci.config_mut(), dst, a.moved, bytes, a.desc.src)
                 .map_err(|e| (e, false))
         } else {
-            self.dma_copy(a.desc.src.wrapping_add(u64::from(a.moved)), dst, bytes)
+            let src = a.desc.src.wrapping_add(u64::from(a.moved));
+            self.guest.copy(self.pci.config_mut(), src, dst, bytes)
         };
         match r {
             Ok(()) => a.moved += bytes,
@@ -306,7 +308,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             for i in 0..a.fx.corrupt {
                 let pos = self.faults.effect_random(a.seq, u64::from(i)) % bits;
                 if self
-                    .dma_flip(a.desc.dst.wrapping_add(pos / 8), (pos % 8) as u32)
+                    .guest
+                    .flip(
+                        self.pci.config_mut(),
+                        a.desc.dst.wrapping_add(pos / 8),
+                        (pos % 8) as u32,
+                    )
                     .is_err()
                 {
                     break;
@@ -415,7 +422,10 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         ch.last = rec;
         let write = !p.fx.missing && ch.enabled;
         if write {
-            if let Err(e) = self.dma_write(addr, &written.to_bytes()) {
+            if let Err(e) = self
+                .guest
+                .write(self.pci.config_mut(), addr, &written.to_bytes())
+            {
                 self.trace_completion(c, &p, false);
                 if !self.channels[usize::from(c)].stopping {
                     self.enter_error(c, e.channel_code(error_code::COMP_WRITE));

@@ -1,16 +1,66 @@
-//! Stopping channels (spec §3.2): abort (complete what was accepted, as
-//! `ABORTED` where in flight), channel reset (discard), entering `ERROR`
-//! (abort, then the error code and the error vector), and surprise removal.
+//! What `CTRL` does to a channel (spec §3.2): enable (rings checked
+//! first), abort (complete what was accepted, as `ABORTED` where in
+//! flight), channel reset (discard); and entering `ERROR` (abort, then the
+//! error code and the error vector), and surprise removal.
 
 use vm_memory::GuestMemory;
 
 use super::channel::{Effects, Pending, NEVER, T_BURST, T_COALESCE, T_FETCH, T_START, T_WB};
 use super::Controller;
 use crate::interrupt_sink::InterruptSink;
-use crate::regs::{status, STATE_HALTED};
+use crate::regs::{self, error_code, status, STATE_HALTED};
 use crate::trace::EventKind;
 
 impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
+    /// `CTRL.ENABLE`: checks the rings, then starts fetching.
+    pub(super) fn enable(&mut self, c: u8) {
+        if let Err(code) = self.validate_rings(c) {
+            return self.enter_error(c, code);
+        }
+        let ch = &mut self.channels[usize::from(c)];
+        ch.enabled = true;
+        ch.fetch_index = ch.head;
+        let state = ch.state();
+        self.trace.push(
+            self.now,
+            EventKind::ChannelState {
+                channel: c,
+                state,
+                error: 0,
+            },
+        );
+        self.kick(c);
+    }
+
+    fn validate_rings(&self, c: u8) -> Result<(), u32> {
+        let ch = &self.channels[usize::from(c)];
+        let size = ch.ring_size;
+        if !size.is_power_of_two() || !(2..=self.cfg.max_ring_size).contains(&size) {
+            return Err(error_code::RING_SIZE);
+        }
+        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail]
+            .iter()
+            .any(|&i| i >= size)
+        {
+            return Err(error_code::RING_SIZE);
+        }
+        let aligned = ch.ring_base % regs::RING_ALIGN == 0
+            && ch.comp_base % regs::RING_ALIGN == 0
+            && ch.shadow_base % regs::SHADOW_ALIGN == 0;
+        if !aligned {
+            return Err(error_code::RING_ALIGN);
+        }
+        let bytes = u64::from(size) * crate::descriptor::DESCRIPTOR_SIZE;
+        let shadow_ok = ch.shadow_base == 0 || self.guest.in_ram(ch.shadow_base, 8);
+        if !self.guest.in_ram(ch.ring_base, bytes)
+            || !self.guest.in_ram(ch.comp_base, bytes)
+            || !shadow_ok
+        {
+            return Err(error_code::RING_ADDR);
+        }
+        Ok(())
+    }
+
     pub(super) fn release_bus(&mut self, c: u8) {
         let ch = &mut self.channels[usize::from(c)];
         ch.wants_bus = false;
