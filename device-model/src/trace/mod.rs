@@ -1,7 +1,7 @@
 //! The device trace: typed, cycle-stamped events in a reused buffer.
 //!
 //! The buffer is allocated once (`DeviceConfig::trace_capacity`); when full,
-//! further events are counted in [`Trace::lost`] until the owner drains it,
+//! further events are counted in `Trace::lost` until the owner drains it,
 //! so the hot path never allocates. Every event is first counted in
 //! [`Counters`], which a full or disabled buffer never affects.
 //! `event.rs` holds the event types, `counters.rs` the exact counters,
