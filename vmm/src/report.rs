@@ -127,13 +127,13 @@ impl RunReport {
             d.interrupts_coalesced,
             d.interrupts_masked
         );
-        if d.faults.is_empty() {
+        if d.fault_counts.is_empty() {
             let _ = writeln!(out, "dmalab: faults applied: none (seed {})", self.seed);
         } else {
             let kinds: Vec<String> = d
-                .faults
+                .fault_counts
                 .iter()
-                .map(|(k, seqs)| format!("{k} {}", seqs.len()))
+                .map(|(k, n)| format!("{k} {n}"))
                 .collect();
             let _ = writeln!(
                 out,
@@ -161,11 +161,14 @@ mod tests {
 
     #[test]
     fn the_summary_names_counters_faults_and_exits() {
-        let mut device = Tally::default();
-        device.descriptors = 3;
-        device.bytes = 192;
-        device.interrupts_sent = 2;
-        device.faults.insert("drop-interrupt".into(), vec![2]);
+        let device = Tally {
+            descriptors: 3,
+            bytes: 192,
+            interrupts_sent: 2,
+            faults: [("drop-interrupt".into(), vec![2])].into(),
+            fault_counts: [("drop-interrupt".into(), 1)].into(),
+            ..Tally::default()
+        };
         let mut exits = Exits {
             pio: 5,
             mmio: 7,

@@ -2,9 +2,9 @@
 //!
 //! Inputs are what a child `dmalab run` leaves behind: its exit status,
 //! the guest console (stdout), and the run report (`--report`), which
-//! carries the guest's `DMALAB-RESULT` line (parsed) and the host's fault
-//! log (`device.faults`: each applied fault kind with the sequence numbers
-//! of the descriptors it hit).
+//! carries the guest's `DMALAB-RESULT` line (parsed) and the host's count
+//! of applied faults by kind (`device.fault_counts`, exact whatever the
+//! trace lost).
 //!
 //! The universal invariants (`docs/campaign.md` lists them with their
 //! reasons) hold for any fault plan on a correct driver:
@@ -48,17 +48,16 @@ impl Outcome {
         self.report.as_ref()?.get("result")?.as_object()
     }
 
-    /// Applied faults by kind (the host's fault log).
+    /// Applied faults by kind (the device's exact counts).
     pub fn fault_counts(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
         if let Some(faults) = self
             .report
             .as_ref()
-            .and_then(|r| r["device"]["faults"].as_object())
+            .and_then(|r| r["device"]["fault_counts"].as_object())
         {
-            for (kind, seqs) in faults {
-                let n = seqs.as_array().map_or(0, Vec::len);
-                counts.insert(kind.clone(), n as u64);
+            for (kind, n) in faults {
+                counts.insert(kind.clone(), n.as_u64().unwrap_or(0));
             }
         }
         counts

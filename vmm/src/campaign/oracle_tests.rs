@@ -26,12 +26,18 @@ fn clean_result() -> Value {
 /// An outcome whose device dropped the interrupts the plan dropped.
 fn outcome(exit: i32, result: Value, faults: Value) -> Outcome {
     let dropped = faults["drop-interrupt"].as_array().map_or(0, Vec::len);
+    let counts: serde_json::Map<String, Value> = faults
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(kind, seqs)| (kind.clone(), json!(seqs.as_array().map_or(0, Vec::len))))
+        .collect();
     Outcome {
         exit: Some(exit),
         console: String::new(),
         report: Some(json!({
             "result": result,
-            "device": { "faults": faults, "interrupts_dropped": dropped },
+            "device": { "faults": faults, "fault_counts": counts, "interrupts_dropped": dropped },
         })),
     }
 }

@@ -1,18 +1,20 @@
-//! What the run report counts about the device: a tally kept from the
-//! model's trace events as they are drained (descriptors, bytes,
-//! interrupts, faults by kind with their sequence numbers), and the
-//! user-space exits that reached each register of the device's BARs.
+//! What the run report counts about the device: the model's exact
+//! counters (descriptors, bytes, interrupts, faults by kind, errors), the
+//! fault log (each applied fault's descriptor sequence number, from the
+//! trace events as they are drained), and the user-space exits that reached
+//! each register of the device's BARs.
 //!
-//! The tally sees every event the model recorded; events the model lost
-//! because its buffer was full are reported as `trace_lost` (the buffer is
-//! drained well before it fills: see `DeviceState::after`).
+//! The counters come from the model, which counts every event before its
+//! trace buffer decides whether it has room, so they are exact whatever the
+//! buffer loses. Only the fault log's sequence numbers come from the trace:
+//! when `trace_lost` is not 0 it may miss some (its per-kind counts in
+//! `fault_counts` stay exact).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use device_model::regs::{self, decode_bar0, Bar0Reg};
-use device_model::trace::DropReason;
-use device_model::{EventKind, TraceEvent};
+use device_model::{Counters, EventKind, TraceEvent};
 use serde::Serialize;
 
 /// Device counters for the report and the exit summary.
@@ -43,58 +45,46 @@ pub struct Tally {
     pub interrupts_masked: u64,
     /// Ignored register accesses (`BAD_ACCESS` in the model).
     pub register_errors: u64,
-    /// Faults applied, by kind: the sequence numbers of their descriptors.
+    /// Channels that entered `ERROR`.
+    pub channel_errors: u64,
+    /// Faults applied, by kind: how many (exact).
+    pub fault_counts: BTreeMap<String, u64>,
+    /// Faults applied, by kind: the sequence numbers of their descriptors
+    /// (complete unless trace events were lost).
     pub faults: BTreeMap<String, Vec<u64>>,
-    /// Channel-vector causes raised.
-    #[serde(skip)]
-    channel_raises: u64,
 }
 
 impl Tally {
-    /// Counts one drained event of a device with `channels` channels.
-    pub fn count(&mut self, event: &TraceEvent, channels: u8) {
-        match event.kind {
-            EventKind::Doorbell { .. } => self.doorbells += 1,
-            EventKind::DescriptorFetch { .. } => self.descriptors += 1,
-            EventKind::Completion { status, bytes, .. } => {
-                self.completions += 1;
-                self.bytes += u64::from(bytes);
-                if regs::status::is_error(status) {
-                    self.completion_errors += 1;
-                }
-            }
-            EventKind::MsiRaised { vector } if vector < u16::from(channels) => {
-                self.channel_raises += 1;
-            }
-            EventKind::MsiDelivered { .. } => self.interrupts_sent += 1,
-            EventKind::MsiDropped { reason, .. } => {
-                let _: DropReason = reason;
-                self.interrupts_dropped += 1;
-            }
-            EventKind::MsiPending { .. } => self.interrupts_masked += 1,
-            EventKind::FaultApplied { seq, effect, .. } => {
-                use device_model::fault::FaultEffect;
-                match effect {
-                    FaultEffect::DropInterrupt => self.interrupts_dropped += 1,
-                    FaultEffect::DelayInterrupt { .. } => self.interrupts_delayed += 1,
-                    _ => {}
-                }
-                self.faults
-                    .entry(effect.kind_name().to_string())
-                    .or_default()
-                    .push(seq);
-            }
-            EventKind::RegisterError { .. } => self.register_errors += 1,
-            _ => {}
+    /// Takes the model's exact counters.
+    pub fn set_counters(&mut self, c: &Counters) {
+        self.doorbells = c.doorbells;
+        self.descriptors = c.descriptors;
+        self.completions = c.completions;
+        self.completion_errors = c.completion_errors;
+        self.bytes = c.bytes;
+        self.interrupts_sent = c.interrupts_sent;
+        self.interrupts_dropped = c.interrupts_dropped();
+        self.interrupts_delayed = c.interrupts_delayed();
+        self.interrupts_coalesced = c.interrupts_coalesced();
+        self.interrupts_masked = c.interrupts_masked;
+        self.register_errors = c.register_errors;
+        self.channel_errors = c.channel_errors;
+        self.fault_counts = c.faults().map(|(k, n)| (k.to_string(), n)).collect();
+    }
+
+    /// Adds a drained event's applied fault to the fault log.
+    pub fn log(&mut self, event: &TraceEvent) {
+        if let EventKind::FaultApplied { seq, effect, .. } = event.kind {
+            self.faults
+                .entry(effect.kind_name().to_string())
+                .or_default()
+                .push(seq);
         }
-        self.interrupts_coalesced = self.completions.saturating_sub(
-            self.channel_raises + self.interrupts_dropped + self.interrupts_delayed,
-        );
     }
 
     /// Faults applied in all.
-    pub fn faults_applied(&self) -> usize {
-        self.faults.values().map(Vec::len).sum()
+    pub fn faults_applied(&self) -> u64 {
+        self.fault_counts.values().sum()
     }
 }
 
@@ -163,7 +153,7 @@ fn global_name(offset: u64) -> Option<&'static str> {
         regs::CLOCK_MHZ => "CLOCK_MHZ",
         regs::INT_STATUS => "INT_STATUS",
         regs::INT_MASK => "INT_MASK",
-        regs::CYCLE | 0x24 => "CYCLE",
+        regs::CYCLE | regs::CYCLE_HI => "CYCLE",
         regs::TRACE_MARKER => "TRACE_MARKER",
         regs::BAD_ACCESS => "BAD_ACCESS",
         _ => return None,
@@ -172,19 +162,19 @@ fn global_name(offset: u64) -> Option<&'static str> {
 
 fn channel_name(reg: u64) -> Option<&'static str> {
     Some(match reg & !3 {
-        regs::CH_RING_BASE | 0x04 => "RING_BASE",
+        regs::CH_RING_BASE | regs::CH_RING_BASE_HI => "RING_BASE",
         regs::CH_RING_SIZE => "RING_SIZE",
         regs::CH_HEAD => "HEAD",
         regs::CH_TAIL => "TAIL",
         regs::CH_CTRL => "CTRL",
         regs::CH_STATUS => "STATUS",
         regs::CH_ERROR_CODE => "ERROR_CODE",
-        regs::CH_COMP_BASE | 0x24 => "COMP_BASE",
+        regs::CH_COMP_BASE | regs::CH_COMP_BASE_HI => "COMP_BASE",
         regs::CH_COMP_HEAD => "COMP_HEAD",
         regs::CH_COMP_TAIL => "COMP_TAIL",
         regs::CH_COALESCE_COUNT => "COALESCE_COUNT",
         regs::CH_COALESCE_TIME => "COALESCE_TIME",
-        regs::CH_SHADOW_BASE | 0x3c => "SHADOW_BASE",
+        regs::CH_SHADOW_BASE | regs::CH_SHADOW_BASE_HI => "SHADOW_BASE",
         regs::CH_COMPLETED | 0x44 => "COMPLETED",
         _ => return None,
     })
@@ -244,42 +234,47 @@ mod tests {
     }
 
     #[test]
-    fn tally_counts_bytes_interrupts_and_faults() {
+    fn tally_takes_exact_counters_and_logs_fault_sequence_numbers() {
+        let mut counters = Counters::new(4);
         let mut t = Tally::default();
         let ev = |kind| TraceEvent { cycle: 0, kind };
-        let completion = |seq| {
-            ev(EventKind::Completion {
-                channel: 0,
-                seq,
-                index: 0,
-                status: 0,
-                bytes: 64,
-                written: true,
-            })
+        let completion = |seq| EventKind::Completion {
+            channel: 0,
+            seq,
+            index: 0,
+            status: 0,
+            bytes: 64,
+            written: true,
         };
-        t.count(&completion(1), 4);
-        t.count(&completion(2), 4);
-        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
-        t.count(&ev(EventKind::MsiDelivered { vector: 0, slot: 0 }), 4);
-        t.count(
-            &ev(EventKind::FaultApplied {
-                seq: 2,
-                channel: 0,
-                rule: 0,
-                effect: FaultEffect::DropInterrupt,
-            }),
-            4,
-        );
-        assert_eq!((t.completions, t.bytes), (2, 128));
+        let drop = EventKind::FaultApplied {
+            seq: 2,
+            channel: 0,
+            rule: 0,
+            effect: FaultEffect::DropInterrupt,
+        };
+        for kind in [
+            completion(1),
+            completion(2),
+            EventKind::MsiRaised { vector: 0 },
+            EventKind::MsiDelivered { vector: 0, slot: 0 },
+            drop,
+            completion(3),
+            completion(4),
+            EventKind::MsiRaised { vector: 0 },
+        ] {
+            counters.count(&kind);
+        }
+        t.set_counters(&counters);
+        t.log(&ev(drop));
+        t.log(&ev(completion(5)));
+        assert_eq!((t.completions, t.bytes), (4, 256));
         assert_eq!((t.interrupts_sent, t.interrupts_dropped), (1, 1));
-        assert_eq!(t.interrupts_coalesced, 0);
-        assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
-        t.count(&completion(3), 4);
-        t.count(&completion(4), 4);
-        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
         assert_eq!(
             t.interrupts_coalesced, 1,
             "4 completions, 2 raised, 1 dropped"
         );
+        assert_eq!(t.fault_counts.get("drop-interrupt"), Some(&1));
+        assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
+        assert_eq!(t.faults_applied(), 1);
     }
 }
