@@ -4,13 +4,19 @@
 #
 #   gcc, make, binutils  the dmalab guest kernel (freestanding C) and its
 #                        instruction check (objdump)
+#   linux-source-6.1,    the Linux guest image (images/linux/build.sh):
+#   bc, bison, flex,     Debian's kernel source tarball and what building a
+#   libelf-dev,          vmlinux from it needs
+#   libssl-dev, patch,
+#   xz-utils, cpio
 #   cargo, rustc         the VMM and the device model (the machine's rustup
 #                        toolchain; this script only checks that it is there)
 #
 # Usage: images/setup-host.sh         (run as root, or with sudo available)
 set -euo pipefail
 
-packages=(gcc make binutils)
+packages=(gcc make binutils
+          linux-source-6.1 bc bison flex libelf-dev libssl-dev patch xz-utils cpio)
 
 missing=()
 for p in "${packages[@]}"; do

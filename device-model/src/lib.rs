@@ -4,15 +4,19 @@
 //! through small traits (guest memory, interrupt delivery, the clock, the fault
 //! plan) that the VMM implements and the tests fake. See `docs/device-spec.md`.
 //!
-//! Layout: `controller.rs` (the device, config space, doorbell, clock),
-//! `bar0.rs` (the register state machine), `pipeline.rs` (fetch → bursts →
-//! write-back, fault effects), `interrupts.rs` (causes, coalescing),
-//! `control.rs` (abort, reset, error, removal),
-//! `channel.rs` (per-channel registers and pipeline state), `dma.rs` (every
-//! guest-memory access), `descriptor.rs` (ring formats), `regs.rs` (the BAR0
-//! map), `pci/` (config space, MSI-X, MSI), `irq.rs` (the interrupt trait),
-//! `trace/` (events and Chrome JSON), `config.rs` (parameters), `fault/`
-//! (fault plans and engine).
+//! Layout: `controller/` is the device, and its submodules are the only
+//! code that sees its state: `mod.rs` (the struct, config space, BAR
+//! dispatch, the clock and its bounded slices), `bar0.rs` (the register
+//! state machine), `doorbell.rs` (`TAIL` writes, shadow kicks, the
+//! completion head), `channel_ctrl.rs` (`CTRL`: enable, abort, reset;
+//! errors, removal), `pipeline.rs` (fetch → bursts → write-back, fault
+//! effects), `interrupts.rs` (causes, coalescing, `INT_STATUS`/`INT_MASK`),
+//! `guest_mem.rs` (every guest-memory access) and `channel.rs`
+//! (per-channel registers and pipeline state). Around it: `descriptor.rs`
+//! (ring formats), `regs.rs` (the BAR0 map), `pci/` (config space, MSI-X,
+//! MSI), `interrupt_sink.rs` (the delivery trait), `trace/` (events, exact
+//! counters, Chrome JSON), `config.rs` (parameters), `fault/` (fault plans
+//! and engine).
 //!
 //! ```
 //! use device_model::{Controller, DeviceConfig, RecordingSink};
@@ -42,26 +46,20 @@
 //! assert_eq!(out, [7u8; 64]);
 //! ```
 
-mod bar0;
-pub mod channel;
 pub mod config;
-mod control;
-pub mod controller;
+mod controller;
 pub mod descriptor;
-pub mod dma;
 pub mod fault;
-mod interrupts;
-pub mod irq;
-pub mod pci;
-mod pipeline;
+mod interrupt_sink;
+mod pci;
 pub mod regs;
 pub mod trace;
 
 pub use config::{ConfigError, DeviceConfig, TimingConfig};
-pub use controller::Controller;
-pub use irq::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
+pub use controller::{Controller, Progress};
+pub use interrupt_sink::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
 pub use pci::BarReprogrammed;
-pub use trace::{EventKind, TraceEvent};
+pub use trace::{Counters, EventKind, TraceEvent};
 
 #[cfg(test)]
 mod tests;

@@ -20,8 +20,10 @@ pub const CLOCK_MHZ: u64 = 0x014;
 pub const INT_STATUS: u64 = 0x018;
 /// `INT_MASK` (RW).
 pub const INT_MASK: u64 = 0x01C;
-/// `CYCLE` (RO, 64-bit).
+/// `CYCLE` (RO, 64-bit): low dword.
 pub const CYCLE: u64 = 0x020;
+/// `CYCLE`: high dword.
+pub const CYCLE_HI: u64 = CYCLE + 4;
 /// `TRACE_MARKER` (WO).
 pub const TRACE_MARKER: u64 = 0x028;
 /// `BAD_ACCESS` (RO).
@@ -31,6 +33,10 @@ pub const BAD_ACCESS: u64 = 0x02C;
 pub const ID_VALUE: u32 = 0x4C41_4D44;
 /// Value of `VERSION`: 1.0.
 pub const VERSION_VALUE: u32 = 0x0001_0000;
+/// `CAPS` bits 7:0: the channel count.
+pub const CAPS_CHANNELS_SHIFT: u32 = 0;
+/// `CAPS` bits 15:8: log2 of the maximum ring size.
+pub const CAPS_RING_LOG2_SHIFT: u32 = 8;
 /// `CAPS` bit: the FENCE flag is honoured.
 pub const CAPS_FENCE: u32 = 1 << 16;
 /// `CAPS` bit: the tail shadow is supported.
@@ -47,8 +53,10 @@ pub const CHANNEL_BASE: u64 = 0x100;
 /// Stride between channel blocks.
 pub const CHANNEL_STRIDE: u64 = 0x80;
 
-/// Channel `RING_BASE` (RW*, 64-bit).
+/// Channel `RING_BASE` (RW*, 64-bit): low dword.
 pub const CH_RING_BASE: u64 = 0x00;
+/// Channel `RING_BASE`: high dword.
+pub const CH_RING_BASE_HI: u64 = CH_RING_BASE + 4;
 /// Channel `RING_SIZE` (RW*).
 pub const CH_RING_SIZE: u64 = 0x08;
 /// Channel `HEAD` (RO).
@@ -61,18 +69,24 @@ pub const CH_CTRL: u64 = 0x14;
 pub const CH_STATUS: u64 = 0x18;
 /// Channel `ERROR_CODE` (RO).
 pub const CH_ERROR_CODE: u64 = 0x1C;
-/// Channel `COMP_BASE` (RW*, 64-bit).
+/// Channel `COMP_BASE` (RW*, 64-bit): low dword.
 pub const CH_COMP_BASE: u64 = 0x20;
+/// Channel `COMP_BASE`: high dword.
+pub const CH_COMP_BASE_HI: u64 = CH_COMP_BASE + 4;
 /// Channel `COMP_HEAD` (RW).
 pub const CH_COMP_HEAD: u64 = 0x28;
 /// Channel `COMP_TAIL` (RO).
 pub const CH_COMP_TAIL: u64 = 0x2C;
 /// Channel `COALESCE_COUNT` (RW).
 pub const CH_COALESCE_COUNT: u64 = 0x30;
+/// `COALESCE_COUNT` bits 15:0 hold the count.
+pub const COALESCE_COUNT_MASK: u32 = 0xFFFF;
 /// Channel `COALESCE_TIME` (RW).
 pub const CH_COALESCE_TIME: u64 = 0x34;
-/// Channel `SHADOW_BASE` (RW*, 64-bit).
+/// Channel `SHADOW_BASE` (RW*, 64-bit): low dword.
 pub const CH_SHADOW_BASE: u64 = 0x38;
+/// Channel `SHADOW_BASE`: high dword.
+pub const CH_SHADOW_BASE_HI: u64 = CH_SHADOW_BASE + 4;
 /// Channel `COMPLETED` (RO).
 pub const CH_COMPLETED: u64 = 0x40;
 
@@ -83,6 +97,8 @@ pub const CTRL_ABORT: u32 = 1 << 1;
 /// `CTRL` bit: channel reset (W1S).
 pub const CTRL_RESET: u32 = 1 << 2;
 
+/// `STATUS` bits 1:0: the state.
+pub const STATUS_STATE_MASK: u32 = 0b11;
 /// `STATUS` state: enabled, nothing to do.
 pub const STATE_IDLE: u32 = 0;
 /// `STATUS` state: enabled, working.

@@ -5,8 +5,8 @@
  * wins, so `--scenario` (appended by dmalab run) overrides a scenario in
  * `--cmdline`. Keys not in known_keys are reported with one line each by
  * cmdline_report_unknown (after READY) and otherwise ignored, so an older
- * guest runs a newer VMM's command line (boot protocol); later issues add
- * their keys to known_keys.
+ * guest runs a newer VMM's command line (boot protocol); every part of
+ * the kernel that reads a key lists it in known_keys.
  *
  * Boot-path cost matters (every CPL0 instruction is emulated here): a
  * word's end and its '=' are found with one `repne scasb` each, lookups
@@ -30,10 +30,10 @@ static const char *const known_keys[] = {
 	"scenario", "quiet",
 	/* the WDM layer (docs/wdm.md) */
 	"verifier", "verifier.isr_us", "verifier.dpc_us", "verifier.factor",
-	"testdrv.bug",
+	"testdrv.bug", "wdm.isr_cpu",
 	/* the DMA driver and its scenarios (docs/dma-driver.md) */
 	"markers", "dmadrv.retries", "dmadrv.watchdog_ms", "dmadrv.timeout_ms",
-	"dmadrv.max_xfer", "dmadrv.bug", "irps", "depth", "requesters",
+	"dmadrv.max_xfer", "dmadrv.bug", "dmadrv.dpc_cpu", "irps", "depth", "requesters",
 	"max_bytes", "seed", "iters", "cancel_every",
 	/* the wiring scenarios: hostile */
 	"ops",

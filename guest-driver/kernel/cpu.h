@@ -39,7 +39,10 @@ struct tss {
 struct cpu {
 	struct cpu *self; /* %gs:0 */
 	uint32_t index;
-	uint32_t reserved;
+	uint32_t apic_id; /* its local APIC's ID (lapic_enable) */
+	/* %gs:16: its WDM record (wdm/internal.h), whose first byte is the
+	 * IRQL: wdm/wdm.h reads both inline. */
+	void *wdm;
 	struct tss *tss;
 	struct user_context *user; /* running user program, or NULL */
 	struct trap_record last_trap;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * dmadev: a small library for the dmalab DMA controller (PCI 1234:DA1A,
- * docs/device-spec.md), shared by the scenarios and the WDM-style driver.
+ * docs/device-spec.md), shared by the scenarios and the WDM-style driver;
+ * implemented in dma_hw.c (direct access to the hardware, as opposed to
+ * the driver in dmadrv/).
  *
  * What it does and does not do:
  * - dmadev_probe() finds the function in the boot-time bus scan

@@ -32,6 +32,7 @@
 #define VEC_TIMER 0x20
 #define VEC_DEVICE_FIRST 0x30 /* MSI/MSI-X vectors for drivers */
 #define VEC_DEVICE_LAST 0xef
+#define VEC_DPC_IPI 0xf0 /* the WDM layer: a DPC was queued for this CPU */
 #define VEC_SPURIOUS 0xff
 
 #endif

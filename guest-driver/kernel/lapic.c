@@ -21,6 +21,7 @@
  * boot path never waits for it. Without tsc_khz we assume KVM's default
  * APIC bus clock, 1 GHz (divide by 1: 1,000,000 counts per ms).
  */
+#include "cpu.h"
 #include "isr.h"
 #include "kernel.h"
 #include "lapic.h"
@@ -33,6 +34,7 @@
 #define LAPIC_SVR 0xf0
 #define LAPIC_SVR_ENABLE (1u << 8)
 #define LAPIC_ICR_LOW 0x300
+#define LAPIC_ICR_HIGH 0x310 /* destination APIC ID in bits 31:24 */
 #define LAPIC_ICR_SELF (1u << 18) /* destination shorthand: self */
 #define LAPIC_LVT_TIMER 0x320
 #define LAPIC_LVT_MASKED (1u << 16)
@@ -61,6 +63,7 @@ static inline uint32_t lapic_read(uint32_t reg)
 void lapic_enable(void)
 {
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | VEC_SPURIOUS);
+	this_cpu()->apic_id = lapic_id();
 }
 
 void lapic_eoi(void)
@@ -76,6 +79,12 @@ uint32_t lapic_id(void)
 void lapic_self_ipi(uint8_t vector)
 {
 	lapic_write(LAPIC_ICR_LOW, LAPIC_ICR_SELF | vector);
+}
+
+void lapic_send_ipi(uint32_t apic_id, uint8_t vector)
+{
+	lapic_write(LAPIC_ICR_HIGH, apic_id << 24);
+	lapic_write(LAPIC_ICR_LOW, vector); /* fixed, physical, edge */
 }
 
 static void timer_tick(struct trap_frame *f, void *ctx)

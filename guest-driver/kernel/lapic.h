@@ -21,6 +21,9 @@ void lapic_eoi(void);
 uint32_t lapic_id(void);
 /* Send vector to this CPU (ICR, destination shorthand self). */
 void lapic_self_ipi(uint8_t vector);
+/* Send vector to the CPU whose local APIC ID is apic_id (fixed delivery,
+ * physical destination). */
+void lapic_send_ipi(uint32_t apic_id, uint8_t vector);
 
 /* Ticks since lapic_timer_start (BSP timer). */
 extern volatile uint64_t lapic_ticks;

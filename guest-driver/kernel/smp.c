@@ -2,10 +2,12 @@
 /*
  * All vCPUs start at _start at once (no INIT/SIPI, boot protocol). An AP
  * (RSI != 0) gets its own kernel stack and the IDT in entry.S, then here
- * its TSS/GS, its local APIC, counts itself online with one `lock xadd`
- * and parks in `sti; hlt` (a spinning CPL0 loop would be emulated here,
- * and an interrupt is only noticed ~1 ms late while CPL0 spins). Later
- * issues give APs work (DPCs, per-CPU timers) by interrupting them.
+ * its TSS/GS, its local APIC, its KVM steal time (steal.h: the verifier
+ * times an ISR that runs here), counts itself online with one `lock xadd`
+ * and parks in `sti; hlt` (a spinning CPL0 loop would be
+ * emulated here, and an interrupt is only noticed ~1 ms late while CPL0
+ * spins). APs get work only by interrupts: a device message the WDM
+ * layer targeted at them (wdm.isr_cpu), a DPC's IPI (wdm/irql.c).
  *
  * The BSP waits for the count with a bound measured in TSC time; the APs
  * have normally finished long before, as the BSP's own init is longer.
@@ -15,6 +17,7 @@
 #include "lapic.h"
 #include "platform.h"
 #include "smp.h"
+#include "steal.h"
 
 #define SMP_WAIT_MS 200
 
@@ -27,6 +30,7 @@ void ap_main(const struct dmalab_boot_info *bi, uint64_t index)
 	(void)bi;
 	cpu_init((unsigned int)index);
 	lapic_enable();
+	steal_enable();
 	__atomic_fetch_add(&cpus_online, 1, __ATOMIC_SEQ_CST);
 	for (;;)
 		irq_enable_and_halt();

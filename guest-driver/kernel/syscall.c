@@ -6,7 +6,10 @@
  * arguments; the result goes back in RAX. Every pointer a
  * user program passes is checked against the user-accessible ranges
  * (user.c) before the kernel touches it: a bad one is -EFAULT, never a
- * kernel fault. Later issues add DeviceIoControl-style calls here.
+ * kernel fault. The calls: exit, console write, ticks, TSC frequency
+ * (here), and the Windows-style I/O calls of the WDM layer, open,
+ * DeviceIoControl, wait, cancel and close (wdm/usercall.c,
+ * wdm/wdm_syscall.h).
  */
 #include "abi.h"
 #include "kernel.h"

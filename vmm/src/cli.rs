@@ -21,11 +21,17 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_VCPUS)))]
     pub cpus: u8,
 
-    /// Guest kernel ELF (default: the dmalab guest built into this binary).
+    /// Guest kernel: a dmalab guest ELF, or a Linux vmlinux or bzImage
+    /// (default: the dmalab guest built into this binary).
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
 
-    /// Guest command line, passed as given.
+    /// Initial RAM disk for a Linux --kernel.
+    #[arg(long, value_name = "PATH")]
+    pub initrd: Option<PathBuf>,
+
+    /// Guest command line, passed as given (for Linux, after dmalab's
+    /// defaults, docs/linux-guest.md).
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub cmdline: String,
 

@@ -15,8 +15,8 @@ pub use dmalab_protocol::status;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot read kernel '{}' (give --kernel the path of a dmalab guest ELF, \
-         or leave --kernel out to boot the built-in guest)",
+        "cannot read kernel '{}' (give --kernel the path of a dmalab guest ELF or a \
+         Linux vmlinux or bzImage, or leave --kernel out to boot the built-in guest)",
         path.display()
     )]
     KernelRead {
@@ -26,13 +26,28 @@ pub enum Error {
     },
     #[error(
         "kernel '{name}' is not a dmalab guest kernel (an x86-64 ELF executable \
-         linked at 1 MiB, as guest-driver/kernel builds)"
+         linked at 1 MiB, as guest-driver/kernel builds) nor a Linux vmlinux or bzImage"
     )]
     KernelInvalid {
         name: String,
         #[source]
         source: crate::boot::elf::Error,
     },
+    #[error("kernel '{name}' looks like a Linux {format} but cannot be booted")]
+    LinuxInvalid {
+        name: String,
+        format: &'static str,
+        #[source]
+        source: crate::boot::linux::Error,
+    },
+    #[error("cannot read initrd '{}' (give --initrd the path of an initramfs)", path.display())]
+    InitrdRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--initrd needs a Linux --kernel (a vmlinux or bzImage); the dmalab guest takes none")]
+    InitrdNeedsLinux,
     #[error("bad guest command line (shorten --cmdline)")]
     Cmdline(#[source] crate::boot::Error),
     #[error("cannot set up the VM")]
@@ -72,6 +87,9 @@ impl Error {
         match self {
             Error::KernelRead { .. }
             | Error::KernelInvalid { .. }
+            | Error::LinuxInvalid { .. }
+            | Error::InitrdRead { .. }
+            | Error::InitrdNeedsLinux
             | Error::Cmdline(_)
             | Error::PlanRead { .. }
             | Error::PlanInvalid { .. } => status::USAGE,

@@ -9,7 +9,8 @@
 //!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `regdump`:
 //!   register dumps; `timings`: `--timings`;
 //! - `boot/`: everything written into guest memory before entry;
-//!   `guest_image`: the embedded guest;
+//!   `guest_image`: the embedded guest; `kernel_file`: `--kernel` and
+//!   `--initrd` to a dmalab or Linux guest;
 //! - `devices/`: the buses and the platform devices (COM1, debug port, PCI
 //!   host bridge); `console_ring`: the main thread's view of KVM's
 //!   coalesced COM1 ring;
@@ -29,6 +30,7 @@ pub mod devices;
 pub mod dma_device;
 pub mod error;
 pub mod guest_image;
+pub mod kernel_file;
 pub mod regdump;
 pub mod report;
 pub mod run;

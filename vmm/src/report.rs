@@ -91,13 +91,13 @@ pub fn summary(report: &RunReport) -> String {
         d.interrupts_coalesced,
         d.interrupts_masked
     );
-    if d.faults.is_empty() {
+    if d.fault_counts.is_empty() {
         let _ = writeln!(out, "dmalab: faults applied: none (seed {})", report.seed);
     } else {
         let kinds: Vec<String> = d
-            .faults
+            .fault_counts
             .iter()
-            .map(|(k, seqs)| format!("{k} {}", seqs.len()))
+            .map(|(k, n)| format!("{k} {n}"))
             .collect();
         let _ = writeln!(
             out,
@@ -124,13 +124,14 @@ mod tests {
 
     #[test]
     fn the_summary_names_counters_faults_and_exits() {
-        let mut device = dmalab_protocol::report::DeviceCounters {
+        let device = dmalab_protocol::report::DeviceCounters {
             descriptors: 3,
             bytes: 192,
             interrupts_sent: 2,
+            faults: [("drop-interrupt".into(), vec![2])].into(),
+            fault_counts: [("drop-interrupt".into(), 1)].into(),
             ..Default::default()
         };
-        device.faults.insert("drop-interrupt".into(), vec![2]);
         let mut exits = Exits {
             pio: 5,
             mmio: 7,

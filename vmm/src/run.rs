@@ -1,7 +1,8 @@
 //! `dmalab run`: from parsed arguments to an exit status.
 //!
 //! In order:
-//! 1. User errors are caught before any KVM work (kernel file, ELF checks,
+//! 1. User errors are caught before any KVM work (the kernel and initrd
+//!    files, a dmalab or Linux guest: `kernel_file.rs`; ELF checks,
 //!    command line, the `--faults` plan), so they are reported the same
 //!    with or without /dev/kvm (exit 64, `error.rs`).
 //! 2. The VM is built (`vm.rs`) and the DMA controller attached to it
@@ -30,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::signal::Killable;
 
-use crate::boot::{self, elf, layout};
 use device_model::fault::FaultPlan;
 use device_model::DeviceConfig;
 
@@ -66,15 +66,10 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         }
         None => (Cow::Borrowed(BUILTIN_NAME), Cow::Borrowed(BUILTIN_GUEST)),
     };
-    let kernel = elf::parse(&image, layout::low_ram_end(args.memory)).map_err(|source| {
-        Error::KernelInvalid {
-            name: name.into_owned(),
-            source,
-        }
-    })?;
-    let cmdline = args.guest_cmdline();
-    boot::check_cmdline(&cmdline).map_err(Error::Cmdline)?;
-    let plan = fault_plan(args)?;
+    let kernel = crate::kernel_file::guest(args, &name, &image)?;
+    let cmdline = crate::kernel_file::cmdline(args, &kernel);
+    kernel.check_cmdline(&cmdline).map_err(Error::Cmdline)?;
+    let plan = fault_plan(args, !kernel.is_linux())?;
     vcpu_kick::install().map_err(Error::Signal)?;
 
     let vm = Vm::new(
@@ -126,9 +121,11 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
 /// Reads and checks `--faults` (before any VM exists): a missing file, bad
 /// TOML, a bad rule or field, or a channel the device lacks is one line
 /// naming the file, rule and field, and exit status 64.
-fn fault_plan(args: &RunArgs) -> Result<FaultPlan, Error> {
+/// The built-in plan goes with the dmalab guest's default scenario only
+/// (`default_allowed`).
+fn fault_plan(args: &RunArgs, default_allowed: bool) -> Result<FaultPlan, Error> {
     let Some(path) = &args.faults else {
-        if args.uses_default_plan() {
+        if default_allowed && args.uses_default_plan() {
             // Checked by a unit test: the embedded plan always parses.
             return FaultPlan::from_toml(DEFAULT_PLAN).map_err(|source| Error::PlanInvalid {
                 path: "<built-in default plan>".into(),

@@ -9,7 +9,8 @@
 //! Application processors are made RUNNABLE at once: every vCPU starts at
 //! `e_entry` together, no INIT/SIPI (boot protocol, "Entry state").
 //!
-//! No PIT: the guest times itself with the TSC and the local APIC timer.
+//! No PIT for the dmalab guest: it times itself with the TSC and the local
+//! APIC timer. A Linux guest gets KVM's in-kernel PIT (`Guest::needs_pit`).
 //! `KVM_CAP_EXIT_ON_EMULATION_FAILURE` is enabled where offered, so an
 //! instruction KVM's emulator cannot run ends in a clean
 //! `KVM_EXIT_INTERNAL_ERROR` carrying the instruction bytes.
@@ -18,8 +19,9 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
-    kvm_enable_cap, kvm_mp_state, kvm_userspace_memory_region, KVM_API_VERSION,
+    kvm_enable_cap, kvm_mp_state, kvm_pit_config, kvm_userspace_memory_region, KVM_API_VERSION,
     KVM_CAP_EXIT_ON_EMULATION_FAILURE, KVM_MAX_CPUID_ENTRIES, KVM_MP_STATE_RUNNABLE,
+    KVM_PIT_SPEAKER_DUMMY,
 };
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuFd, VmFd};
 use vm_memory::{
@@ -27,7 +29,7 @@ use vm_memory::{
 };
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use crate::boot::{self, bootinfo::BootParams, cpu, elf, layout};
+use crate::boot::{self, bootinfo::BootParams, guest::Guest, layout};
 use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::{
     DebugExit, ExitRequest, Marker, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, MARKER_PORT, MARKER_PORTS,
@@ -68,7 +70,7 @@ pub enum Error {
     #[error("cannot allocate {0} MiB of guest memory")]
     Memory(u64, #[source] vm_memory::mmap::FromRangesError),
     #[error("cannot place the guest kernel")]
-    Kernel(#[source] elf::Error),
+    Kernel(#[source] boot::Error),
     #[error("cannot write the boot structures")]
     Boot(#[source] boot::Error),
     #[error("cannot attach the devices")]
@@ -95,7 +97,7 @@ pub struct VmConfig<'a> {
     pub ram_bytes: u64,
     pub cpus: u8,
     pub kernel_image: &'a [u8],
-    pub kernel: &'a elf::Kernel,
+    pub kernel: &'a Guest,
     pub cmdline: &'a str,
 }
 
@@ -162,15 +164,26 @@ impl Vm {
         let memory = guest_memory(&fd, config.ram_bytes)?;
         fd.create_irq_chip()
             .map_err(|e| Error::Kvm("KVM_CREATE_IRQCHIP", e))?;
+        if config.kernel.needs_pit() {
+            let pit = kvm_pit_config {
+                flags: KVM_PIT_SPEAKER_DUMMY,
+                ..Default::default()
+            };
+            fd.create_pit2(pit)
+                .map_err(|e| Error::Kvm("KVM_CREATE_PIT2", e))?;
+        }
         let console_ring = coalesce_console(&fd);
-        elf::load(&memory, config.kernel_image, config.kernel).map_err(Error::Kernel)?;
+        config
+            .kernel
+            .load(&memory, config.kernel_image)
+            .map_err(Error::Kernel)?;
 
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(|e| Error::Kvm("KVM_GET_SUPPORTED_CPUID", e))?;
         let mut vcpus = Vec::with_capacity(usize::from(config.cpus));
         for index in 0..config.cpus {
-            let mut vcpu = create_vcpu(&fd, &supported, config.kernel.entry, index)?;
+            let mut vcpu = create_vcpu(&fd, &supported, config.kernel, index)?;
             if console_ring.is_some() {
                 vcpu.map_coalesced_mmio_ring()
                     .map_err(|e| Error::Kvm("mapping the coalesced I/O ring", e))?;
@@ -187,7 +200,10 @@ impl Vm {
             cmdline_len: config.cmdline.len(),
             tsc_khz,
         };
-        boot::write_boot_structures(&memory, &params, config.cmdline).map_err(Error::Boot)?;
+        config
+            .kernel
+            .write_boot(&memory, &params, config.cmdline)
+            .map_err(Error::Boot)?;
 
         let devices = Devices::new(&fd, timings)?;
         timings.stamp(Stamp::VmReady);
@@ -311,20 +327,24 @@ fn guest_memory(fd: &VmFd, ram_bytes: u64) -> Result<GuestMemoryMmap, Error> {
 fn create_vcpu(
     fd: &VmFd,
     supported: &kvm_bindings::CpuId,
-    entry: u64,
+    guest: &Guest,
     index: u8,
 ) -> Result<VcpuFd, Error> {
     let vcpu = fd
         .create_vcpu(u64::from(index))
         .map_err(|e| Error::Kvm("KVM_CREATE_VCPU", e))?;
-    vcpu.set_cpuid2(&cpu::vcpu_cpuid(supported, index))
+    vcpu.set_cpuid2(&guest.cpuid(supported, index))
         .map_err(|e| Error::Kvm("KVM_SET_CPUID2", e))?;
     let sregs = vcpu
         .get_sregs()
         .map_err(|e| Error::Kvm("KVM_GET_SREGS", e))?;
-    vcpu.set_sregs(&cpu::long_mode_sregs(sregs))
+    // A Linux application processor stays in reset until INIT/SIPI.
+    let Some((regs, sregs)) = guest.entry_state(index, sregs) else {
+        return Ok(vcpu);
+    };
+    vcpu.set_sregs(&sregs)
         .map_err(|e| Error::Kvm("KVM_SET_SREGS", e))?;
-    vcpu.set_regs(&cpu::entry_regs(entry, index))
+    vcpu.set_regs(&regs)
         .map_err(|e| Error::Kvm("KVM_SET_REGS", e))?;
     if index > 0 {
         vcpu.set_mp_state(kvm_mp_state {

@@ -154,6 +154,27 @@ impl FaultEffect {
         }
     }
 
+    /// The position of this effect's kind in [`Self::KIND_NAMES`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            FaultEffect::DropInterrupt => 0,
+            FaultEffect::DelayInterrupt { .. } => 1,
+            FaultEffect::DuplicateInterrupt => 2,
+            FaultEffect::SpuriousInterrupt => 3,
+            FaultEffect::InterruptStorm { .. } => 4,
+            FaultEffect::DmaError { .. } => 5,
+            FaultEffect::ShortTransfer { .. } => 6,
+            FaultEffect::CorruptData { .. } => 7,
+            FaultEffect::Hang => 8,
+            FaultEffect::Halt => 9,
+            FaultEffect::FetchError => 10,
+            FaultEffect::MissingCompletion => 11,
+            FaultEffect::StaleCompletion => 12,
+            FaultEffect::LatencySpike { .. } => 13,
+            FaultEffect::SurpriseRemoval => 14,
+        }
+    }
+
     /// The effect of kind `name` with every parameter at its default, or
     /// `None` if no kind has that name.
     pub fn from_kind_name(name: &str) -> Option<FaultEffect> {
@@ -367,6 +388,7 @@ mod tests {
     fn kind_names_and_from_kind_name_agree_for_all_fifteen_kinds() {
         for name in FaultEffect::KIND_NAMES {
             let effect = FaultEffect::from_kind_name(name).unwrap();
+            assert_eq!(FaultEffect::KIND_NAMES[effect.kind_index()], name);
             assert_eq!(effect.kind_name(), name);
             assert_eq!(parse(&format!("\"{name}\"")), Ok(effect));
             assert_eq!(parse(&format!("{{ kind = \"{name}\" }}")), Ok(effect));

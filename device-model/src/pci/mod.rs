@@ -10,7 +10,7 @@ pub mod config;
 pub mod msi;
 pub mod msix;
 
-use crate::irq::{InterruptSink, MsiMessage};
+use crate::interrupt_sink::{InterruptSink, MsiMessage};
 use crate::trace::{DropReason, EventKind, Trace};
 
 use config::{ConfigSpace, AF_CAP, AF_FLR, BAR0, BAR0_SIZE, BAR2_SIZE, CONFIG_SIZE, MSIX_CAP};
@@ -78,6 +78,7 @@ impl PciFunction {
     }
 
     /// The MSI-X table.
+    #[cfg(test)]
     pub fn msix(&self) -> &MsixTable {
         &self.msix
     }
@@ -288,13 +289,13 @@ impl PciFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::irq::RecordingSink;
+    use crate::interrupt_sink::RecordingSink;
 
     fn setup() -> (PciFunction, RecordingSink, Trace) {
         (
             PciFunction::new(5),
             RecordingSink::default(),
-            Trace::new(100, true),
+            Trace::new(100, true, 1),
         )
     }
 

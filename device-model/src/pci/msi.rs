@@ -2,7 +2,7 @@
 //! message. Fields live in config space; this file only reads them and keeps
 //! the device-owned pending bit.
 
-use crate::irq::MsiMessage;
+use crate::interrupt_sink::MsiMessage;
 
 use super::config::{ConfigSpace, MSI_CAP};
 

@@ -4,12 +4,24 @@
 //! table decodes only; delivery decisions (function mask, enable, bus
 //! mastering) are made in `pci/mod.rs` with the capability's state.
 
-use crate::irq::MsiMessage;
+use crate::interrupt_sink::MsiMessage;
 
 use super::config::PBA_OFFSET;
 
 /// Vector control: masked.
 pub const VECTOR_MASKED: u32 = 1;
+/// Bytes per table entry.
+pub const ENTRY_SIZE: u64 = 16;
+/// Entry dword: message address, low half (bits 1:0 read as zero).
+pub const ENTRY_ADDR_LO: usize = 0;
+/// Entry dword: message address, high half.
+pub const ENTRY_ADDR_HI: usize = 1;
+/// Entry dword: message data.
+pub const ENTRY_DATA: usize = 2;
+/// Entry dword: vector control.
+pub const ENTRY_CTRL: usize = 3;
+/// PBA dword holding vectors 63:32.
+const PBA_HI: u64 = 4;
 
 /// Result of a BAR2 access the caller must count as bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,21 +53,11 @@ impl MsixTable {
         }
     }
 
-    /// Number of vectors.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the table is empty (never, for a built device).
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The message of vector `v`.
     pub fn message(&self, v: usize) -> Option<MsiMessage> {
         self.entries.get(v).map(|e| MsiMessage {
-            address: (u64::from(e[1]) << 32) | u64::from(e[0]),
-            data: e[2],
+            address: (u64::from(e[ENTRY_ADDR_HI]) << 32) | u64::from(e[ENTRY_ADDR_LO]),
+            data: e[ENTRY_DATA],
         })
     }
 
@@ -63,7 +65,7 @@ impl MsixTable {
     pub fn masked(&self, v: usize) -> bool {
         self.entries
             .get(v)
-            .is_none_or(|e| e[3] & VECTOR_MASKED != 0)
+            .is_none_or(|e| e[ENTRY_CTRL] & VECTOR_MASKED != 0)
     }
 
     /// Whether vector `v` is pending.
@@ -107,18 +109,22 @@ impl MsixTable {
         Ok(())
     }
 
+    /// The (entry, dword) a table offset falls in.
+    fn locate(at: u64) -> (usize, usize) {
+        let entry = usize::try_from(at / ENTRY_SIZE).unwrap_or(usize::MAX);
+        let dword = (at % ENTRY_SIZE / 4) as usize;
+        (entry, dword)
+    }
+
     fn read_dword(&self, at: u64) -> Result<u32, MsixAccessError> {
         if at >= PBA_OFFSET {
             return match at - PBA_OFFSET {
                 0 => Ok(crate::regs::lo32(self.pba)),
-                4 => Ok(crate::regs::hi32(self.pba)),
+                PBA_HI => Ok(crate::regs::hi32(self.pba)),
                 _ => Err(MsixAccessError::Range(at)),
             };
         }
-        let (e, w) = (
-            usize::try_from(at / 16).unwrap_or(usize::MAX),
-            (at % 16 / 4) as usize,
-        );
+        let (e, w) = Self::locate(at);
         self.entries
             .get(e)
             .map(|entry| entry[w])
@@ -133,15 +139,12 @@ impl MsixTable {
         }
         for (i, chunk) in data.chunks(4).enumerate() {
             let at = offset + 4 * i as u64;
-            let (e, w) = (
-                usize::try_from(at / 16).unwrap_or(usize::MAX),
-                (at % 16 / 4) as usize,
-            );
+            let (e, w) = Self::locate(at);
             let entry = self.entries.get_mut(e).ok_or(MsixAccessError::Range(at))?;
             let v = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             entry[w] = match w {
-                0 => v & !3,
-                3 => v & VECTOR_MASKED,
+                ENTRY_ADDR_LO => v & !3,
+                ENTRY_CTRL => v & VECTOR_MASKED,
                 _ => v,
             };
         }

@@ -5,21 +5,25 @@
 //!
 //! `registers.rs` covers the register map and hostile accesses,
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
-//! one test per fault effect, `props.rs` the property tests.
+//! one test per fault effect, `props.rs` the property tests, `counters.rs`
+//! the exact counters under trace overflow, `slices.rs` bounded slices
+//! against whole runs.
 
 // Test data is built from small literals; truncation cannot happen there.
 #![allow(clippy::cast_possible_truncation)]
 
+mod counters;
 mod faults;
 mod pipeline;
 mod props;
 mod registers;
+mod slices;
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::descriptor::{Completion, Descriptor, DESCRIPTOR_SIZE, FLAG_IOC, OP_COPY};
 use crate::fault::{FaultEffect, FaultEngine, FaultPlan, FaultRule, Trigger};
-use crate::irq::{MsiMessage, RecordingSink};
+use crate::interrupt_sink::{MsiMessage, RecordingSink};
 use crate::pci::config::MSIX_CAP;
 use crate::regs::{self, channel_reg};
 use crate::trace::{EventKind, TraceEvent};

@@ -447,5 +447,5 @@ fn flr_mid_transfer_stops_all_dma_and_interrupts() {
 fn the_device_can_move_to_another_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<Dev>();
-    assert_send::<Controller<GuestMemoryMmap, crate::irq::CountingSink>>();
+    assert_send::<Controller<GuestMemoryMmap, crate::interrupt_sink::CountingSink>>();
 }

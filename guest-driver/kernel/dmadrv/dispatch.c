@@ -18,6 +18,7 @@
 
 static NTSTATUS complete_now(PIRP Irp, NTSTATUS st)
 {
+	IRQL_REQUIRES_MAX(DISPATCH_LEVEL);
 	Irp->IoStatus.Status = st;
 	Irp->IoStatus.Information = 0;
 	IoCompleteRequest(Irp, IO_NO_INCREMENT);
@@ -26,14 +27,18 @@ static NTSTATUS complete_now(PIRP Irp, NTSTATUS st)
 
 NTSTATUS dmadrv_dispatch_create_close(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	(void)DeviceObject;
 	return complete_now(Irp, STATUS_SUCCESS);
 }
+
+static DRIVER_CANCEL dmadrv_cancel;
 
 static void dmadrv_cancel(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
 	struct dmadrv_chan *x = DeviceObject->DeviceExtension;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	if (Irp == DeviceObject->CurrentIrp) {
 		IoReleaseCancelSpinLock(Irp->CancelIrql);
 		return;
@@ -57,6 +62,7 @@ static NTSTATUS check_request(PIRP Irp, ULONG code)
 	const struct dmadrv_xfer *r = Irp->AssociatedIrp.SystemBuffer;
 	uint64_t size;
 
+	IRQL_REQUIRES_MAX(DISPATCH_LEVEL);
 	if (code != IOCTL_DMADRV_COPY && code != IOCTL_DMADRV_FILL)
 		return STATUS_INVALID_DEVICE_REQUEST;
 	if (s->Parameters.DeviceIoControl.InputBufferLength < sizeof(*r) || !r)
@@ -82,8 +88,10 @@ NTSTATUS dmadrv_dispatch_device_control(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
 	struct dmadrv_chan *x = DeviceObject->DeviceExtension;
 	PIO_STACK_LOCATION s = IoGetCurrentIrpStackLocation(Irp);
-	NTSTATUS st = check_request(Irp, s->Parameters.DeviceIoControl.IoControlCode);
+	NTSTATUS st;
 
+	IRQL_REQUIRES_MAX(DISPATCH_LEVEL);
+	st = check_request(Irp, s->Parameters.DeviceIoControl.IoControlCode);
 	if (!NT_SUCCESS(st)) {
 		x->drv->stats.irps_rejected++;
 		return complete_now(Irp, st);

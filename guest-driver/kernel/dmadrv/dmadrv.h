@@ -24,8 +24,23 @@
  * Locking: each channel's state (the IRP it holds, the transfer in
  * flight, its rings) is under the channel's spin lock, taken at
  * DISPATCH_LEVEL by StartIo, DpcForIsr and the watchdog DPC. The ISR
- * takes no lock: it only peeks at the completion ring (reading it is the
- * acknowledge under MSI-X) and queues the DPC.
+ * never touches it. What the ISR shares with them is apart, in struct
+ * dmadrv_isr_shared (per channel) and struct dmadrv_isr_dev: touched
+ * only holding the interrupt spin lock (in the ISR, or at DISPATCH_LEVEL
+ * in a SynchCritSection routine run by KeSynchronizeExecution), and only
+ * through dmadrv_isr_state / dmadrv_isr_dev, which ask the verifier to
+ * check that the lock is held (an `interrupt_lock` violation otherwise).
+ * The ISR's own counters (isrs, error_isrs, spurious) are written by the
+ * ISR alone and read once the interrupt is disconnected.
+ *
+ * CPUs: the DpcForIsr and the watchdog DPC are targeted at the CPU that
+ * loaded the driver (KeSetTargetProcessorDpc), the one that runs the I/O
+ * manager here; the ISR runs where the interrupt affinity policy sends
+ * the messages (wdm.isr_cpu, docs/wdm.md), so with wdm.isr_cpu=1 the ISR
+ * runs on CPU 1 while StartIo and the DPCs run on CPU 0.
+ *
+ * Every routine's first statement is its IRQL annotation
+ * (IRQL_REQUIRES..., wdm/wdm.h), checked by the verifier at entry.
  */
 #ifndef DMALAB_DMADRV_H
 #define DMALAB_DMADRV_H
@@ -63,6 +78,8 @@ enum dmadrv_bug {
 	DMADRV_BUG_NONE,
 	DMADRV_BUG_DOUBLE_COMPLETE, /* DpcForIsr completes an IRP twice */
 	DMADRV_BUG_IRQL, /* DpcForIsr calls a PASSIVE-only wait */
+	/* DpcForIsr touches ISR-shared state without the interrupt lock */
+	DMADRV_BUG_ISR_STATE,
 	DMADRV_BUG_COUNT
 };
 
@@ -114,6 +131,26 @@ struct dmadrv_stats {
 
 struct dmadrv;
 
+/* Channel state shared with the ISR (interrupt spin lock). */
+struct dmadrv_isr_shared {
+	/* An ISR requested the DpcForIsr and it has not started yet: the
+	 * watchdog leaves the ring to it. */
+	bool dpc_pending;
+	uint64_t isr_tsc; /* last ISR that queued the DPC (sampling) */
+	/* The ISR's cursor in the completion ring: the next record it has
+	 * not seen, and that record's expected phase. It runs ahead of the
+	 * DPC's consume index (dmadev's comp_head, channel lock) and is set
+	 * back to it when the ring restarts (dmadrv_sync_isr_cursor). */
+	uint32_t head;
+	uint8_t phase;
+	uint16_t tag; /* the IRP's tag, for the ISR's trace marker */
+};
+
+/* Device state shared with the ISR (interrupt spin lock). */
+struct dmadrv_isr_dev {
+	bool removed; /* the error ISR read all ones */
+};
+
 /* The device extension of channel c's device object. */
 struct dmadrv_chan {
 	struct dmadrv *drv;
@@ -138,12 +175,10 @@ struct dmadrv_chan {
 	NTSTATUS end_status;
 	uint64_t end_info;
 	uint64_t end_tag;
-	uint64_t isr_tsc; /* last ISR that queued the DPC */
-	/* An ISR requested the DpcForIsr and it has not started yet: the
-	 * watchdog leaves the ring to it. */
-	volatile bool dpc_pending;
 	/* The watchdog saw this transfer's record unclaimed (cookie). */
 	uint64_t watchdog_seen;
+	bool stopping; /* unload: the watchdog re-arms no more */
+	struct dmadrv_isr_shared isr; /* dmadrv_isr_state only */
 };
 
 /* The controller: one per driver. */
@@ -151,16 +186,33 @@ struct dmadrv {
 	PDRIVER_OBJECT driver;
 	struct dmadev dev;
 	PIO_INTERRUPT_MESSAGE_INFO msi;
+	PKINTERRUPT interrupt; /* message 0's; all share one spin lock */
 	unsigned int channels;
 	struct dmadrv_chan *chan[DMADRV_MAX_CHANNELS];
 	uint64_t next_cookie;
-	volatile bool removed; /* the device reads all ones */
+	/* The device reads all ones: set once, under any channel's lock. */
+	volatile bool removed;
 	struct dmadrv_params params;
 	struct dmadrv_stats stats;
+	struct dmadrv_isr_dev isr; /* dmadrv_isr_dev only */
 };
 
 extern struct dmadrv dmadrv;
 extern const char *const dmadrv_bug_names[DMADRV_BUG_COUNT];
+
+/* The only ways to the ISR-shared state: the verifier checks that the
+ * caller holds the interrupt spin lock. */
+static inline struct dmadrv_isr_shared *dmadrv_isr_state(struct dmadrv_chan *x)
+{
+	wdm_verify_interrupt_lock(x->drv->interrupt, "ISR-shared channel state");
+	return &x->isr;
+}
+
+static inline struct dmadrv_isr_dev *dmadrv_isr_dev(struct dmadrv *d)
+{
+	wdm_verify_interrupt_lock(d->interrupt, "ISR-shared device state");
+	return &d->isr;
+}
 
 /* Load the driver (parameters from the command line; markers_default is
  * used when the command line has no markers= key). */
@@ -208,6 +260,13 @@ void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind);
 /* isr_dpc.c */
 KMESSAGE_SERVICE_ROUTINE dmadrv_isr;
 IO_DPC_ROUTINE dmadrv_dpc_for_isr;
+/* Set the ISR's ring cursor to the DPC's consume index after the ring
+ * restarted or the watchdog consumed records (x->lock held, DISPATCH). */
+void dmadrv_sync_isr_cursor(struct dmadrv_chan *x);
+/* The watchdog's question: is a DpcForIsr requested and not started? */
+bool dmadrv_dpc_pending(struct dmadrv_chan *x);
+/* Give the ISR the tag of x's IRP for its trace marker (markers=1). */
+void dmadrv_sync_isr_tag(struct dmadrv_chan *x);
 /* Consume every new completion record of x (x->lock held); returns how
  * many there were. */
 unsigned int dmadrv_drain(struct dmadrv_chan *x);

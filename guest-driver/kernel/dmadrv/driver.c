@@ -12,7 +12,17 @@
  * Messages: one per channel (MessageId = channel) plus the error message
  * (MessageId = channels), connected with IoConnectInterruptEx
  * (CONNECT_MESSAGE_BASED); table entry i gets MessageInfo[i]'s address
- * and data. All messages share one interrupt spin lock.
+ * (the CPU the affinity policy chose) and data. All messages share one
+ * interrupt spin lock. The DpcForIsr and the watchdog DPC of each
+ * channel are targeted at the CPU that runs DriverEntry.
+ *
+ * Unload, the order PLX9x5x and Linux's ioat_stop follow: disconnect the
+ * interrupt and stop the hardware (mask the messages, reset the
+ * channels), so no ISR can queue a DPC again; then cancel the watchdog
+ * timers, remove the queued DPCs and flush the ones running
+ * (KeFlushQueuedDpcs); then complete what is outstanding (the IRP a
+ * channel holds, then each queued one through StartIo, all with
+ * STATUS_DEVICE_REMOVED); then delete the device objects.
  *
  * Parameters (command line, docs/dma-driver.md): dmadrv.retries,
  * dmadrv.watchdog_ms, dmadrv.timeout_ms, dmadrv.max_xfer, dmadrv.bug,
@@ -28,6 +38,7 @@ const char *const dmadrv_bug_names[DMADRV_BUG_COUNT] = {
 	[DMADRV_BUG_NONE] = "none",
 	[DMADRV_BUG_DOUBLE_COMPLETE] = "double-complete",
 	[DMADRV_BUG_IRQL] = "irql",
+	[DMADRV_BUG_ISR_STATE] = "isr-state",
 };
 
 static KSPIN_LOCK interrupt_lock;
@@ -38,6 +49,7 @@ static enum dmadrv_bug bug_from_cmdline(bool *bad)
 	size_t n;
 	unsigned int i;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	*bad = false;
 	if (!cmdline_get("dmadrv.bug", &v, &n))
 		return DMADRV_BUG_NONE;
@@ -52,6 +64,7 @@ bool dmadrv_bad_bug(void)
 {
 	bool bad;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	bug_from_cmdline(&bad);
 	return bad;
 }
@@ -67,6 +80,7 @@ static void read_params(struct dmadrv_params *p)
 {
 	bool bad;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	p->retries = param(dmadev_arg_u64("dmadrv.retries", 3), 0, 100, 3);
 	p->watchdog_ms =
 		param(dmadev_arg_u64("dmadrv.watchdog_ms", 10), 1, 60000, 10);
@@ -87,6 +101,7 @@ static NTSTATUS dmadrv_add_device(PDRIVER_OBJECT DriverObject,
 	struct dmadrv_chan *x;
 	NTSTATUS st;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	ksnprintf(name, sizeof(name), "\\Device\\" DMADRV_DEVICE_PREFIX "%u", c);
 	st = IoCreateDevice(DriverObject, sizeof(*x), name, FILE_DEVICE_UNKNOWN,
 			    0, FALSE, &dev);
@@ -101,9 +116,24 @@ static NTSTATUS dmadrv_add_device(PDRIVER_OBJECT DriverObject,
 	KeInitializeTimer(&x->watchdog);
 	KeInitializeDpc(&x->watchdog_dpc, dmadrv_watchdog_dpc, x);
 	IoInitializeDpcRequest(dev, dmadrv_dpc_for_isr);
+	/* The I/O manager runs on this CPU: the DPCs that call it too,
+	 * wherever the interrupts are sent. */
+	KeSetTargetProcessorDpc(&x->watchdog_dpc,
+				(CHAR)KeGetCurrentProcessorNumber());
+	KeSetTargetProcessorDpc(&dev->Dpc, (CHAR)KeGetCurrentProcessorNumber());
 	dev->Flags |= DO_DIRECT_IO;
 	d->chan[c] = x;
 	return STATUS_SUCCESS;
+}
+
+/* MSI-X table entry <- a message's address (its destination APIC ID in
+ * bits 19:12) and data. */
+static void program_message(struct dmadrv *d, unsigned int entry,
+			    const IO_INTERRUPT_MESSAGE_INFO_ENTRY *m)
+{
+	IRQL_REQUIRES(PASSIVE_LEVEL);
+	dmadev_msix_program_to(&d->dev, entry, (int)m->MessageData,
+			       (uint32_t)(m->MessageAddress >> 12) & 0xff, false);
 }
 
 /* StartDevice: interrupts, MSI-X table, channel rings. */
@@ -113,6 +143,7 @@ static NTSTATUS dmadrv_start_device(struct dmadrv *d)
 	unsigned int i;
 	NTSTATUS st;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	KeInitializeSpinLock(&interrupt_lock);
 	ip.Version = CONNECT_MESSAGE_BASED;
 	ip.MessageBased.PhysicalDeviceObject = d->chan[0]->dev;
@@ -121,31 +152,72 @@ static NTSTATUS dmadrv_start_device(struct dmadrv *d)
 	ip.MessageBased.SpinLock = &interrupt_lock;
 	ip.MessageBased.MessageCount = d->channels + 1;
 	ip.MessageBased.ConnectionInfo = &d->msi;
+	ip.MessageBased.ConnectionContext = &d->interrupt;
 	st = IoConnectInterruptEx(&ip);
 	if (!NT_SUCCESS(st))
 		return st;
 	/* Table entry i = message i; entry `channels` is the device's error
 	 * vector, our last message. */
-	for (i = 0; i < d->channels; i++)
-		dmadev_msix_program(&d->dev, i,
-				    (int)d->msi->MessageInfo[i].MessageData,
-				    false);
-	dmadev_msix_program(&d->dev, d->dev.channels,
-			    (int)d->msi->MessageInfo[d->channels].MessageData,
-			    false);
+	for (i = 0; i <= d->channels; i++)
+		program_message(d, i < d->channels ? i : d->dev.channels,
+				&d->msi->MessageInfo[i]);
 	dmadev_msix_enable(&d->dev, true);
-	for (i = 0; i < d->channels; i++)
+	for (i = 0; i < d->channels; i++) {
+		struct dmadrv_chan *x = d->chan[i];
+		KIRQL old;
+
 		if (dmadev_chan_init(&d->dev, i, DMADRV_RING_ENTRIES))
 			return STATUS_DEVICE_HARDWARE_ERROR;
+		KeAcquireSpinLock(&x->lock, &old);
+		dmadrv_sync_isr_cursor(x);
+		KeReleaseSpinLock(&x->lock, old);
+	}
 	return STATUS_SUCCESS;
 }
+
+/* Unload, step 3: end the IRP x holds and, through StartIo (which ends
+ * each at once while stopping), every IRP still queued. */
+static void end_outstanding(struct dmadrv_chan *x)
+{
+	KIRQL old;
+
+	IRQL_REQUIRES(PASSIVE_LEVEL);
+	KeAcquireSpinLock(&x->lock, &old);
+	if (x->irp)
+		dmadrv_finish(x, STATUS_DEVICE_REMOVED);
+	KeReleaseSpinLockFromDpcLevel(&x->lock);
+	dmadrv_end_irp(x, false);
+	KeLowerIrql(old);
+}
+
+static DRIVER_UNLOAD dmadrv_unload;
 
 static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 {
 	struct dmadrv *d = &dmadrv;
 	unsigned int i;
+	KIRQL old;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	(void)DriverObject;
+	/* 1. No interrupt, no ISR, the hardware stopped. */
+	if (d->msi) {
+		for (i = 0; i < d->dev.nvec; i++)
+			dmadev_msix_mask(&d->dev, i, true);
+		IoDisconnectInterruptEx(d->msi);
+	}
+	for (i = 0; i < d->channels; i++) {
+		struct dmadrv_chan *x = d->chan[i];
+
+		if (!x)
+			continue;
+		KeAcquireSpinLock(&x->lock, &old);
+		x->stopping = true;
+		if (!d->removed)
+			dmadev_chan_write32(x->ch, DMA_CH_CTRL, DMA_CTRL_RESET);
+		KeReleaseSpinLock(&x->lock, old);
+	}
+	/* 2. No timer, no DPC queued or running. */
 	for (i = 0; i < d->channels; i++) {
 		if (!d->chan[i])
 			continue;
@@ -153,21 +225,20 @@ static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 		KeRemoveQueueDpc(&d->chan[i]->watchdog_dpc);
 		KeRemoveQueueDpc(&d->chan[i]->dev->Dpc);
 	}
-	if (d->msi) {
-		for (i = 0; i < d->dev.nvec; i++)
-			dmadev_msix_mask(&d->dev, i, true);
-		IoDisconnectInterruptEx(d->msi);
-	}
+	KeFlushQueuedDpcs();
+	/* 3. No IRP left. 4. Free. */
 	for (i = 0; i < d->channels; i++) {
 		if (!d->chan[i])
 			continue;
-		if (!d->removed)
-			dmadev_chan_write32(d->chan[i]->ch, DMA_CH_CTRL,
-					    DMA_CTRL_RESET);
+		end_outstanding(d->chan[i]);
 		IoDeleteDevice(d->chan[i]->dev);
 		d->chan[i] = NULL;
 	}
+	d->msi = NULL;
+	d->interrupt = NULL;
 }
+
+static DRIVER_INITIALIZE dmadrv_driver_entry;
 
 static NTSTATUS dmadrv_driver_entry(PDRIVER_OBJECT DriverObject,
 				    const char *RegistryPath)
@@ -177,6 +248,7 @@ static NTSTATUS dmadrv_driver_entry(PDRIVER_OBJECT DriverObject,
 	NTSTATUS st;
 	int r;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	(void)RegistryPath;
 	d->driver = DriverObject;
 	read_params(&d->params);
@@ -215,6 +287,7 @@ undo:
 
 NTSTATUS dmadrv_load(PDRIVER_OBJECT *out, bool markers_default)
 {
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	markers_dflt = markers_default;
 	return wdm_load_driver("dmadrv", dmadrv_driver_entry, out);
 }
@@ -224,6 +297,7 @@ size_t dmadrv_result_fields(char *buf, size_t size)
 	const struct dmadrv_stats *s = &dmadrv.stats;
 	size_t n;
 
+	IRQL_REQUIRES(PASSIVE_LEVEL);
 	n = ksnprintf(buf, size,
 		      "\"drv_irps\":%lu,\"irps_ok\":%lu,\"irps_failed\":%lu,\"irps_rejected\":%lu,\"irps_cancelled_queued\":%lu,\"transfers\":%lu,\"reprograms\":%lu,\"short_transfers\":%lu,\"retries\":%lu,\"resets\":%lu,\"watchdog_recoveries\":%lu,\"watchdog_timeouts\":%lu,\"drv_isrs\":%lu,\"error_isrs\":%lu,\"spurious\":%lu,\"drv_dpcs\":%lu,\"stale_records\":%lu,\"started_from_dpc\":%lu",
 		      s->irps, s->irps_ok, s->irps_failed, s->irps_rejected,

@@ -36,6 +36,7 @@ static const char *const bug_kinds[DMADRV_BUG_COUNT] = {
 	[DMADRV_BUG_NONE] = "",
 	[DMADRV_BUG_DOUBLE_COMPLETE] = "irp_double_complete",
 	[DMADRV_BUG_IRQL] = "irql",
+	[DMADRV_BUG_ISR_STATE] = "interrupt_lock",
 };
 
 static int fail_early(const char *name, const char *why, uint32_t st)
@@ -88,7 +89,7 @@ int dmadrv_run_scenario(const struct dmadrv_scenario *s)
 	void *region;
 
 	if (dmadrv_bad_bug())
-		return fail_early(s->name, "unknown dmadrv.bug (known: double-complete irql)", 0);
+		return fail_early(s->name, "unknown dmadrv.bug (known: double-complete irql isr-state)", 0);
 	irq_enable();
 	wdm_init();
 	st = dmadrv_load(&drv, s->markers);

@@ -33,6 +33,7 @@
 
 void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind)
 {
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	dmadev_marker(&x->drv->dev, kind, x->index, (unsigned int)x->tag);
 }
 
@@ -51,6 +52,7 @@ void dmadrv_program(struct dmadrv_chan *x)
 	uint32_t max = d->params.max_xfer & ~7u;
 	struct dma_desc desc;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	x->chunk = left > max ? max : (uint32_t)left;
 	desc.src = x->op == DMA_OP_COPY ? x->src + x->done :
 					  rotate_pattern(x->pattern, x->done);
@@ -79,6 +81,7 @@ void dmadrv_program(struct dmadrv_chan *x)
 
 void dmadrv_finish(struct dmadrv_chan *x, NTSTATUS status)
 {
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	x->end_irp = x->irp;
 	x->end_status = status;
 	x->end_info = NT_SUCCESS(status) ? x->len : x->done;
@@ -89,26 +92,33 @@ void dmadrv_finish(struct dmadrv_chan *x, NTSTATUS status)
 
 NTSTATUS dmadrv_dead_status(const struct dmadrv *d)
 {
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	return d->removed ? STATUS_DEVICE_REMOVED : STATUS_DEVICE_HARDWARE_ERROR;
 }
 
 bool dmadrv_reset_channel(struct dmadrv_chan *x)
 {
 	struct dmadrv *d = x->drv;
+	bool up;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	x->cookie = 0;
 	if (dmadev_chan_read32(x->ch, DMA_CH_STATUS) == DMADRV_ALL_ONES) {
 		d->removed = true;
 		return false;
 	}
 	d->stats.resets++;
-	return dmadev_chan_reset(x->ch) == 0;
+	up = dmadev_chan_reset(x->ch) == 0;
+	/* The ring starts again at entry 0: so does the ISR's cursor. */
+	dmadrv_sync_isr_cursor(x);
+	return up;
 }
 
 void dmadrv_retry_or_fail(struct dmadrv_chan *x, NTSTATUS status)
 {
 	struct dmadrv *d = x->drv;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	if (d->removed) {
 		dmadrv_finish(x, STATUS_DEVICE_REMOVED);
 		return;
@@ -124,6 +134,7 @@ void dmadrv_retry_or_fail(struct dmadrv_chan *x, NTSTATUS status)
 
 static void count_end(struct dmadrv_stats *s, NTSTATUS st)
 {
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	if (NT_SUCCESS(st)) {
 		s->irps_ok++;
 		return;
@@ -149,6 +160,7 @@ void dmadrv_end_irp(struct dmadrv_chan *x, bool from_dpc)
 	PIRP irp = x->end_irp;
 	NTSTATUS st = x->end_status;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	if (!irp)
 		return;
 	x->end_irp = NULL;
@@ -179,6 +191,7 @@ void dmadrv_start_io(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	PHYSICAL_ADDRESS base = MmGetMdlPhysicalAddress(Irp->MdlAddress);
 	KIRQL old;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	if (d->stats.sampling)
 		d->stats.last_startio = rdtsc();
 	IoAcquireCancelSpinLock(&old);
@@ -199,7 +212,9 @@ void dmadrv_start_io(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	x->tag = r->tag;
 	x->done = 0;
 	x->irp_retries = 0;
-	if (d->removed)
+	if (d->params.markers)
+		dmadrv_sync_isr_tag(x);
+	if (d->removed || x->stopping)
 		dmadrv_finish(x, STATUS_DEVICE_REMOVED);
 	else
 		dmadrv_program(x);

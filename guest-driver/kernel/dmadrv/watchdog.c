@@ -6,7 +6,8 @@
  * sets the timer at most once per period).
  *
  * Each run, under the channel lock (and only when no DpcForIsr is
- * queued: an interrupt did come, the DPC will read the ring):
+ * queued: an interrupt did come, the DPC will read the ring; that flag
+ * is ISR-shared state, read in a SynchCritSection routine):
  * - it looks at the completion ring: a record for the transfer in
  *   flight that is still unclaimed at the next run (a whole period
  *   later: its interrupt was lost, not merely late; here an interrupt
@@ -30,7 +31,8 @@ void dmadrv_arm_watchdog(struct dmadrv_chan *x)
 {
 	LARGE_INTEGER due;
 
-	if (x->watchdog_armed)
+	IRQL_REQUIRES(DISPATCH_LEVEL);
+	if (x->watchdog_armed || x->stopping)
 		return;
 	due.QuadPart = -(LONGLONG)x->drv->params.watchdog_ms * 10000;
 	KeSetTimer(&x->watchdog, due, &x->watchdog_dpc);
@@ -44,10 +46,11 @@ void dmadrv_watchdog_dpc(PKDPC Dpc, PVOID Context, PVOID SystemArgument1,
 	struct dmadrv *d = x->drv;
 	uint64_t cookie;
 
+	IRQL_REQUIRES(DISPATCH_LEVEL);
 	(void)Dpc, (void)SystemArgument1, (void)SystemArgument2;
 	KeAcquireSpinLockAtDpcLevel(&x->lock);
 	x->watchdog_armed = false;
-	if (!x->irp || x->dpc_pending) {
+	if (!x->irp || dmadrv_dpc_pending(x)) {
 		/* Idle, or an interrupt came and its DpcForIsr is queued. */
 		if (x->irp)
 			dmadrv_arm_watchdog(x);
@@ -60,6 +63,9 @@ void dmadrv_watchdog_dpc(PKDPC Dpc, PVOID Context, PVOID SystemArgument1,
 	if (dmadrv_record_ready(x)) {
 		if (x->watchdog_seen == cookie) {
 			dmadrv_drain(x);
+			/* Their interrupts were lost: the ISR's cursor is
+			 * behind (a whole ring, after enough of them). */
+			dmadrv_sync_isr_cursor(x);
 			if (cookie && x->cookie != cookie)
 				d->stats.watchdog_recoveries++;
 		} else {

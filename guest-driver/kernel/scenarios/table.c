@@ -8,7 +8,7 @@
 
 int scenario_wdm_selftest(void); /* scenarios/wdm_selftest.c */
 
-/* The DMA controller's scenarios (dmadev.c). */
+/* The DMA controller's scenarios (dma_hw.c, dmadev.h). */
 int scenario_dma_smoke(void);
 int scenario_hostile(void);
 int scenario_irq_bench(void);

@@ -2,8 +2,8 @@
 /*
  * user-fault: a CPL3 program touches kernel memory, so the user-mode
  * exception path is tested: #PF from CPL3 -> the same EXCEPTION line as a
- * kernel fault, with cpl=3 -> exit 3 (later issues will kill just the
- * program instead).
+ * kernel fault, with cpl=3 -> exit 3 (a user fault ends the run; the
+ * kernel does not kill just the program).
  */
 #include "kernel.h"
 #include "scenarios/scenario.h"

@@ -6,11 +6,12 @@
  *
  * Kernel-side checks (this file, at PASSIVE_LEVEL in the scenario's
  * context): IRQL raise/lower and DPC drain order, double
- * KeInsertQueueDpc, spin lock and KeSynchronizeExecution IRQLs, the
+ * KeInsertQueueDpc, a DPC targeted at CPU 1 and KeFlushQueuedDpcs (with
+ * --cpus 2; skipped, and said so, with one CPU), spin lock and KeSynchronizeExecution IRQLs, the
  * message ISR with its MessageId, KeSetTimer firing its DPC,
  * KeCancelTimer, KeWaitForSingleObject's timeout, a kernel IRP with a
  * completion routine (STATUS_PENDING, the event, the routine called once
- * with the final status). Then the user program (user/wdm_selftest.c)
+ * with the final status). Then the user program (user/wdm_selftest_app.c)
  * opens the loopback driver and checks DeviceIoControl, overlapped
  * depth, cancellation, StartIo order, wait timeouts, the watchdog and
  * close.
@@ -28,6 +29,7 @@
 #include "lapic.h"
 #include "platform.h"
 #include "scenarios/scenario.h"
+#include "smp.h"
 #include "user.h"
 #include "user/wdm_selftest.h"
 #include "wdm/testdrv/testdrv.h"
@@ -98,6 +100,41 @@ static void check_double_insert(void)
 	KeLowerIrql(old);
 	check(&cl, "dpc-double-insert", first && !second && dpc_log.n == 1,
 	       "first %u, second %u, ran %u time(s)", first, second, dpc_log.n);
+}
+
+static struct {
+	volatile uint32_t runs;
+	volatile ULONG cpu;
+	volatile KIRQL irql;
+} target_log;
+
+static void target_dpc(PKDPC Dpc, PVOID Context, PVOID a1, PVOID a2)
+{
+	(void)Dpc, (void)Context, (void)a1, (void)a2;
+	target_log.cpu = KeGetCurrentProcessorNumber();
+	target_log.irql = KeGetCurrentIrql();
+	target_log.runs++;
+}
+
+/* A DPC targeted at CPU 1 runs there (woken by the IPI), at
+ * DISPATCH_LEVEL, and KeFlushQueuedDpcs returns only once it has run. */
+static void check_targeted_dpc(void)
+{
+	KDPC d;
+	BOOLEAN queued;
+
+	if (cpus_online < 2) {
+		kprintf("wdm-selftest: dpc-target skipped (1 CPU; needs --cpus 2)\n");
+		return;
+	}
+	KeInitializeDpc(&d, target_dpc, NULL);
+	KeSetTargetProcessorDpc(&d, 1);
+	queued = KeInsertQueueDpc(&d, NULL, NULL);
+	KeFlushQueuedDpcs();
+	check(&cl, "dpc-target", queued && target_log.runs == 1 &&
+		       target_log.cpu == 1 && target_log.irql == DISPATCH_LEVEL,
+	       "queued %u, ran %u time(s) on CPU %u at IRQL %u before KeFlushQueuedDpcs returned",
+	       queued, target_log.runs, target_log.cpu, target_log.irql);
 }
 
 /* Queued at PASSIVE_LEVEL, a DPC runs before KeInsertQueueDpc returns. */
@@ -419,6 +456,7 @@ int scenario_wdm_selftest(void)
 		check_irql_dpc_order();
 		check_double_insert();
 		check_dpc_at_passive();
+		check_targeted_dpc();
 		check_spinlock();
 		check_message_isr();
 		check_timer_fires();

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * What the self-test's user programs (user/selftest.c) report back to the
- * kernel (selftest.c). The kernel reads u_selftest_result directly: user
- * memory is kernel-readable.
+ * What the self-test's user programs (user/selftest_cpl3.c) report back
+ * to the kernel side (scenarios/selftest.c). The kernel reads
+ * u_selftest_result directly: user memory is kernel-readable.
  */
 #ifndef DMALAB_USER_SELFTEST_H
 #define DMALAB_USER_SELFTEST_H

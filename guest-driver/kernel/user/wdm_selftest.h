@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * What the wdm-selftest user program (user/wdm_selftest.c) reports back
+ * What the wdm-selftest user program (user/wdm_selftest_app.c) reports back
  * to the kernel side (scenarios/wdm_selftest.c), which reads it directly
  * and prints one line per check.
  */

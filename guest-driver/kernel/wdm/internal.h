@@ -17,11 +17,21 @@
 struct wdm_cpu {
 	KIRQL irql;
 	uint32_t locks_held; /* spin locks this CPU holds */
-	LIST_ENTRY dpcs; /* this CPU's DPC queue */
+	LIST_ENTRY dpcs; /* this CPU's DPC queue, under dpc_lock */
+	/* Taken with interrupts off by whoever changes the queue: this CPU,
+	 * or another one queueing a DPC targeted here. */
+	volatile uint32_t dpc_lock;
+	PKDPC volatile dpc_running; /* for KeFlushQueuedDpcs */
+	uint64_t isrs_run, dpcs_run; /* on this CPU (the verifier's summary) */
 	const char *routine; /* the driver routine running, for reports */
 };
 
 extern struct wdm_cpu wdm_cpus[MAX_CPUS];
+
+/* What wdm.h's inline readers assume. */
+_Static_assert(offsetof(struct cpu, index) == WDM_GS_CPU_INDEX, "cpu index");
+_Static_assert(offsetof(struct cpu, wdm) == WDM_GS_WDM_RECORD, "cpu wdm");
+_Static_assert(offsetof(struct wdm_cpu, irql) == 0, "irql first");
 
 /* This CPU's index. Not this_cpu(), whose %gs load is a volatile asm
  * that gcc repeats at every use: the GS base of a running CPU never
@@ -139,6 +149,8 @@ enum wdm_violation {
 	WDM_V_IRP_LEAK, /* IRP never completed by the end */
 	WDM_V_IRP_AFTER, /* IRP touched after completion */
 	WDM_V_SPINLOCK, /* spin-lock misuse */
+	/* state shared with an ISR touched without the interrupt lock */
+	WDM_V_INTERRUPT_LOCK,
 	WDM_V_COUNT
 };
 

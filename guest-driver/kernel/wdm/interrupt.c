@@ -7,7 +7,11 @@
  * its own KINTERRUPT, whose IRQL is vector >> 4 (Windows x64). The
  * message info handed back holds, per message, the MSI-X table values a
  * driver programs: address 0xFEE00000 | (LAPIC id << 12) (fixed
- * delivery, physical destination = this CPU) and data = the vector.
+ * delivery, physical destination) and data = the vector. The destination
+ * is the interrupt affinity policy's CPU: `wdm.isr_cpu=N` on the command
+ * line (Windows reads it from the device's registry key, "Interrupt
+ * Management\Affinity Policy"); without it, the CPU that connects.
+ * TargetProcessorSet says which one.
  *
  * Reports name the ISR "<driver>!MessageServiceRoutine" (the driver of
  * PhysicalDeviceObject): the routine's own name is not in the
@@ -16,7 +20,9 @@
  * The trap.c handler for such a vector (message_isr) runs with
  * interrupts off: it sets the IRQL to the message's DIRQL, takes the
  * interrupt spin lock (the per-message one, or the driver's common lock),
- * calls the message service routine with its MessageId, times it with
+ * calls the message service routine with its MessageId (read under the
+ * lock: IoDisconnectInterruptEx clears it, then takes each lock once, so
+ * no ISR runs after it returns), times it with
  * the TSC for the verifier (less the CPU's steal time read at both ends:
  * the time the host did not run the vCPU is not the routine's), EOIs the
  * LAPIC (the ISR returning FALSE is counted, not an error: MSI-X is never
@@ -24,7 +30,9 @@
  * The DPCs it queued run when trap.c's exit hook sees the IRQL below
  * DISPATCH_LEVEL.
  */
+#include "cmdline.h"
 #include "heap.h"
+#include "smp.h"
 #include "trap.h"
 #include "wdm/internal.h"
 
@@ -40,19 +48,25 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	unsigned int cpu;
 	uint64_t t0, dt, steal0, stolen;
 
+	PKMESSAGE_SERVICE_ROUTINE isr;
+
 	(void)f;
-	if (!in->MessageServiceRoutine) { /* disconnected */
-		lapic_eoi();
-		return;
-	}
 	prev = wdm_enter(c, in->Name);
 	c->irql = in->Irql;
 	cpu = wdm_cpu_index(); /* the load wdm_cpu() made */
 	steal0 = steal_ns_own(cpu); /* steal brackets the stamps: verifier.c */
 	t0 = rdtsc();
 	wdm_lock_acquire(c, in->ActualLock, "interrupt dispatch");
+	isr = in->MessageServiceRoutine;
+	if (!isr) { /* disconnected */
+		wdm_lock_release(c, in->ActualLock, "interrupt dispatch");
+		lapic_eoi();
+		c->irql = old;
+		c->routine = prev;
+		return;
+	}
 	locks = c->locks_held;
-	if (!in->MessageServiceRoutine(in, in->ServiceContext, in->MessageId))
+	if (!isr(in, in->ServiceContext, in->MessageId))
 		isr_false_count++;
 	dt = rdtsc() - t0;
 	stolen = steal_ns_own(cpu) - steal0;
@@ -62,6 +76,7 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	wdm_lock_release(c, in->ActualLock, "interrupt dispatch");
 	in->Count++;
 	wdm_stats.isrs++;
+	c->isrs_run++;
 	if (__builtin_expect(dt > wdm_isr_check_cycles, 0))
 		wdm_isr_timed(in->MessageId, dt, stolen);
 	if (c->irql != in->Irql)
@@ -72,12 +87,32 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	c->routine = prev;
 }
 
+/* The affinity policy: wdm.isr_cpu=N if CPU N is online, else this CPU. */
+static unsigned int isr_cpu(void)
+{
+	const char *v;
+	size_t len, i;
+	uint64_t n = 0;
+
+	if (!cmdline_get("wdm.isr_cpu", &v, &len))
+		return wdm_cpu_index();
+	for (i = 0; i < len && v[i] >= '0' && v[i] <= '9' && n < MAX_CPUS; i++)
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	if (!len || i < len || n >= cpus_online) {
+		kprintf("wdm: wdm.isr_cpu=%.*s names no online CPU (%u online): interrupts go to CPU %u\n",
+			(int)len, v, cpus_online, wdm_cpu_index());
+		return wdm_cpu_index();
+	}
+	return (unsigned int)n;
+}
+
 NTSTATUS wdm_connect_interrupt(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters,
 			       const char *name)
 {
 	PIO_INTERRUPT_MESSAGE_INFO info;
 	ULONG n, i;
 	KIRQL sync = 0;
+	unsigned int cpu;
 
 	wdm_check_irql("IoConnectInterruptEx", PASSIVE_LEVEL);
 	n = Parameters->MessageBased.MessageCount;
@@ -90,6 +125,7 @@ NTSTATUS wdm_connect_interrupt(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters,
 	if (!info)
 		return STATUS_INSUFFICIENT_RESOURCES;
 	info->MessageCount = n;
+	cpu = isr_cpu();
 	if (Parameters->MessageBased.PhysicalDeviceObject) {
 		char *s = kmalloc(48);
 
@@ -128,8 +164,8 @@ NTSTATUS wdm_connect_interrupt(PIO_CONNECT_INTERRUPT_PARAMETERS Parameters,
 		info->MessageInfo[i].Irql = in->Irql;
 		info->MessageInfo[i].MessageData = (ULONG)v;
 		info->MessageInfo[i].MessageAddress =
-			0xfee00000ull | ((uint64_t)lapic_id() << 12);
-		info->MessageInfo[i].TargetProcessorSet = 1;
+			0xfee00000ull | ((uint64_t)cpus[cpu].apic_id << 12);
+		info->MessageInfo[i].TargetProcessorSet = 1ull << cpu;
 	}
 	if (Parameters->MessageBased.SynchronizeIrql > sync)
 		sync = Parameters->MessageBased.SynchronizeIrql;
@@ -147,6 +183,21 @@ void IoDisconnectInterruptEx(PIO_INTERRUPT_MESSAGE_INFO Info)
 	ULONG i;
 
 	wdm_check_irql("IoDisconnectInterruptEx", PASSIVE_LEVEL);
-	for (i = 0; i < Info->MessageCount; i++)
-		Info->Interrupts[i].MessageServiceRoutine = NULL;
+	for (i = 0; i < Info->MessageCount; i++) {
+		PKINTERRUPT in = &Info->Interrupts[i];
+		KIRQL old;
+
+		/* An ISR running on another CPU holds the lock until it
+		 * returns; one that starts later finds no routine. */
+		old = KeAcquireInterruptSpinLock(in);
+		in->MessageServiceRoutine = NULL;
+		KeReleaseInterruptSpinLock(in, old);
+	}
+}
+
+void wdm_interrupt_lock_violation(const char *what)
+{
+	wdm_violation(WDM_V_INTERRUPT_LOCK,
+		      "%s touched without the interrupt spin lock (IRQL %u)",
+		      what, KeGetCurrentIrql());
 }

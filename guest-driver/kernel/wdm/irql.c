@@ -12,7 +12,13 @@
  * instruction on every raise and lower.
  *
  * DPCs sit on the per-CPU queue (FIFO: KeInsertQueueDpc appends; no DPC
- * importance). They run at DISPATCH_LEVEL with interrupts on, when the
+ * importance), the queuing CPU's or, for a DPC given a target with
+ * KeSetTargetProcessorDpc, the target's. Each queue has a lock taken with
+ * interrupts off (dpc_lock); queueing on another CPU sends it an IPI
+ * (VEC_DPC_IPI) whose exit runs the DPC there, as Windows does for a DPC
+ * of high importance, so a targeted DPC waits for no tick. Timers expire
+ * on CPU 0 only (its tick), so their DPCs run there unless targeted.
+ * They run at DISPATCH_LEVEL with interrupts on, when the
  * IRQL falls below DISPATCH_LEVEL: in KeLowerIrql / KeReleaseSpinLock,
  * in KeInsertQueueDpc itself when called below DISPATCH_LEVEL with
  * interrupts on, and when an interrupt that arrived below DISPATCH_LEVEL
@@ -28,6 +34,9 @@
  * is reported and counted as a nesting level (0x100 per level), a
  * release by a non-owner or of a free lock is reported and ignored.
  */
+#include "isr.h"
+#include "smp.h"
+#include "trap.h"
 #include "wdm/internal.h"
 
 struct wdm_cpu wdm_cpus[MAX_CPUS];
@@ -43,6 +52,7 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 	dt = rdtsc() - t0;
 	stolen = steal_ns_own(cpu) - steal0; /* brackets the stamps: verifier.c */
 	wdm_stats.dpcs_run++;
+	c->dpcs_run++;
 	if (__builtin_expect(dt > wdm_dpc_check_cycles, 0))
 		wdm_dpc_timed(dt, stolen);
 	if (c->irql != DISPATCH_LEVEL) {
@@ -59,20 +69,45 @@ static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 
 /* Interrupts off, IRQL below DISPATCH_LEVEL: run every queued DPC at
  * DISPATCH_LEVEL, then return to the old IRQL, interrupts off. */
+static inline void queue_lock(struct wdm_cpu *c)
+{
+	while (__atomic_exchange_n(&c->dpc_lock, 1, __ATOMIC_ACQUIRE))
+		cpu_relax();
+}
+
+static inline void queue_unlock(struct wdm_cpu *c)
+{
+	__atomic_store_n(&c->dpc_lock, 0, __ATOMIC_RELEASE);
+}
+
 static void dpc_drain(struct wdm_cpu *c)
 {
 	KIRQL old = c->irql;
 
 	c->irql = DISPATCH_LEVEL;
-	while (!IsListEmpty(&c->dpcs)) {
-		PKDPC d = CONTAINING_RECORD(RemoveHeadList(&c->dpcs), KDPC,
-					    DpcListEntry);
-		PVOID a1 = d->SystemArgument1, a2 = d->SystemArgument2;
+	for (;;) {
+		PKDPC d;
+		PVOID a1, a2;
 
+		queue_lock(c);
+		if (IsListEmpty(&c->dpcs)) {
+			queue_unlock(c);
+			break;
+		}
+		/* dpc_running before the removal: KeFlushQueuedDpcs on
+		 * another CPU reads the list, then dpc_running (x86 keeps
+		 * stores in order), and must never see neither. */
+		d = CONTAINING_RECORD(c->dpcs.Flink, KDPC, DpcListEntry);
+		c->dpc_running = d;
+		RemoveEntryList(&d->DpcListEntry);
+		a1 = d->SystemArgument1;
+		a2 = d->SystemArgument2;
 		d->Inserted = FALSE;
+		queue_unlock(c);
 		irq_enable();
 		run_dpc(c, d, a1, a2);
 		irq_disable();
+		c->dpc_running = NULL;
 	}
 	c->irql = old;
 }
@@ -81,19 +116,36 @@ void wdm_irq_exit(void)
 {
 	struct wdm_cpu *c = wdm_cpu();
 
-	if (lapic_ticks >= wdm_next_timer_tick)
+	if (lapic_ticks >= wdm_next_timer_tick && c == wdm_cpus)
 		wdm_timers_expire();
 	if (c->irql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs))
 		dpc_drain(c);
+}
+
+/* The IPI only interrupts: its exit (wdm_irq_exit) runs the queue. */
+static void dpc_ipi(struct trap_frame *f, void *ctx)
+{
+	(void)f, (void)ctx;
+	lapic_eoi();
 }
 
 void wdm_irql_init(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < MAX_CPUS; i++)
+	for (i = 0; i < MAX_CPUS; i++) {
 		InitializeListHead(&wdm_cpus[i].dpcs);
+		cpus[i].wdm = &wdm_cpus[i];
+	}
+	irq_register(VEC_DPC_IPI, dpc_ipi, NULL);
 	irq_exit_hook = wdm_irq_exit;
+}
+
+void wdm_irql_entry_violation(const char *routine, KIRQL irql, KIRQL min,
+			      KIRQL max)
+{
+	wdm_violation(WDM_V_IRQL, "%s entered at IRQL %u (annotated %u..%u)",
+		      routine, irql, min, max);
 }
 
 KIRQL KeGetCurrentIrql(void)
@@ -166,24 +218,31 @@ BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 			 PVOID SystemArgument2)
 {
 	uint64_t flags = wdm_irq_save();
-	struct wdm_cpu *c = wdm_cpu();
+	unsigned int me = wdm_cpu_index();
+	unsigned int cpu = Dpc->TargetCpu ? Dpc->TargetCpu - 1u : me;
+	struct wdm_cpu *c = &wdm_cpus[cpu];
 	BOOLEAN queued = FALSE;
 
+	queue_lock(c);
 	if (Dpc->Inserted) {
 		wdm_stats.dpcs_requeued++;
 	} else {
 		Dpc->Inserted = TRUE;
+		Dpc->QueuedOn = (UCHAR)cpu;
 		Dpc->SystemArgument1 = SystemArgument1;
 		Dpc->SystemArgument2 = SystemArgument2;
 		InsertTailList(&c->dpcs, &Dpc->DpcListEntry);
 		queued = TRUE;
-		/* Below DISPATCH_LEVEL in thread context the DPC runs at
-		 * once, as Windows' DISPATCH software interrupt would make
-		 * it. Not from an interrupt handler (IF off): the exit hook
-		 * drains after it, outside timer-list walks. */
-		if (c->irql < DISPATCH_LEVEL && (flags & RFLAGS_IF))
-			dpc_drain(c);
 	}
+	queue_unlock(c);
+	/* Below DISPATCH_LEVEL in thread context the DPC runs at once, as
+	 * Windows' DISPATCH software interrupt would make it. Not from an
+	 * interrupt handler (IF off): the exit hook drains after it,
+	 * outside timer-list walks. */
+	if (queued && cpu != me)
+		lapic_send_ipi(cpus[cpu].apic_id, VEC_DPC_IPI);
+	else if (queued && c->irql < DISPATCH_LEVEL && (flags & RFLAGS_IF))
+		dpc_drain(c);
 	wdm_irq_restore(flags);
 	return queued;
 }
@@ -191,14 +250,53 @@ BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 BOOLEAN KeRemoveQueueDpc(PKDPC Dpc)
 {
 	uint64_t flags = wdm_irq_save();
-	BOOLEAN was = Dpc->Inserted;
+	struct wdm_cpu *c = &wdm_cpus[Dpc->QueuedOn];
+	BOOLEAN was;
 
+	queue_lock(c);
+	was = Dpc->Inserted;
 	if (was) {
 		RemoveEntryList(&Dpc->DpcListEntry);
 		Dpc->Inserted = FALSE;
 	}
+	queue_unlock(c);
 	wdm_irq_restore(flags);
 	return was;
+}
+
+ULONG KeGetCurrentProcessorNumber(void)
+{
+	return wdm_cpu_index();
+}
+
+void KeSetTargetProcessorDpc(PKDPC Dpc, CHAR Number)
+{
+	if (Number < 0 || (uint32_t)Number >= cpus_online) {
+		kprintf("wdm: KeSetTargetProcessorDpc to CPU %d, %u online: the DPC stays on the queuing CPU\n",
+			Number, cpus_online);
+		return;
+	}
+	Dpc->TargetCpu = (UCHAR)(Number + 1);
+}
+
+void KeFlushQueuedDpcs(void)
+{
+	unsigned int i, me = wdm_cpu_index();
+	uint64_t flags;
+
+	wdm_check_irql("KeFlushQueuedDpcs", PASSIVE_LEVEL);
+	flags = wdm_irq_save();
+	if (!IsListEmpty(&wdm_cpus[me].dpcs))
+		dpc_drain(&wdm_cpus[me]);
+	wdm_irq_restore(flags);
+	for (i = 0; i < cpus_online; i++) {
+		struct wdm_cpu *c = &wdm_cpus[i];
+
+		if (i == me)
+			continue;
+		while (!IsListEmpty(&c->dpcs) || c->dpc_running)
+			cpu_relax();
+	}
 }
 
 void KeInitializeSpinLock(PKSPIN_LOCK SpinLock)
@@ -393,16 +491,52 @@ void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql)
 	KeLowerIrql(OldIrql);
 }
 
-BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
-			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
-			       PVOID SynchronizeContext)
+/* Called above the interrupt's SynchronizeIrql: reported, then run as
+ * KeAcquireInterruptSpinLock would (which reports the bad raise too). */
+static __attribute__((noinline, cold)) BOOLEAN
+synchronize_above(PKINTERRUPT Interrupt, PKSYNCHRONIZE_ROUTINE Routine,
+		  PVOID Context, KIRQL irql)
 {
 	KIRQL old;
 	BOOLEAN r;
 
-	wdm_check_irql("KeSynchronizeExecution", Interrupt->SynchronizeIrql);
+	wdm_irql_violation("KeSynchronizeExecution", irql,
+			   Interrupt->SynchronizeIrql);
 	old = KeAcquireInterruptSpinLock(Interrupt);
-	r = SynchronizeRoutine(SynchronizeContext);
+	r = Routine(Context);
 	KeReleaseInterruptSpinLock(Interrupt, old);
+	return r;
+}
+
+/*
+ * What KeAcquireInterruptSpinLock, the routine and
+ * KeReleaseInterruptSpinLock do, with their fast paths inlined (no
+ * KeRaiseIrql/KeLowerIrql calls): a DpcForIsr calls it once per run.
+ * Back below DISPATCH_LEVEL it lowers through KeLowerIrql (DPC drain).
+ */
+BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
+			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
+			       PVOID SynchronizeContext)
+{
+	unsigned int cpu = wdm_cpu_index();
+	struct wdm_cpu *c = &wdm_cpus[cpu];
+	KIRQL old = c->irql;
+	BOOLEAN r;
+
+	if (__builtin_expect(old > Interrupt->SynchronizeIrql, 0))
+		return synchronize_above(Interrupt, SynchronizeRoutine,
+					 SynchronizeContext, old);
+	irq_disable();
+	c->irql = Interrupt->SynchronizeIrql;
+	lock_acquire(cpu, Interrupt->ActualLock, "KeSynchronizeExecution");
+	r = SynchronizeRoutine(SynchronizeContext);
+	lock_release(cpu, Interrupt->ActualLock, "KeSynchronizeExecution");
+	if (old < DISPATCH_LEVEL) {
+		KeLowerIrql(old);
+		return r;
+	}
+	c->irql = old;
+	if (old == DISPATCH_LEVEL)
+		irq_enable();
 	return r;
 }

@@ -6,7 +6,9 @@
  * time of t (100 ns units) becomes ceil(t / 10000) ticks from now, so a
  * timer or a wait timeout expires 0-1 ms early at worst, like a Windows
  * timer with a 1 ms clock; absolute times count 100 ns units since boot.
- * Set timers sit on one unsorted list (a driver has a handful);
+ * Set timers sit on one unsorted list (a driver has a handful), under
+ * timer_lock with interrupts off (any CPU may set or cancel a timer;
+ * expiry runs on CPU 0, whose tick is the clock);
  * wdm_next_timer_tick caches the earliest due tick so the interrupt exit
  * hook costs one comparison when nothing is due. Expiry signals the timer
  * and queues its DPC (SystemArgument1/2 = the tick, as the low/high
@@ -23,7 +25,20 @@
 #define TIMER_TYPE_BASE 8 /* Header.Type of a timer: 8 + TIMER_TYPE */
 
 static LIST_ENTRY timers;
+static volatile uint32_t timer_lock;
 volatile uint64_t wdm_next_timer_tick = UINT64_MAX;
+
+/* Interrupts off. */
+static inline void timers_lock(void)
+{
+	while (__atomic_exchange_n(&timer_lock, 1, __ATOMIC_ACQUIRE))
+		cpu_relax();
+}
+
+static inline void timers_unlock(void)
+{
+	__atomic_store_n(&timer_lock, 0, __ATOMIC_RELEASE);
+}
 
 void wdm_timers_init(void)
 {
@@ -59,8 +74,10 @@ static void recompute_next(void)
 void wdm_timers_expire(void)
 {
 	uint64_t now = lapic_ticks;
-	PLIST_ENTRY e = timers.Flink;
+	PLIST_ENTRY e;
 
+	timers_lock();
+	e = timers.Flink;
 	while (e != &timers) {
 		PKTIMER t = CONTAINING_RECORD(e, KTIMER, TimerListEntry);
 
@@ -75,6 +92,7 @@ void wdm_timers_expire(void)
 			KeInsertQueueDpc(t->Dpc, (PVOID)now, NULL);
 	}
 	recompute_next();
+	timers_unlock();
 }
 
 void KeInitializeEvent(PKEVENT Event, EVENT_TYPE Type, BOOLEAN State)
@@ -123,6 +141,7 @@ BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc)
 
 	wdm_check_irql("KeSetTimer", DISPATCH_LEVEL);
 	flags = wdm_irq_save();
+	timers_lock();
 	was = Timer->Inserted;
 	if (was)
 		RemoveEntryList(&Timer->TimerListEntry);
@@ -133,6 +152,7 @@ BOOLEAN KeSetTimer(PKTIMER Timer, LARGE_INTEGER DueTime, PKDPC Dpc)
 	InsertTailList(&timers, &Timer->TimerListEntry);
 	if (Timer->DueTick < wdm_next_timer_tick)
 		wdm_next_timer_tick = Timer->DueTick;
+	timers_unlock();
 	wdm_irq_restore(flags);
 	return was;
 }
@@ -144,12 +164,14 @@ BOOLEAN KeCancelTimer(PKTIMER Timer)
 
 	wdm_check_irql("KeCancelTimer", DISPATCH_LEVEL);
 	flags = wdm_irq_save();
+	timers_lock();
 	was = Timer->Inserted;
 	if (was) {
 		RemoveEntryList(&Timer->TimerListEntry);
 		Timer->Inserted = FALSE;
 		recompute_next();
 	}
+	timers_unlock();
 	wdm_irq_restore(flags);
 	return was;
 }

@@ -65,6 +65,7 @@ const char *const wdm_violation_names[WDM_V_COUNT] = {
 	[WDM_V_IRP_LEAK] = "irp_not_completed",
 	[WDM_V_IRP_AFTER] = "irp_after_complete",
 	[WDM_V_SPINLOCK] = "spinlock",
+	[WDM_V_INTERRUPT_LOCK] = "interrupt_lock",
 };
 
 uint64_t wdm_violations[WDM_V_COUNT];
@@ -253,6 +254,10 @@ void wdm_verifier_summary(void)
 		kprintf("verifier: steal time on: %lu us stolen by the host since init, at most %lu us from one ISR/DPC (not counted in its time)\n",
 			(steal_ns(this_cpu()->index) - steal_at_init) / 1000,
 			tsc_to_us(max_stolen_cycles));
+	for (i = 0; i < MAX_CPUS; i++)
+		if (wdm_cpus[i].isrs_run || wdm_cpus[i].dpcs_run)
+			kprintf("verifier: CPU %u ran %lu ISR(s) and %lu DPC(s)\n",
+				i, wdm_cpus[i].isrs_run, wdm_cpus[i].dpcs_run);
 	for (i = 0; i < WDM_V_COUNT; i++)
 		if (wdm_violations[i])
 			kprintf("verifier: %lu violation(s) of kind %s\n",

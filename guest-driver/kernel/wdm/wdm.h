@@ -130,6 +130,50 @@ void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql);
 void KeLowerIrql(KIRQL NewIrql);
 KIRQL KeRaiseIrqlToDpcLevel(void);
 
+/*
+ * IRQL annotations: the first statement of every driver routine states
+ * the IRQL it runs at, as SAL's _IRQL_requires_max_(l), _IRQL_requires_(l)
+ * and _IRQL_requires_min_(l) do for Windows' static analysis. Here they
+ * are checked at run time: a routine entered outside its range is an
+ * `irql` violation naming it, so an annotation cannot lie.
+ */
+void wdm_irql_entry_violation(const char *routine, KIRQL irql, KIRQL min,
+			      KIRQL max);
+
+/* This CPU's index and IRQL, read inline: the per-CPU record at %gs:0
+ * holds the index at offset 8 and, at offset 16, a pointer to the WDM
+ * layer's record, whose first byte is the IRQL (cpu.h; wdm/internal.h
+ * checks the offsets). One or two loads, no call: every instruction is
+ * emulated here. */
+#define WDM_GS_CPU_INDEX 8
+#define WDM_GS_WDM_RECORD 16
+static inline uint32_t wdm_this_cpu(void)
+{
+	uint32_t index;
+
+	__asm__("movl %%gs:8, %0" : "=r"(index));
+	return index;
+}
+
+static inline KIRQL wdm_this_irql(void)
+{
+	const volatile KIRQL *irql;
+
+	__asm__("movq %%gs:16, %0" : "=r"(irql));
+	return *irql;
+}
+
+static inline void wdm_irql_entry(const char *routine, KIRQL min, KIRQL max)
+{
+	KIRQL irql = wdm_this_irql();
+
+	if (__builtin_expect(irql < min || irql > max, 0))
+		wdm_irql_entry_violation(routine, irql, min, max);
+}
+#define IRQL_REQUIRES_MAX(irql) wdm_irql_entry(__func__, PASSIVE_LEVEL, (irql))
+#define IRQL_REQUIRES(irql) wdm_irql_entry(__func__, (irql), (irql))
+#define IRQL_REQUIRES_MIN(irql) wdm_irql_entry(__func__, (irql), HIGH_LEVEL)
+
 /* ---- Spin locks ---- */
 typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK; /* 0 free, else owner CPU + 1 */
 
@@ -154,6 +198,8 @@ typedef struct _KDPC {
 	PVOID SystemArgument1;
 	PVOID SystemArgument2;
 	volatile BOOLEAN Inserted;
+	UCHAR TargetCpu; /* KeSetTargetProcessorDpc: CPU + 1; 0: the queuing CPU */
+	UCHAR QueuedOn; /* the CPU whose queue holds it, while Inserted */
 	const char *Name; /* the routine's name, for the verifier */
 } KDPC, *PKDPC;
 
@@ -161,11 +207,20 @@ void wdm_initialize_dpc(PKDPC Dpc, PKDEFERRED_ROUTINE Routine, PVOID Context,
 			const char *name);
 #define KeInitializeDpc(dpc, routine, ctx) \
 	wdm_initialize_dpc(dpc, routine, ctx, #routine)
-/* Any IRQL. FALSE if the DPC is already queued (it then runs once). */
+/* Any IRQL. FALSE if the DPC is already queued (it then runs once). A
+ * DPC is queued on the CPU that calls this, or on its target CPU
+ * (KeSetTargetProcessorDpc), which an IPI then interrupts. */
 BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 			 PVOID SystemArgument2);
 /* TRUE if the DPC was queued and is no longer. */
 BOOLEAN KeRemoveQueueDpc(PKDPC Dpc);
+/* The index of the CPU that calls it. */
+ULONG KeGetCurrentProcessorNumber(void);
+/* Queue the DPC on CPU Number from now on (not while it is queued). */
+void KeSetTargetProcessorDpc(PKDPC Dpc, CHAR Number);
+/* PASSIVE_LEVEL. Returns once every DPC queued on any CPU before the
+ * call has run to its end. */
+void KeFlushQueuedDpcs(void);
 
 /* ---- Dispatcher objects: events and timers ---- */
 typedef enum { NotificationEvent, SynchronizationEvent } EVENT_TYPE;

@@ -205,6 +205,8 @@ typedef DRIVER_DISPATCH *PDRIVER_DISPATCH;
 typedef void IO_DPC_ROUTINE(PKDPC Dpc, struct _DEVICE_OBJECT *DeviceObject,
 			    struct _IRP *Irp, PVOID Context);
 typedef IO_DPC_ROUTINE *PIO_DPC_ROUTINE;
+typedef void DRIVER_UNLOAD(struct _DRIVER_OBJECT *DriverObject);
+typedef DRIVER_UNLOAD *PDRIVER_UNLOAD;
 
 typedef struct _DEVICE_OBJECT {
 	struct _DRIVER_OBJECT *DriverObject;
@@ -228,7 +230,7 @@ typedef struct _DEVICE_OBJECT {
 typedef struct _DRIVER_OBJECT {
 	PDEVICE_OBJECT DeviceObject;
 	PDRIVER_STARTIO DriverStartIo;
-	void (*DriverUnload)(struct _DRIVER_OBJECT *DriverObject);
+	PDRIVER_UNLOAD DriverUnload;
 	PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
 	const char *Name;
 } DRIVER_OBJECT, *PDRIVER_OBJECT;
@@ -355,8 +357,25 @@ void IoDisconnectInterruptEx(PIO_INTERRUPT_MESSAGE_INFO Info);
 BOOLEAN KeSynchronizeExecution(PKINTERRUPT Interrupt,
 			       PKSYNCHRONIZE_ROUTINE SynchronizeRoutine,
 			       PVOID SynchronizeContext);
+/* IRQL <= the interrupt's SynchronizeIrql: raises to it (interrupts off
+ * on this CPU) and takes the interrupt spin lock. */
 KIRQL KeAcquireInterruptSpinLock(PKINTERRUPT Interrupt);
 void KeReleaseInterruptSpinLock(PKINTERRUPT Interrupt, KIRQL OldIrql);
+/* Verifier: the caller holds Interrupt's spin lock (it is the ISR, a
+ * SynchCritSection routine, or between KeAcquireInterruptSpinLock and
+ * KeReleaseInterruptSpinLock). If not, an `interrupt_lock` violation
+ * naming what it touched. A driver calls it wherever it reaches state
+ * it shares with its ISR. */
+void wdm_interrupt_lock_violation(const char *what);
+static inline void wdm_verify_interrupt_lock(PKINTERRUPT Interrupt,
+					     const char *what)
+{
+	/* A lock holds its owner CPU + 1 in the low byte (wdm.h). */
+	if (__builtin_expect((*Interrupt->ActualLock & 0xff) !=
+				     wdm_this_cpu() + 1ul,
+			     0))
+		wdm_interrupt_lock_violation(what);
+}
 
 /* ---- IOCTL codes (devioctl.h) ---- */
 #define METHOD_BUFFERED 0

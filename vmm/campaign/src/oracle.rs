@@ -2,9 +2,9 @@
 //!
 //! Inputs are what a child `dmalab run` leaves behind: its exit status,
 //! the guest console (stdout), and the run report (`--report`), which
-//! carries the guest's `DMALAB-RESULT` line (parsed) and the host's fault
-//! log (`device.faults`: each applied fault kind with the sequence numbers
-//! of the descriptors it hit).
+//! carries the guest's `DMALAB-RESULT` line (parsed) and the host's count
+//! of applied faults by kind (`device.fault_counts`, exact whatever the
+//! trace lost).
 //!
 //! The universal invariants (`docs/campaign.md` lists them with their
 //! reasons) hold for any fault plan on a correct driver:
@@ -52,7 +52,7 @@ impl Outcome {
         line.fields().map(|_| line)
     }
 
-    /// Applied faults by kind (the host's fault log).
+    /// Applied faults by kind (the device's exact counts).
     pub fn fault_counts(&self) -> BTreeMap<String, u64> {
         self.report
             .as_ref()

@@ -31,6 +31,12 @@ fn outcome(exit: i32, result: Value, faults: Value) -> Outcome {
         ..RunReport::default()
     };
     report.device.faults = serde_json::from_value(faults).unwrap();
+    report.device.fault_counts = report
+        .device
+        .faults
+        .iter()
+        .map(|(kind, seqs)| (kind.clone(), seqs.len() as u64))
+        .collect();
     report.device.interrupts_dropped = report.faults("drop-interrupt").len() as u64;
     Outcome {
         exit: Some(exit),

@@ -47,13 +47,9 @@ impl RunReport {
         self.device.faults.get(kind).map_or(&[], Vec::as_slice)
     }
 
-    /// Applied faults by kind (the host's fault log), counted.
+    /// Applied faults by kind (the device's exact counts).
     pub fn fault_counts(&self) -> BTreeMap<String, u64> {
-        self.device
-            .faults
-            .iter()
-            .map(|(kind, seqs)| (kind.clone(), seqs.len() as u64))
-            .collect()
+        self.device.fault_counts.clone()
     }
 }
 
@@ -85,15 +81,20 @@ pub struct DeviceCounters {
     pub interrupts_masked: u64,
     /// Ignored register accesses (`BAD_ACCESS` in the model).
     pub register_errors: u64,
-    /// Faults applied, by kind name (`FaultEffect::kind_name`): the
-    /// sequence numbers of their descriptors.
+    /// Channels that entered `ERROR`.
+    pub channel_errors: u64,
+    /// Faults applied, by kind name (`FaultEffect::kind_name`): how many
+    /// (exact, counted by the model).
+    pub fault_counts: BTreeMap<String, u64>,
+    /// Faults applied, by kind name: the sequence numbers of their
+    /// descriptors (complete unless trace events were lost).
     pub faults: BTreeMap<String, Vec<u64>>,
 }
 
 impl DeviceCounters {
-    /// Faults applied in all.
-    pub fn faults_applied(&self) -> usize {
-        self.faults.values().map(Vec::len).sum()
+    /// Faults applied in all (exact).
+    pub fn faults_applied(&self) -> u64 {
+        self.fault_counts.values().sum()
     }
 }
 

@@ -41,7 +41,7 @@ pub fn segment(selector: u16) -> kvm_segment {
     segment_from_descriptor(descriptor, selector)
 }
 
-fn segment_from_descriptor(d: u64, selector: u16) -> kvm_segment {
+pub(crate) fn segment_from_descriptor(d: u64, selector: u16) -> kvm_segment {
     let bit = |n: u32| ((d >> n) & 1) as u8;
     let base = ((d >> 16) & 0xff_ffff) | (((d >> 56) & 0xff) << 24);
     let raw_limit = (d & 0xffff) | (((d >> 48) & 0xf) << 16);

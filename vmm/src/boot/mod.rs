@@ -11,7 +11,9 @@ pub mod bootinfo;
 pub mod cpu;
 pub mod elf;
 pub mod gdt;
+pub mod guest;
 pub mod layout;
+pub mod linux;
 pub mod mptable;
 pub mod paging;
 
@@ -36,6 +38,10 @@ pub enum Error {
     BootInfo(#[source] bootinfo::Error),
     #[error("cannot build the MP table")]
     MpTable(#[source] mptable::Error),
+    #[error("cannot boot the Linux kernel")]
+    Linux(#[source] linux::Error),
+    #[error("cannot write the Linux boot GDT")]
+    LinuxGdt(#[source] vm_memory::GuestMemoryError),
 }
 
 /// Checks the kernel image and copies it into guest memory; returns its

@@ -2,8 +2,9 @@
 //! device thread in realtime mode.
 //!
 //! - `instant`: no modelled delay. After every register access, doorbell
-//!   or config write the caller runs the model to idle (`run_until_idle`),
-//!   so device time is always the stamp of the last event processed.
+//!   or config write the caller runs the model to idle (`run_slice` until
+//!   done, releasing the device lock between slices), so device time is
+//!   always the stamp of the last event processed.
 //! - `realtime`: device cycle = host nanoseconds since the VM was built
 //!   (CLOCK_MONOTONIC), converted with `TimingConfig::cycles_from_nanos`.
 //!   Before every register access the model is advanced to "now"; after

@@ -75,6 +75,15 @@ pub const BAR2_ADDR: u64 = 0xc000_1000;
 const DRAIN_AT: usize = 1 << 15;
 /// Most trace events kept for `--trace`; later ones are counted as lost.
 const KEEP_AT_MOST: usize = 1 << 20;
+/// Data one device-lock hold may move at most (about 0.1–1 ms of copying
+/// here): the model runs in slices of this many bytes' worth of bursts,
+/// and the lock is released between slices.
+const SLICE_BYTES: u64 = 1 << 20;
+
+/// Model events per slice: two per burst of `burst_bytes`, bounded.
+fn slice_events(burst_bytes: u32) -> u64 {
+    (2 * SLICE_BYTES / u64::from(burst_bytes.max(1))).clamp(16, 1 << 13)
+}
 
 /// `--doorbell`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -150,13 +159,14 @@ pub struct DeviceState {
 }
 
 impl DeviceState {
-    /// Moves the model's trace events into the tally (and the kept trace).
+    /// Moves the model's trace events into the fault log (and the kept
+    /// trace) and takes the model's exact counters into the tally.
     pub fn drain(&mut self) {
         self.model.drain_trace(&mut self.scratch);
-        let channels = self.model.config().channels;
         for e in &self.scratch {
-            self.tally.count(e, channels);
+            self.tally.log(e);
         }
+        self.tally.set_counters(self.model.counters());
         match &mut self.kept {
             Some(kept) if kept.len() + self.scratch.len() <= KEEP_AT_MOST => {
                 kept.append(&mut self.scratch);
@@ -191,6 +201,8 @@ pub struct Dma {
     stopping: AtomicBool,
     /// vCPU accesses waiting for steps now.
     waiting: AtomicUsize,
+    /// Model events per device-lock hold.
+    slice: u64,
     pub clock: DeviceClock,
     pub doorbell: DoorbellMode,
     pub exits: RegisterExits,
@@ -208,12 +220,12 @@ impl Dma {
     pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
         let mut st = self.lock();
         match self.clock.mode() {
-            TimingMode::Realtime => st.model.advance_to(self.clock.now_cycles()),
+            TimingMode::Realtime => st = self.catch_up(st),
             TimingMode::Stepped => st = self.wait_idle(st),
             TimingMode::Instant => {}
         }
         let r = f(&mut st.model);
-        self.settle(&mut st);
+        self.settle_sliced(st);
         r
     }
 
@@ -222,9 +234,52 @@ impl Dma {
     pub fn doorbell_access(&self, f: impl FnOnce(&mut Model)) {
         let mut st = self.lock();
         if self.clock.mode() == TimingMode::Realtime {
-            st.model.advance_to(self.clock.now_cycles());
+            st = self.catch_up(st);
         }
         f(&mut st.model);
+        self.settle_sliced(st);
+    }
+
+    /// Whether the run is ending.
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Ends one lock hold between slices: drains the trace if it piles up,
+    /// lets waiting threads in, takes the lock again.
+    fn next_slice<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, DeviceState>,
+    ) -> MutexGuard<'a, DeviceState> {
+        if st.model.trace_events().len() >= DRAIN_AT {
+            st.drain();
+        }
+        drop(st);
+        self.lock()
+    }
+
+    /// Realtime: processes the events host time has made due, a slice per
+    /// lock hold; stops early when the run ends.
+    fn catch_up<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
+        let target = self.clock.now_cycles();
+        while !st.model.advance_slice(target, self.slice).done && !self.stopping() {
+            st = self.next_slice(st);
+        }
+        st
+    }
+
+    /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
+    /// slice per lock hold, and stops early when the run ends.
+    fn settle_sliced<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) {
+        if self.clock.mode() == TimingMode::Instant {
+            while !st.model.run_slice(self.slice).done && !self.stopping() {
+                st = self.next_slice(st);
+            }
+            if st.model.trace_events().len() >= DRAIN_AT {
+                st.drain();
+            }
+            return;
+        }
         self.settle(&mut st);
     }
 
@@ -289,12 +344,13 @@ impl Dma {
         }
     }
 
-    /// Realtime: the timer expired; process what is due and re-arm.
+    /// Realtime: the timer expired; process what is due (a slice per lock
+    /// hold) and re-arm.
     pub fn on_timer(&self) {
         self.clock.acknowledge();
         let mut st = self.lock();
         st.armed = None;
-        st.model.advance_to(self.clock.now_cycles());
+        st = self.catch_up(st);
         self.rearm(&mut st);
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
@@ -338,6 +394,7 @@ impl DmaDevice {
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            slice: slice_events(config.timing.burst_bytes),
             clock,
             doorbell: options.doorbell,
             exits: RegisterExits::default(),
@@ -465,6 +522,8 @@ pub(crate) mod testing {
     }
 }
 
+#[cfg(test)]
+mod long_work_tests;
 #[cfg(test)]
 mod tests {
     use super::testing::rig;

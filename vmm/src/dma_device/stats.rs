@@ -1,27 +1,27 @@
-//! What the run report counts about the device: a tally kept from the
-//! model's trace events as they are drained (descriptors, bytes,
-//! interrupts, faults by kind with their sequence numbers), and the
-//! user-space exits that reached each register of the device's BARs.
+//! What the run report counts about the device: the model's exact
+//! counters (descriptors, bytes, interrupts, faults by kind, errors), the
+//! fault log (each applied fault's descriptor sequence number, from the
+//! trace events as they are drained), and the user-space exits that reached
+//! each register of the device's BARs.
 //!
-//! The tally sees every event the model recorded; events the model lost
-//! because its buffer was full are reported as `trace_lost` (the buffer is
-//! drained well before it fills: see `DeviceState::after`).
+//! The counters come from the model, which counts every event before its
+//! trace buffer decides whether it has room, so they are exact whatever the
+//! buffer loses. Only the fault log's sequence numbers come from the trace:
+//! when `trace_lost` is not 0 it may miss some (its per-kind counts in
+//! `fault_counts` stay exact).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use device_model::regs::{self, decode_bar0, Bar0Reg};
-use device_model::trace::DropReason;
-use device_model::{EventKind, TraceEvent};
+use device_model::{Counters, EventKind, TraceEvent};
 use dmalab_protocol::report::DeviceCounters;
 
-/// Counts the device's trace events into the report's
-/// [`DeviceCounters`] (read through `Deref`).
+/// Keeps the report's [`DeviceCounters`] (read through `Deref`): the
+/// model's exact counters, and the fault log from the drained trace.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
     counters: DeviceCounters,
-    /// Channel-vector causes raised.
-    channel_raises: u64,
 }
 
 impl std::ops::Deref for Tally {
@@ -33,46 +33,33 @@ impl std::ops::Deref for Tally {
 }
 
 impl Tally {
-    /// Counts one drained event of a device with `channels` channels.
-    pub fn count(&mut self, event: &TraceEvent, channels: u8) {
-        let c = &mut self.counters;
-        match event.kind {
-            EventKind::Doorbell { .. } => c.doorbells += 1,
-            EventKind::DescriptorFetch { .. } => c.descriptors += 1,
-            EventKind::Completion { status, bytes, .. } => {
-                c.completions += 1;
-                c.bytes += u64::from(bytes);
-                if regs::status::is_error(status) {
-                    c.completion_errors += 1;
-                }
-            }
-            EventKind::MsiRaised { vector } if vector < u16::from(channels) => {
-                self.channel_raises += 1;
-            }
-            EventKind::MsiDelivered { .. } => c.interrupts_sent += 1,
-            EventKind::MsiDropped { reason, .. } => {
-                let _: DropReason = reason;
-                c.interrupts_dropped += 1;
-            }
-            EventKind::MsiPending { .. } => c.interrupts_masked += 1,
-            EventKind::FaultApplied { seq, effect, .. } => {
-                use device_model::fault::FaultEffect;
-                match effect {
-                    FaultEffect::DropInterrupt => c.interrupts_dropped += 1,
-                    FaultEffect::DelayInterrupt { .. } => c.interrupts_delayed += 1,
-                    _ => {}
-                }
-                c.faults
-                    .entry(effect.kind_name().to_string())
-                    .or_default()
-                    .push(seq);
-            }
-            EventKind::RegisterError { .. } => c.register_errors += 1,
-            _ => {}
+    /// Takes the model's exact counters.
+    pub fn set_counters(&mut self, c: &Counters) {
+        let d = &mut self.counters;
+        d.doorbells = c.doorbells;
+        d.descriptors = c.descriptors;
+        d.completions = c.completions;
+        d.completion_errors = c.completion_errors;
+        d.bytes = c.bytes;
+        d.interrupts_sent = c.interrupts_sent;
+        d.interrupts_dropped = c.interrupts_dropped();
+        d.interrupts_delayed = c.interrupts_delayed();
+        d.interrupts_coalesced = c.interrupts_coalesced();
+        d.interrupts_masked = c.interrupts_masked;
+        d.register_errors = c.register_errors;
+        d.channel_errors = c.channel_errors;
+        d.fault_counts = c.faults().map(|(k, n)| (k.to_string(), n)).collect();
+    }
+
+    /// Adds a drained event's applied fault to the fault log.
+    pub fn log(&mut self, event: &TraceEvent) {
+        if let EventKind::FaultApplied { seq, effect, .. } = event.kind {
+            self.counters
+                .faults
+                .entry(effect.kind_name().to_string())
+                .or_default()
+                .push(seq);
         }
-        c.interrupts_coalesced = c
-            .completions
-            .saturating_sub(self.channel_raises + c.interrupts_dropped + c.interrupts_delayed);
     }
 
     /// The counters so far.
@@ -146,7 +133,7 @@ fn global_name(offset: u64) -> Option<&'static str> {
         regs::CLOCK_MHZ => "CLOCK_MHZ",
         regs::INT_STATUS => "INT_STATUS",
         regs::INT_MASK => "INT_MASK",
-        regs::CYCLE | 0x24 => "CYCLE",
+        regs::CYCLE | regs::CYCLE_HI => "CYCLE",
         regs::TRACE_MARKER => "TRACE_MARKER",
         regs::BAD_ACCESS => "BAD_ACCESS",
         _ => return None,
@@ -155,19 +142,19 @@ fn global_name(offset: u64) -> Option<&'static str> {
 
 fn channel_name(reg: u64) -> Option<&'static str> {
     Some(match reg & !3 {
-        regs::CH_RING_BASE | 0x04 => "RING_BASE",
+        regs::CH_RING_BASE | regs::CH_RING_BASE_HI => "RING_BASE",
         regs::CH_RING_SIZE => "RING_SIZE",
         regs::CH_HEAD => "HEAD",
         regs::CH_TAIL => "TAIL",
         regs::CH_CTRL => "CTRL",
         regs::CH_STATUS => "STATUS",
         regs::CH_ERROR_CODE => "ERROR_CODE",
-        regs::CH_COMP_BASE | 0x24 => "COMP_BASE",
+        regs::CH_COMP_BASE | regs::CH_COMP_BASE_HI => "COMP_BASE",
         regs::CH_COMP_HEAD => "COMP_HEAD",
         regs::CH_COMP_TAIL => "COMP_TAIL",
         regs::CH_COALESCE_COUNT => "COALESCE_COUNT",
         regs::CH_COALESCE_TIME => "COALESCE_TIME",
-        regs::CH_SHADOW_BASE | 0x3c => "SHADOW_BASE",
+        regs::CH_SHADOW_BASE | regs::CH_SHADOW_BASE_HI => "SHADOW_BASE",
         regs::CH_COMPLETED | 0x44 => "COMPLETED",
         _ => return None,
     })
@@ -227,42 +214,47 @@ mod tests {
     }
 
     #[test]
-    fn tally_counts_bytes_interrupts_and_faults() {
+    fn tally_takes_exact_counters_and_logs_fault_sequence_numbers() {
+        let mut counters = Counters::new(4);
         let mut t = Tally::default();
         let ev = |kind| TraceEvent { cycle: 0, kind };
-        let completion = |seq| {
-            ev(EventKind::Completion {
-                channel: 0,
-                seq,
-                index: 0,
-                status: 0,
-                bytes: 64,
-                written: true,
-            })
+        let completion = |seq| EventKind::Completion {
+            channel: 0,
+            seq,
+            index: 0,
+            status: 0,
+            bytes: 64,
+            written: true,
         };
-        t.count(&completion(1), 4);
-        t.count(&completion(2), 4);
-        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
-        t.count(&ev(EventKind::MsiDelivered { vector: 0, slot: 0 }), 4);
-        t.count(
-            &ev(EventKind::FaultApplied {
-                seq: 2,
-                channel: 0,
-                rule: 0,
-                effect: FaultEffect::DropInterrupt,
-            }),
-            4,
-        );
-        assert_eq!((t.completions, t.bytes), (2, 128));
+        let drop = EventKind::FaultApplied {
+            seq: 2,
+            channel: 0,
+            rule: 0,
+            effect: FaultEffect::DropInterrupt,
+        };
+        for kind in [
+            completion(1),
+            completion(2),
+            EventKind::MsiRaised { vector: 0 },
+            EventKind::MsiDelivered { vector: 0, slot: 0 },
+            drop,
+            completion(3),
+            completion(4),
+            EventKind::MsiRaised { vector: 0 },
+        ] {
+            counters.count(&kind);
+        }
+        t.set_counters(&counters);
+        t.log(&ev(drop));
+        t.log(&ev(completion(5)));
+        assert_eq!((t.completions, t.bytes), (4, 256));
         assert_eq!((t.interrupts_sent, t.interrupts_dropped), (1, 1));
-        assert_eq!(t.interrupts_coalesced, 0);
-        assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
-        t.count(&completion(3), 4);
-        t.count(&completion(4), 4);
-        t.count(&ev(EventKind::MsiRaised { vector: 0 }), 4);
         assert_eq!(
             t.interrupts_coalesced, 1,
             "4 completions, 2 raised, 1 dropped"
         );
+        assert_eq!(t.fault_counts.get("drop-interrupt"), Some(&1));
+        assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
+        assert_eq!(t.faults_applied(), 1);
     }
 }

@@ -12,172 +12,174 @@
 use std::collections::VecDeque;
 
 use crate::descriptor::{Completion, Descriptor};
-use crate::regs::{STATE_BUSY, STATE_ERROR, STATE_HALTED, STATE_IDLE, STATUS_COMP_FULL};
+use crate::regs::{
+    STATE_BUSY, STATE_ERROR, STATE_HALTED, STATE_IDLE, STATUS_COMP_FULL, STATUS_STATE_MASK,
+};
 
 /// Timer slot: a descriptor fetch completes.
-pub const T_FETCH: usize = 0;
+pub(super) const T_FETCH: usize = 0;
 /// Timer slot: a latency spike ends; the data phase starts.
-pub const T_START: usize = 1;
+pub(super) const T_START: usize = 1;
 /// Timer slot: this channel's burst on the bus ends.
-pub const T_BURST: usize = 2;
+pub(super) const T_BURST: usize = 2;
 /// Timer slot: the front of the write-back FIFO is written.
-pub const T_WB: usize = 3;
+pub(super) const T_WB: usize = 3;
 /// Timer slot: the completion vector fires.
-pub const T_IRQ: usize = 4;
+pub(super) const T_IRQ: usize = 4;
 /// Timer slot: the coalescing timer expires.
-pub const T_COALESCE: usize = 5;
+pub(super) const T_COALESCE: usize = 5;
 /// Timer slot: a delayed or duplicated interrupt is due.
-pub const T_EXTRA: usize = 6;
+pub(super) const T_EXTRA: usize = 6;
 /// Timer slot: the next message of an interrupt storm.
-pub const T_STORM: usize = 7;
+pub(super) const T_STORM: usize = 7;
 /// Number of timer slots.
-pub const N_TIMERS: usize = 8;
+pub(super) const N_TIMERS: usize = 8;
 /// A disarmed timer.
-pub const NEVER: u64 = u64::MAX;
+pub(super) const NEVER: u64 = u64::MAX;
 
 /// Fault effects folded for one descriptor (what acts after fetch).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Effects {
+pub(super) struct Effects {
     /// Do not signal this completion.
-    pub drop_irq: bool,
+    pub(super) drop_irq: bool,
     /// Signal it on its own this many cycles late.
-    pub delay_irq: u64,
+    pub(super) delay_irq: u64,
     /// Signal it twice.
-    pub dup_irq: bool,
+    pub(super) dup_irq: bool,
     /// Extra messages after it.
-    pub storm: u32,
+    pub(super) storm: u32,
     /// Transfer error; `Some(true)` is fatal.
-    pub dma_error: Option<bool>,
+    pub(super) dma_error: Option<bool>,
     /// Move at most this many bytes.
-    pub short: Option<u32>,
+    pub(super) short: Option<u32>,
     /// Bit flips in the destination.
-    pub corrupt: u32,
+    pub(super) corrupt: u32,
     /// Stop making progress.
-    pub hang: bool,
+    pub(super) hang: bool,
     /// Halt the channel.
-    pub halt: bool,
+    pub(super) halt: bool,
     /// The fetch fails.
-    pub fetch_error: bool,
+    pub(super) fetch_error: bool,
     /// Write no record.
-    pub missing: bool,
+    pub(super) missing: bool,
     /// Write the previous record's contents.
-    pub stale: bool,
+    pub(super) stale: bool,
     /// Extra cycles before the data phase.
-    pub spike: u64,
+    pub(super) spike: u64,
     /// An MSI with nothing completed.
-    pub spurious: bool,
+    pub(super) spurious: bool,
     /// The device disappears.
-    pub removal: bool,
+    pub(super) removal: bool,
 }
 
 /// A fetched descriptor (waiting for, or in, its data phase).
 #[derive(Debug, Clone, Copy)]
-pub struct Active {
+pub(super) struct Active {
     /// The descriptor.
-    pub desc: Descriptor,
+    pub(super) desc: Descriptor,
     /// Sequence number.
-    pub seq: u64,
+    pub(super) seq: u64,
     /// Ring index.
-    pub index: u32,
+    pub(super) index: u32,
     /// Bytes moved so far.
-    pub moved: u32,
+    pub(super) moved: u32,
     /// Bytes to move in total.
-    pub limit: u32,
+    pub(super) limit: u32,
     /// Status so far.
-    pub status: u16,
+    pub(super) status: u16,
     /// Fault effects.
-    pub fx: Effects,
+    pub(super) fx: Effects,
     /// Channel error to enter after its write-back (0: none).
-    pub halt_code: u32,
+    pub(super) halt_code: u32,
 }
 
 /// A descriptor waiting for its completion write-back.
 #[derive(Debug, Clone, Copy)]
-pub struct Pending {
+pub(super) struct Pending {
     /// Cookie.
-    pub cookie: u64,
+    pub(super) cookie: u64,
     /// Sequence number.
-    pub seq: u64,
+    pub(super) seq: u64,
     /// Ring index.
-    pub index: u32,
+    pub(super) index: u32,
     /// Bytes moved.
-    pub bytes: u32,
+    pub(super) bytes: u32,
     /// Status.
-    pub status: u16,
+    pub(super) status: u16,
     /// Interrupt on completion.
-    pub ioc: bool,
+    pub(super) ioc: bool,
     /// Fault effects.
-    pub fx: Effects,
+    pub(super) fx: Effects,
     /// Channel error to enter after the write-back (0: none).
-    pub halt_code: u32,
+    pub(super) halt_code: u32,
     /// When it is due.
-    pub at: u64,
+    pub(super) at: u64,
 }
 
 /// One channel.
 #[derive(Debug, Clone)]
-pub struct Channel {
+pub(super) struct Channel {
     /// `RING_BASE`.
-    pub ring_base: u64,
+    pub(super) ring_base: u64,
     /// `RING_SIZE`.
-    pub ring_size: u32,
+    pub(super) ring_size: u32,
     /// `HEAD`.
-    pub head: u32,
+    pub(super) head: u32,
     /// `TAIL`.
-    pub tail: u32,
+    pub(super) tail: u32,
     /// `CTRL.ENABLE`.
-    pub enabled: bool,
+    pub(super) enabled: bool,
     /// State `ERROR`.
-    pub in_error: bool,
+    pub(super) in_error: bool,
     /// `ERROR_CODE`.
-    pub error_code: u32,
+    pub(super) error_code: u32,
     /// `COMP_BASE`.
-    pub comp_base: u64,
+    pub(super) comp_base: u64,
     /// `COMP_HEAD`.
-    pub comp_head: u32,
+    pub(super) comp_head: u32,
     /// `COMP_TAIL`.
-    pub comp_tail: u32,
+    pub(super) comp_tail: u32,
     /// Phase of the next record.
-    pub phase: bool,
+    pub(super) phase: bool,
     /// `COALESCE_COUNT`.
-    pub coalesce_count: u32,
+    pub(super) coalesce_count: u32,
     /// `COALESCE_TIME`.
-    pub coalesce_time: u32,
+    pub(super) coalesce_time: u32,
     /// `SHADOW_BASE`.
-    pub shadow_base: u64,
+    pub(super) shadow_base: u64,
     /// `COMPLETED`.
-    pub completed: u32,
+    pub(super) completed: u32,
     /// Next ring index to fetch.
-    pub fetch_index: u32,
+    pub(super) fetch_index: u32,
     /// A fetch is in flight.
-    pub fetching: bool,
+    pub(super) fetching: bool,
     /// Fetched, waiting for the data phase.
-    pub fetched: Option<Active>,
+    pub(super) fetched: Option<Active>,
     /// In the data phase (or hung, or in a latency spike).
-    pub active: Option<Active>,
+    pub(super) active: Option<Active>,
     /// Waiting for write-back, in order.
-    pub wb: VecDeque<Pending>,
+    pub(super) wb: VecDeque<Pending>,
     /// The channel stops fetching: an error follows a write-back.
-    pub halting: bool,
+    pub(super) halting: bool,
     /// Hung by a fault.
-    pub hung: bool,
+    pub(super) hung: bool,
     /// Being stopped (abort or error flush): failures drop records instead
     /// of stopping the channel again.
-    pub stopping: bool,
+    pub(super) stopping: bool,
     /// Has a burst ready for the bus.
-    pub wants_bus: bool,
+    pub(super) wants_bus: bool,
     /// Waiting for completion-ring space.
-    pub comp_full: bool,
+    pub(super) comp_full: bool,
     /// Interrupting completions not yet signalled (coalescing).
-    pub irq_pending: u32,
+    pub(super) irq_pending: u32,
     /// Due times of delayed/duplicate messages.
-    pub delayed: Vec<u64>,
+    pub(super) delayed: Vec<u64>,
     /// Storm messages left.
-    pub storm_left: u32,
+    pub(super) storm_left: u32,
     /// The last record written (for stale completions).
-    pub last: Completion,
+    pub(super) last: Completion,
     /// Timer slots.
-    pub timers: [u64; N_TIMERS],
+    pub(super) timers: [u64; N_TIMERS],
 }
 
 impl Default for Channel {
@@ -188,7 +190,7 @@ impl Default for Channel {
 
 impl Channel {
     /// A channel at its reset values.
-    pub fn new() -> Channel {
+    pub(super) fn new() -> Channel {
         Channel {
             ring_base: 0,
             ring_size: 0,
@@ -224,7 +226,7 @@ impl Channel {
     }
 
     /// Resets to reset values, keeping allocations.
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         let mut wb = std::mem::take(&mut self.wb);
         let mut delayed = std::mem::take(&mut self.delayed);
         wb.clear();
@@ -237,7 +239,7 @@ impl Channel {
     }
 
     /// Whether work is posted or in flight.
-    pub fn busy(&self) -> bool {
+    pub(super) fn busy(&self) -> bool {
         self.head != self.tail
             || self.fetching
             || self.fetched.is_some()
@@ -246,7 +248,7 @@ impl Channel {
     }
 
     /// The `STATUS` register.
-    pub fn status(&self) -> u32 {
+    pub(super) fn status(&self) -> u32 {
         let state = if self.in_error {
             STATE_ERROR
         } else if !self.enabled {
@@ -260,17 +262,17 @@ impl Channel {
     }
 
     /// The state part of `STATUS`.
-    pub fn state(&self) -> u32 {
-        self.status() & 3
+    pub(super) fn state(&self) -> u32 {
+        self.status() & STATUS_STATE_MASK
     }
 
     /// Whether the completion ring has no free slot.
-    pub fn comp_ring_full(&self) -> bool {
+    pub(super) fn comp_ring_full(&self) -> bool {
         self.ring_size != 0 && (self.comp_tail + 1) % self.ring_size == self.comp_head
     }
 
     /// Whether the channel may start a fetch now.
-    pub fn can_fetch(&self) -> bool {
+    pub(super) fn can_fetch(&self) -> bool {
         self.enabled
             && !self.halting
             && !self.hung
@@ -282,7 +284,7 @@ impl Channel {
     }
 
     /// Arms `slot` at `at` unless it is already armed earlier.
-    pub fn arm_min(&mut self, slot: usize, at: u64) {
+    pub(super) fn arm_min(&mut self, slot: usize, at: u64) {
         if at < self.timers[slot] {
             self.timers[slot] = at;
         }
@@ -290,7 +292,7 @@ impl Channel {
 
     /// The earliest armed slot: (time, slot).
     #[inline]
-    pub fn next_timer(&self) -> (u64, usize) {
+    pub(super) fn next_timer(&self) -> (u64, usize) {
         let mut best = (NEVER, 0);
         for (slot, &t) in self.timers.iter().enumerate() {
             if t < best.0 {

@@ -1,18 +1,18 @@
 //! The device's DMA accesses to guest memory: every byte the model reads or
 //! writes goes through here, through vm-memory's checked `Bytes` methods, so
 //! nothing outside the memory the model was given is ever touched, and a
-//! cleared bus-master bit stops every access.
+//! cleared bus-master bit stops every access. [`GuestMem`] owns the memory
+//! and the burst buffer; each access takes the function's config space,
+//! which says whether bus mastering is on and records master aborts.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 
-use crate::controller::Controller;
-use crate::irq::InterruptSink;
-use crate::pci::config::{STS_RECEIVED_MASTER_ABORT, STS_SIGNALED_TARGET_ABORT};
+use crate::pci::config::{ConfigSpace, STS_RECEIVED_MASTER_ABORT, STS_SIGNALED_TARGET_ABORT};
 use crate::regs::error_code;
 
 /// Why a DMA access failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DmaError {
+pub(super) enum DmaError {
     /// The command register's bus-master bit is clear.
     #[error("bus mastering is disabled")]
     NoBusMaster,
@@ -23,7 +23,7 @@ pub enum DmaError {
 
 impl DmaError {
     /// The channel error code this failure maps to when it stops a channel.
-    pub fn channel_code(self, otherwise: u32) -> u32 {
+    pub(super) fn channel_code(self, otherwise: u32) -> u32 {
         match self {
             DmaError::NoBusMaster => error_code::NO_BUS_MASTER,
             DmaError::OutOfRange(_) => otherwise,
@@ -31,9 +31,29 @@ impl DmaError {
     }
 }
 
-impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
+/// Guest memory as the device reaches it, and the burst buffer that
+/// copies and fills go through (allocated once).
+pub(super) struct GuestMem<M> {
+    mem: M,
+    scratch: Vec<u8>,
+}
+
+impl<M: GuestMemory> GuestMem<M> {
+    /// `mem`, with a burst buffer of `burst` bytes.
+    pub(super) fn new(mem: M, burst: usize) -> Self {
+        GuestMem {
+            mem,
+            scratch: vec![0; burst],
+        }
+    }
+
+    /// The memory.
+    pub(super) fn memory(&self) -> &M {
+        &self.mem
+    }
+
     /// Whether `[addr, addr + len)` is wholly in guest memory.
-    pub(crate) fn in_ram(&self, addr: u64, len: u64) -> bool {
+    pub(super) fn in_ram(&self, addr: u64, len: u64) -> bool {
         let Ok(count) = usize::try_from(len) else {
             return false;
         };
@@ -44,43 +64,55 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                     .check_range(GuestAddress(addr), count, Permissions::ReadWrite))
     }
 
-    fn dma_check(&mut self, addr: u64) -> Result<(), DmaError> {
-        if !self.pci.config().bus_master() {
-            self.pci.config_mut().flag_status(STS_SIGNALED_TARGET_ABORT);
+    fn check(pci: &mut ConfigSpace) -> Result<(), DmaError> {
+        if !pci.bus_master() {
+            pci.flag_status(STS_SIGNALED_TARGET_ABORT);
             return Err(DmaError::NoBusMaster);
         }
-        let _ = addr;
         Ok(())
     }
 
-    fn range_error(&mut self, addr: u64) -> DmaError {
-        self.pci.config_mut().flag_status(STS_RECEIVED_MASTER_ABORT);
+    fn range_error(pci: &mut ConfigSpace, addr: u64) -> DmaError {
+        pci.flag_status(STS_RECEIVED_MASTER_ABORT);
         DmaError::OutOfRange(addr)
     }
 
     /// Reads guest memory at `addr` into `buf`.
-    pub(crate) fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
-        self.dma_check(addr)?;
+    pub(super) fn read(
+        &self,
+        pci: &mut ConfigSpace,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<(), DmaError> {
+        Self::check(pci)?;
         let end_ok = addr.checked_add(buf.len() as u64).is_some();
         if !end_ok || self.mem.read_slice(buf, GuestAddress(addr)).is_err() {
-            return Err(self.range_error(addr));
+            return Err(Self::range_error(pci, addr));
         }
         Ok(())
     }
 
     /// Writes `buf` to guest memory at `addr`.
-    pub(crate) fn dma_write(&mut self, addr: u64, buf: &[u8]) -> Result<(), DmaError> {
-        self.dma_check(addr)?;
+    pub(super) fn write(
+        &self,
+        pci: &mut ConfigSpace,
+        addr: u64,
+        buf: &[u8],
+    ) -> Result<(), DmaError> {
+        Self::check(pci)?;
         let end_ok = addr.checked_add(buf.len() as u64).is_some();
         if !end_ok || self.mem.write_slice(buf, GuestAddress(addr)).is_err() {
-            return Err(self.range_error(addr));
+            return Err(Self::range_error(pci, addr));
         }
         Ok(())
     }
 
-    /// Copies `len` bytes from `src` to `dst` through the scratch buffer.
-    pub(crate) fn dma_copy(
+    /// Copies `len` bytes (at most one burst buffer) from `src` to `dst`;
+    /// the error says whether the source (`true`) or the destination
+    /// failed.
+    pub(super) fn copy(
         &mut self,
+        pci: &mut ConfigSpace,
         src: u64,
         dst: u64,
         len: u32,
@@ -88,17 +120,18 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let n = (len as usize).min(scratch.len());
         let r = self
-            .dma_read(src, &mut scratch[..n])
+            .read(pci, src, &mut scratch[..n])
             .map_err(|e| (e, true))
-            .and_then(|()| self.dma_write(dst, &scratch[..n]).map_err(|e| (e, false)));
+            .and_then(|()| self.write(pci, dst, &scratch[..n]).map_err(|e| (e, false)));
         self.scratch = scratch;
         r
     }
 
-    /// Writes `len` bytes of the repeated 8-byte `pattern` at `dst`, where
-    /// `dst` is `offset` bytes into the fill.
-    pub(crate) fn dma_fill(
+    /// Writes `len` bytes (at most one burst buffer) of the repeated 8-byte
+    /// `pattern` at `dst`, where `dst` is `offset` bytes into the fill.
+    pub(super) fn fill(
         &mut self,
+        pci: &mut ConfigSpace,
         dst: u64,
         offset: u32,
         len: u32,
@@ -110,36 +143,16 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         for (i, b) in scratch[..n].iter_mut().enumerate() {
             *b = p[(offset as usize + i) % 8];
         }
-        let r = self.dma_write(dst, &scratch[..n]);
+        let r = self.write(pci, dst, &scratch[..n]);
         self.scratch = scratch;
         r
     }
 
     /// Flips bit `bit` of the byte at `addr`.
-    pub(crate) fn dma_flip(&mut self, addr: u64, bit: u32) -> Result<(), DmaError> {
+    pub(super) fn flip(&self, pci: &mut ConfigSpace, addr: u64, bit: u32) -> Result<(), DmaError> {
         let mut b = [0u8; 1];
-        self.dma_read(addr, &mut b)?;
+        self.read(pci, addr, &mut b)?;
         b[0] ^= 1 << (bit % 8);
-        self.dma_write(addr, &b)
-    }
-
-    /// Reads channel `c`'s shadow: (tail, comp_head). A failed read stops an
-    /// enabled channel (`ERR_RING_ADDR` or `ERR_NO_BUS_MASTER`).
-    pub(crate) fn read_shadow(&mut self, c: u8) -> Option<(u32, u32)> {
-        let base = self.channels[usize::from(c)].shadow_base;
-        let mut b = [0u8; 8];
-        match self.dma_read(base, &mut b) {
-            Ok(()) => Some((
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-            )),
-            Err(e) => {
-                let ch = &self.channels[usize::from(c)];
-                if ch.enabled && !ch.stopping {
-                    self.enter_error(c, e.channel_code(error_code::RING_ADDR));
-                }
-                None
-            }
-        }
+        self.write(pci, addr, &b)
     }
 }

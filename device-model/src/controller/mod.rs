@@ -1,5 +1,5 @@
-//! The top-level device: construction, the register state machine for
-//! config space, BAR0 and BAR2, the doorbell, and the clock interface.
+//! The top-level device: construction, config space, the BAR0/BAR2
+//! dispatch, and the clock (whole runs and bounded slices).
 //!
 //! The VMM drives it with four kinds of calls: register accesses
 //! ([`Controller::config_read`]/[`config_write`](Controller::config_write),
@@ -8,17 +8,38 @@
 //! ([`next_event`](Controller::next_event), [`advance_to`](Controller::advance_to)).
 //! Register accesses act at the current device cycle; the caller advances
 //! the clock first if it models time. The pipeline's event handlers live in
-//! `pipeline.rs`, memory helpers in `dma.rs`.
+//! `pipeline.rs`, the doorbell in `doorbell.rs`, memory access in
+//! `guest_mem.rs`; the fields are private to this module and those files.
+
+mod bar0;
+mod channel;
+mod channel_ctrl;
+mod doorbell;
+mod guest_mem;
+mod interrupts;
+mod pipeline;
 
 use vm_memory::GuestMemory;
 
-use crate::channel::{Channel, NEVER};
+use self::channel::{Channel, NEVER};
+use self::guest_mem::GuestMem;
+use self::interrupts::Causes;
 use crate::config::{ConfigError, DeviceConfig};
 use crate::fault::{AppliedFault, FaultEngine};
-use crate::irq::InterruptSink;
+use crate::interrupt_sink::InterruptSink;
 use crate::pci::{BarReprogrammed, PciFunction};
-use crate::regs::{self, error_code};
-use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
+use crate::trace::{chrome, AccessError, Counters, EventKind, Space, Trace, TraceEvent};
+
+/// How far a bounded call ([`Controller::run_slice`],
+/// [`Controller::advance_slice`]) got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Events processed.
+    pub events: u64,
+    /// The goal was reached: the device is idle (`run_slice`), or no event
+    /// is due and the clock is at the target cycle (`advance_slice`).
+    pub done: bool,
+}
 
 /// The DMA controller.
 ///
@@ -35,23 +56,21 @@ use crate::trace::{chrome, AccessError, EventKind, Space, Trace, TraceEvent};
 /// assert_eq!(dev.next_event(), None);
 /// ```
 pub struct Controller<M: GuestMemory, S: InterruptSink> {
-    pub(crate) cfg: DeviceConfig,
-    pub(crate) mem: M,
-    pub(crate) irq: S,
-    pub(crate) pci: PciFunction,
-    pub(crate) channels: Vec<Channel>,
-    pub(crate) faults: FaultEngine,
-    pub(crate) fault_buf: Vec<AppliedFault>,
-    pub(crate) trace: Trace,
-    pub(crate) now: u64,
-    pub(crate) next_seq: u64,
-    pub(crate) int_status: u32,
-    pub(crate) int_mask: u32,
-    pub(crate) bad_access: u32,
-    pub(crate) removed: bool,
-    pub(crate) bus_owner: Option<u8>,
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) full_burst_cycles: u64,
+    cfg: DeviceConfig,
+    guest: GuestMem<M>,
+    irq: S,
+    pci: PciFunction,
+    channels: Vec<Channel>,
+    faults: FaultEngine,
+    fault_buf: Vec<AppliedFault>,
+    trace: Trace,
+    now: u64,
+    next_seq: u64,
+    causes: Causes,
+    bad_access: u32,
+    removed: bool,
+    bus_owner: Option<u8>,
+    full_burst_cycles: u64,
 }
 
 impl<M: GuestMemory, S: InterruptSink> std::fmt::Debug for Controller<M, S> {
@@ -76,18 +95,16 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             channels: (0..cfg.channels).map(|_| Channel::new()).collect(),
             faults: FaultEngine::disabled(),
             fault_buf: Vec::with_capacity(8),
-            trace: Trace::new(cfg.trace_capacity, cfg.trace),
+            trace: Trace::new(cfg.trace_capacity, cfg.trace, cfg.channels),
             now: 0,
             next_seq: 1,
-            int_status: 0,
-            int_mask: 0,
+            causes: Causes::default(),
             bad_access: 0,
             removed: false,
             bus_owner: None,
-            scratch: vec![0; burst],
             full_burst_cycles: cfg.timing.burst_cycles(cfg.timing.burst_bytes),
             cfg,
-            mem,
+            guest: GuestMem::new(mem, burst),
             irq,
         })
     }
@@ -110,7 +127,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Guest memory.
     pub fn memory(&self) -> &M {
-        &self.mem
+        self.guest.memory()
     }
 
     /// The interrupt sink.
@@ -153,6 +170,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         self.trace.lost()
     }
 
+    /// Exact counters of what the device did since power-on, whatever the
+    /// trace buffer lost.
+    pub fn counters(&self) -> &Counters {
+        self.trace.counters()
+    }
+
     /// Turns trace recording on or off.
     pub fn set_trace_enabled(&mut self, on: bool) {
         self.trace.set_enabled(on);
@@ -163,7 +186,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         chrome::to_chrome_json(events, self.cfg.channels, self.cfg.timing.clock_hz)
     }
 
-    pub(crate) fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
+    fn bad(&mut self, space: Space, offset: u64, size: usize, error: AccessError) {
         self.bad_access = self.bad_access.saturating_add(1);
         let size = u8::try_from(size).unwrap_or(u8::MAX);
         self.trace.push(
@@ -226,13 +249,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// `GCTRL.RESET`: every channel reset, global registers cleared.
-    pub(crate) fn device_reset(&mut self) {
+    fn device_reset(&mut self) {
         for c in &mut self.channels {
             c.reset();
         }
         self.bus_owner = None;
-        self.int_status = 0;
-        self.int_mask = 0;
+        self.causes = Causes::default();
         self.bad_access = 0;
         self.trace.push(self.now, EventKind::Reset { flr: false });
     }
@@ -285,149 +307,6 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         }
     }
 
-    pub(crate) fn cause_bit(&self, vector: u16) -> u32 {
-        if vector < u16::from(self.cfg.channels) {
-            1 << vector
-        } else {
-            regs::INT_ERROR
-        }
-    }
-
-    /// The doorbell: `Some(tail)` is an MMIO write of `TAIL` (value known);
-    /// `None` is a value-less kick (ioeventfd) that reads the tail (and the
-    /// completion head) from the channel's shadow (spec §4.3).
-    ///
-    /// ```
-    /// use device_model::{Controller, DeviceConfig, RecordingSink, EventKind};
-    /// use device_model::regs::{self, channel_reg};
-    /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-    ///
-    /// let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 16)]).unwrap();
-    /// let mut dev = Controller::new(DeviceConfig::default(), mem.clone(), RecordingSink::default()).unwrap();
-    /// dev.config_write(4, &[0x06, 0]);
-    /// let w = |dev: &mut Controller<_, _>, r, v: u32| dev.mmio_write(0, channel_reg(0, r), &v.to_le_bytes());
-    /// w(&mut dev, regs::CH_RING_BASE, 0x1000);
-    /// w(&mut dev, regs::CH_RING_SIZE, 8);
-    /// w(&mut dev, regs::CH_COMP_BASE, 0x2000);
-    /// w(&mut dev, regs::CH_SHADOW_BASE, 0x3000);
-    /// w(&mut dev, regs::CH_CTRL, regs::CTRL_ENABLE);
-    /// mem.write_obj(1u32, GuestAddress(0x3000)).unwrap(); // shadow.tail = 1
-    /// dev.doorbell(0, None);                              // ioeventfd kick
-    /// let kinds: Vec<_> = dev.trace_events().iter().map(|e| e.kind).collect();
-    /// assert!(kinds.contains(&EventKind::Doorbell { channel: 0, tail: 1, from_shadow: true }));
-    /// ```
-    pub fn doorbell(&mut self, channel: u8, tail: Option<u32>) {
-        if self.removed {
-            return;
-        }
-        let Some(ch) = self.channels.get(usize::from(channel)) else {
-            return self.bad(
-                Space::Doorbell,
-                u64::from(channel),
-                0,
-                AccessError::NoRegister,
-            );
-        };
-        let (tail, from_shadow) = match tail {
-            Some(t) => (t, false),
-            None if ch.shadow_base == 0 => {
-                return self.bad(
-                    Space::Doorbell,
-                    u64::from(channel),
-                    0,
-                    AccessError::NoShadow,
-                )
-            }
-            None => match self.read_shadow(channel) {
-                Some((t, comp_head)) => {
-                    self.apply_comp_head(channel, comp_head);
-                    (t, true)
-                }
-                None => return,
-            },
-        };
-        self.trace.push(
-            self.now,
-            EventKind::Doorbell {
-                channel,
-                tail,
-                from_shadow,
-            },
-        );
-        let ch = &mut self.channels[usize::from(channel)];
-        if !ch.enabled {
-            ch.tail = tail;
-            return;
-        }
-        if tail >= ch.ring_size {
-            return self.enter_error(channel, error_code::TAIL_RANGE);
-        }
-        ch.tail = tail;
-        self.kick(channel);
-    }
-
-    /// Applies a new completion head (register or shadow).
-    pub(crate) fn apply_comp_head(&mut self, c: u8, v: u32) {
-        let ch = &mut self.channels[usize::from(c)];
-        if !ch.enabled {
-            ch.comp_head = v;
-            return;
-        }
-        if v >= ch.ring_size {
-            return self.enter_error(c, error_code::COMP_HEAD_RANGE);
-        }
-        ch.comp_head = v;
-        if ch.comp_full && !ch.comp_ring_full() {
-            ch.comp_full = false;
-            ch.arm_min(crate::channel::T_WB, self.now);
-        }
-    }
-
-    pub(crate) fn enable(&mut self, c: u8) {
-        if let Err(code) = self.validate_rings(c) {
-            return self.enter_error(c, code);
-        }
-        let ch = &mut self.channels[usize::from(c)];
-        ch.enabled = true;
-        ch.fetch_index = ch.head;
-        let state = ch.state();
-        self.trace.push(
-            self.now,
-            EventKind::ChannelState {
-                channel: c,
-                state,
-                error: 0,
-            },
-        );
-        self.kick(c);
-    }
-
-    fn validate_rings(&self, c: u8) -> Result<(), u32> {
-        let ch = &self.channels[usize::from(c)];
-        let size = ch.ring_size;
-        if !size.is_power_of_two() || !(2..=self.cfg.max_ring_size).contains(&size) {
-            return Err(error_code::RING_SIZE);
-        }
-        if [ch.head, ch.tail, ch.comp_head, ch.comp_tail]
-            .iter()
-            .any(|&i| i >= size)
-        {
-            return Err(error_code::RING_SIZE);
-        }
-        let aligned = ch.ring_base % regs::RING_ALIGN == 0
-            && ch.comp_base % regs::RING_ALIGN == 0
-            && ch.shadow_base % regs::SHADOW_ALIGN == 0;
-        if !aligned {
-            return Err(error_code::RING_ALIGN);
-        }
-        let bytes = u64::from(size) * crate::descriptor::DESCRIPTOR_SIZE;
-        let shadow_ok = ch.shadow_base == 0 || self.in_ram(ch.shadow_base, 8);
-        if !self.in_ram(ch.ring_base, bytes) || !self.in_ram(ch.comp_base, bytes) || !shadow_ok {
-            return Err(error_code::RING_ADDR);
-        }
-        Ok(())
-    }
-
     /// The next cycle at which something happens, or `None` when idle.
     pub fn next_event(&self) -> Option<u64> {
         let t = self
@@ -454,22 +333,62 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// assert_eq!(dev.now(), 1_000);
     /// ```
     pub fn advance_to(&mut self, cycle: u64) {
-        while let Some((t, c, slot)) = self.earliest() {
-            if t > cycle {
-                break;
-            }
-            self.now = self.now.max(t);
-            self.channels[usize::from(c)].timers[slot] = NEVER;
-            self.dispatch(c, slot);
-        }
+        self.process(cycle, u64::MAX);
         self.now = self.now.max(cycle);
     }
 
     /// Instant mode: processes events until none is left; returns the
     /// number of events processed.
     pub fn run_until_idle(&mut self) -> u64 {
+        self.process(NEVER, u64::MAX)
+    }
+
+    /// [`advance_to`](Self::advance_to) in bounded slices: processes at
+    /// most `max_events` of the events due at or before `cycle`; once none
+    /// is left due, sets the clock to `cycle`. Each event does a bounded
+    /// amount of work (at most one burst of data), so a caller holding a
+    /// lock can release it between slices. Calling it until `done` gives
+    /// the same cycle stamps, trace and memory as one `advance_to`.
+    ///
+    /// ```
+    /// use device_model::{Controller, DeviceConfig, RecordingSink};
+    /// use vm_memory::{GuestAddress, GuestMemoryMmap};
+    ///
+    /// let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 16)]).unwrap();
+    /// let mut dev = Controller::new(DeviceConfig::default(), mem, RecordingSink::default()).unwrap();
+    /// let p = dev.advance_slice(1_000, 16);
+    /// assert!(p.done && p.events == 0 && dev.now() == 1_000);
+    /// ```
+    pub fn advance_slice(&mut self, cycle: u64, max_events: u64) -> Progress {
+        let events = self.process(cycle, max_events);
+        let done = self.earliest().is_none_or(|(t, _, _)| t > cycle);
+        if done {
+            self.now = self.now.max(cycle);
+        }
+        Progress { events, done }
+    }
+
+    /// [`run_until_idle`](Self::run_until_idle) in bounded slices: at most
+    /// `max_events` events; `done` once the device is idle. Calling it
+    /// until `done` gives the same result as one `run_until_idle`.
+    pub fn run_slice(&mut self, max_events: u64) -> Progress {
+        let events = self.process(NEVER, max_events);
+        let done = self.earliest().is_none();
+        Progress { events, done }
+    }
+
+    /// Processes up to `max_events` events due at or before `until`, in
+    /// order (earliest first; ties by channel, then timer slot). Returns
+    /// how many it processed.
+    fn process(&mut self, until: u64, max_events: u64) -> u64 {
         let mut n = 0;
-        while let Some((t, c, slot)) = self.earliest() {
+        while n < max_events {
+            let Some((t, c, slot)) = self.earliest() else {
+                break;
+            };
+            if t > until {
+                break;
+            }
             self.now = self.now.max(t);
             self.channels[usize::from(c)].timers[slot] = NEVER;
             self.dispatch(c, slot);

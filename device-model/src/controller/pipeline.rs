@@ -3,7 +3,7 @@
 //! with the fault effects applied where they act.
 //!
 //! Interrupt causes are in `interrupts.rs`, abort/reset/error in
-//! `control.rs`. Each handler runs at `self.now`, may arm timer slots of
+//! `channel_ctrl.rs`. Each handler runs at `self.now`, may arm timer slots of
 //! its channel (or grant the bus to another), and never loops over
 //! guest-controlled counts except the bounded fault parameters (bit flips;
 //! storm messages go one per event). Bus arbitration is round-robin: when a burst ends the scan for
@@ -11,19 +11,19 @@
 
 use vm_memory::GuestMemory;
 
-use crate::channel::{
+use super::channel::{
     Active, Effects, Pending, T_BURST, T_COALESCE, T_EXTRA, T_FETCH, T_IRQ, T_START, T_STORM, T_WB,
 };
-use crate::controller::Controller;
+use super::Controller;
 use crate::descriptor::{Completion, Descriptor, COMP_PHASE, DESCRIPTOR_SIZE, OP_COPY, OP_FILL};
 use crate::fault::{DescriptorContext, FaultEffect};
-use crate::irq::InterruptSink;
+use crate::interrupt_sink::InterruptSink;
 use crate::regs::{error_code, lo32, status};
 use crate::trace::EventKind;
 
 impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Runs the handler of timer `slot` of channel `c` (already disarmed).
-    pub(crate) fn dispatch(&mut self, c: u8, slot: usize) {
+    pub(super) fn dispatch(&mut self, c: u8, slot: usize) {
         match slot {
             T_FETCH => self.on_fetch(c),
             T_START => self.begin_data(c),
@@ -38,7 +38,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Starts a descriptor fetch if the channel can take one.
-    pub(crate) fn kick(&mut self, c: u8) {
+    pub(super) fn kick(&mut self, c: u8) {
         let ch = &mut self.channels[usize::from(c)];
         if self.removed || !ch.can_fetch() {
             return;
@@ -58,7 +58,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             .ring_base
             .wrapping_add(u64::from(index) * DESCRIPTOR_SIZE);
         let mut raw = [0u8; 32];
-        if let Err(e) = self.dma_read(addr, &mut raw) {
+        if let Err(e) = self.guest.read(self.pci.config_mut(), addr, &mut raw) {
             return self.enter_error(c, e.channel_code(error_code::FETCH));
         }
         let desc = Descriptor::from_bytes(&raw);
@@ -153,13 +153,13 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return Some(status::ERR_LEN);
         }
         let len = u64::from(d.len);
-        if d.op == OP_COPY && !self.in_ram(d.src, len) {
+        if d.op == OP_COPY && !self.guest.in_ram(d.src, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
             return Some(status::ERR_SRC);
         }
-        if !self.in_ram(d.dst, len) {
+        if !self.guest.in_ram(d.dst, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
@@ -169,7 +169,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Moves the fetched descriptor into its data phase when allowed.
-    pub(crate) fn try_start(&mut self, c: u8) {
+    pub(super) fn try_start(&mut self, c: u8) {
         let ch = &mut self.channels[usize::from(c)];
         let Some(f) = ch.fetched else { return };
         if ch.active.is_some() || (f.desc.fence() && !ch.wb.is_empty()) {
@@ -245,14 +245,16 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let bytes = (a.limit - a.moved).min(self.cfg.timing.burst_bytes);
         let dst = a.desc.dst.wrapping_add(u64::from(a.moved));
         let r = if a.desc.op == OP_FILL {
-            self.dma_fill(dst, a.moved, bytes, a.desc.src)
+            self.guest
+                .fill(self.pci.config_mut(), dst, a.moved, bytes, a.desc.src)
                 .map_err(|e| (e, false))
         } else {
-            self.dma_copy(a.desc.src.wrapping_add(u64::from(a.moved)), dst, bytes)
+            let src = a.desc.src.wrapping_add(u64::from(a.moved));
+            self.guest.copy(self.pci.config_mut(), src, dst, bytes)
         };
         match r {
             Ok(()) => a.moved += bytes,
-            Err((crate::dma::DmaError::NoBusMaster, _)) => {
+            Err((super::guest_mem::DmaError::NoBusMaster, _)) => {
                 self.channels[usize::from(c)].active = Some(a);
                 return self.enter_error(c, error_code::NO_BUS_MASTER);
             }
@@ -282,7 +284,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     }
 
     /// Grants the bus to the next channel after `last` with a burst ready.
-    pub(crate) fn arbitrate(&mut self, last: u8) {
+    pub(super) fn arbitrate(&mut self, last: u8) {
         if self.bus_owner.is_some() {
             return;
         }
@@ -306,7 +308,12 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             for i in 0..a.fx.corrupt {
                 let pos = self.faults.effect_random(a.seq, u64::from(i)) % bits;
                 if self
-                    .dma_flip(a.desc.dst.wrapping_add(pos / 8), (pos % 8) as u32)
+                    .guest
+                    .flip(
+                        self.pci.config_mut(),
+                        a.desc.dst.wrapping_add(pos / 8),
+                        (pos % 8) as u32,
+                    )
                     .is_err()
                 {
                     break;
@@ -366,7 +373,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
 
     /// Whether a completion record fits, re-reading the shadow's
     /// `comp_head` when the ring looks full.
-    pub(crate) fn has_comp_space(&mut self, c: u8) -> bool {
+    pub(super) fn has_comp_space(&mut self, c: u8) -> bool {
         let ch = &self.channels[usize::from(c)];
         if !ch.comp_ring_full() {
             return true;
@@ -384,7 +391,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
     /// Writes `p`'s record (unless a fault suppresses it), advances the
     /// indices and applies its interrupt. Returns false if the channel
     /// stopped.
-    pub(crate) fn complete(&mut self, c: u8, p: Pending) -> bool {
+    pub(super) fn complete(&mut self, c: u8, p: Pending) -> bool {
         let now = self.now;
         let ch = &mut self.channels[usize::from(c)];
         let size = ch.ring_size.max(1);
@@ -415,7 +422,10 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         ch.last = rec;
         let write = !p.fx.missing && ch.enabled;
         if write {
-            if let Err(e) = self.dma_write(addr, &written.to_bytes()) {
+            if let Err(e) = self
+                .guest
+                .write(self.pci.config_mut(), addr, &written.to_bytes())
+            {
                 self.trace_completion(c, &p, false);
                 if !self.channels[usize::from(c)].stopping {
                     self.enter_error(c, e.channel_code(error_code::COMP_WRITE));
@@ -438,7 +448,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         true
     }
 
-    pub(crate) fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
+    pub(super) fn trace_completion(&mut self, c: u8, p: &Pending, written: bool) {
         let kind = EventKind::Completion {
             channel: c,
             seq: p.seq,

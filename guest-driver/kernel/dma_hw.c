@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 /*
- * dmadev: discovery, MSI-X and channel handling for the dmalab DMA
- * controller (docs/device-spec.md; API and conventions in dmadev.h).
+ * The dmadev library: discovery, MSI-X and channel handling for the
+ * dmalab DMA controller, by direct register access (docs/device-spec.md;
+ * API and conventions in dmadev.h).
  *
  * Design notes:
  * - Exits are the cost here (~11 us each, two per config access), so the

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmalab in-guest test harness: the last thing the dmalab Linux guest boots.
+ *
+ * On hosts where ring-0 code is emulated, user space cannot make system
+ * calls, so the tests run as built-in kernel code and this harness takes
+ * the place of init. From a late_initcall_sync, i.e. after every driver
+ * probed and dmatest's own init ran, it
+ *
+ *  1. waits for device probing to finish;
+ *  2. runs dmatest on the DMA channels (dmatest_start(), unless the command
+ *     line started it with dmatest.run=1) and collects the totals per
+ *     channel (dmatest_collect(), which also releases the channels);
+ *  3. runs the built-in KUnit suites whose names match dmalab.kunit, with
+ *     the channels free for the driver's own suite;
+ *  4. prints one line, DMALAB-RESULT {json}, with the dmatest totals, the
+ *     KUnit totals and the driver's counters (docs/boot-protocol.md,
+ *     "Serial conventions"), and
+ *  5. ends the VM by writing the status to the debug-exit port 0xF4:
+ *     0 when everything passed, 1 otherwise.
+ *
+ * It never returns to the boot, so the KUnit executor does not run the
+ * suites a second time and the boot never reaches "No working init found".
+ * With dmalab.harness=0 it does nothing and the boot goes on (a full
+ * system with an initramfs).
+ *
+ * Command-line parameters (all optional):
+ *   dmalab.harness=0|1       run the harness (1)
+ *   dmalab.iterations=N      dmatest transfers per thread (8)
+ *   dmalab.threads=N         dmatest threads per channel (1)
+ *   dmalab.buf_size=BYTES    dmatest buffer size (1024); every byte is
+ *                            filled and checked by the CPU, the cost on
+ *                            an emulated ring 0
+ *   dmalab.channels=N        channels dmatest must have tested to pass (4)
+ *   dmalab.kunit=GLOB        suites to run, by name ("*"; "" runs none)
+ *   dmalab.timeout_ms=MS     how long dmatest may take in all (60000)
+ * dmatest's own parameters (dmatest.timeout, .channel, .max_channels,
+ * .noverify, ...) apply as documented in Documentation/driver-api/dmaengine/
+ * dmatest.rst.
+ */
+#define pr_fmt(fmt) "dmalab-harness: " fmt
+
+#include <linux/device/driver.h>
+#include <linux/dmatest.h>
+#include <linux/glob.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/moduleparam.h>
+#include <linux/reboot.h>
+#include <linux/seq_buf.h>
+#include <linux/slab.h>
+#include <kunit/test.h>
+
+#include "dmalab_dma.h"
+
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "dmalab."
+
+static bool harness = true;
+module_param(harness, bool, 0444);
+MODULE_PARM_DESC(harness, "Run the harness at the end of the boot (default 1)");
+
+static unsigned int iterations = 8;
+module_param(iterations, uint, 0444);
+MODULE_PARM_DESC(iterations, "dmatest transfers per thread (default 8)");
+
+static unsigned int threads = 1;
+module_param(threads, uint, 0444);
+MODULE_PARM_DESC(threads, "dmatest threads per channel (default 1)");
+
+static unsigned int buf_size = 1024;
+module_param(buf_size, uint, 0444);
+MODULE_PARM_DESC(buf_size, "dmatest buffer size in bytes (default 1024)");
+
+static unsigned int channels = 4;
+module_param(channels, uint, 0444);
+MODULE_PARM_DESC(channels, "Channels dmatest must have tested (default 4)");
+
+static char *kunit = "*";
+module_param(kunit, charp, 0444);
+MODULE_PARM_DESC(kunit, "Glob of the KUnit suites to run (default *)");
+
+static unsigned int timeout_ms = 60000;
+module_param(timeout_ms, uint, 0444);
+MODULE_PARM_DESC(timeout_ms, "Time dmatest may take in all (default 60000)");
+
+/* The debug-exit port of the dmalab VMM: the byte written is the status. */
+#define DMALAB_EXIT_PORT	0xf4
+/* printk's limit for one record is a little under 1024 bytes. */
+#define DMALAB_RESULT_MAX	960
+
+extern struct kunit_suite * const __kunit_suites_start[];
+extern struct kunit_suite * const __kunit_suites_end[];
+
+struct dmatest_summary {
+	struct seq_buf *json;
+	unsigned int channels;
+	unsigned int failures;
+	bool all_ok;
+};
+
+struct kunit_summary {
+	unsigned int suites, suites_passed, suites_failed, suites_skipped;
+	unsigned int cases, passed, failed, skipped;
+};
+
+static void dmatest_report(const struct dmatest_chan_totals *t, void *ctx)
+{
+	struct dmatest_summary *s = ctx;
+
+	seq_buf_printf(s->json,
+		       "%s{\"chan\":\"%s\",\"threads\":%u,\"tests\":%u,\"failures\":%u,\"result\":%d,\"finished\":%s}",
+		       s->channels ? "," : "", t->chan, t->threads, t->tests,
+		       t->failures, t->result, t->finished ? "true" : "false");
+	pr_info("dmatest on %s: %u tests, %u failures, result %d%s\n",
+		t->chan, t->tests, t->failures, t->result,
+		t->finished ? "" : ", not finished");
+	s->channels++;
+	s->failures += t->failures;
+	if (!t->finished || t->failures || t->result || !t->tests)
+		s->all_ok = false;
+}
+
+/* Runs dmatest and appends "dmatest":{...}; returns true when it passed. */
+static bool run_dmatest(struct seq_buf *json)
+{
+	struct dmatest_summary s = { .json = json, .all_ok = true };
+	int started, collected;
+
+	started = dmatest_start(iterations, threads, buf_size);
+	if (started == -EBUSY)
+		pr_info("dmatest was started from the command line\n");
+	else if (started < 0)
+		pr_err("dmatest did not start: %d\n", started);
+	else
+		pr_info("dmatest started on %d channels\n", started);
+
+	seq_buf_printf(json, ",\"dmatest\":{\"iterations\":%u,\"threads\":%u,\"buf_size\":%u,\"channels\":[",
+		       iterations, threads, buf_size);
+	collected = dmatest_collect(msecs_to_jiffies(timeout_ms),
+				    dmatest_report, &s);
+	seq_buf_printf(json, "],\"failures\":%u", s.failures);
+	if (collected == -ETIMEDOUT) {
+		pr_err("dmatest did not end within %u ms\n", timeout_ms);
+		seq_buf_puts(json, ",\"error\":\"timeout\"");
+	}
+	seq_buf_putc(json, '}');
+
+	if (s.channels < channels) {
+		pr_err("dmatest tested %u channels, %u expected\n",
+		       s.channels, channels);
+		return false;
+	}
+	return collected >= 0 && s.all_ok;
+}
+
+static void count_suite(struct kunit_suite *suite, struct kunit_summary *k)
+{
+	struct kunit_case *test_case;
+	unsigned int failed = 0, passed = 0;
+
+	k->suites++;
+	kunit_suite_for_each_test_case(suite, test_case) {
+		k->cases++;
+		/* A suite whose init failed ran none of its cases. */
+		if (suite->suite_init_err || test_case->status == KUNIT_FAILURE) {
+			k->failed++;
+			failed++;
+		} else if (test_case->status == KUNIT_SKIPPED) {
+			k->skipped++;
+		} else {
+			k->passed++;
+			passed++;
+		}
+	}
+	if (failed || suite->suite_init_err)
+		k->suites_failed++;
+	else if (passed)
+		k->suites_passed++;
+	else
+		k->suites_skipped++;
+}
+
+/* Runs the matching KUnit suites, appends "kunit":{...}; true when passed. */
+static bool run_kunit(struct seq_buf *json)
+{
+	struct kunit_summary k = {};
+	struct kunit_suite **suites;
+	struct kunit_suite * const *s;
+	size_t n = 0, max = __kunit_suites_end - __kunit_suites_start;
+
+	suites = kcalloc(max ? max : 1, sizeof(*suites), GFP_KERNEL);
+	if (!suites) {
+		seq_buf_puts(json, ",\"kunit\":{\"error\":\"no memory\"}");
+		return false;
+	}
+	for (s = __kunit_suites_start; s < __kunit_suites_end; s++)
+		if (kunit[0] && glob_match(kunit, (*s)->name))
+			suites[n++] = *s;
+
+	if (n) {
+		pr_info("running %zu KUnit suites matching \"%s\"\n", n, kunit);
+		pr_info("KTAP version 1\n");
+		pr_info("1..%zu\n", n);
+		__kunit_test_suites_init(suites, n);
+	}
+	while (n)
+		count_suite(suites[--n], &k);
+	kfree(suites);
+
+	seq_buf_printf(json, ",\"kunit\":{\"suites\":%u,\"suites_passed\":%u,\"suites_failed\":%u,\"suites_skipped\":%u,\"cases\":%u,\"passed\":%u,\"failed\":%u,\"skipped\":%u}",
+		       k.suites, k.suites_passed, k.suites_failed,
+		       k.suites_skipped, k.cases, k.passed, k.failed, k.skipped);
+
+	/* Asking for suites and running none is a broken image, not a pass. */
+	if (kunit[0] && !k.cases) {
+		pr_err("no KUnit case matched \"%s\"\n", kunit);
+		return false;
+	}
+	return !k.failed;
+}
+
+/* Appends the driver's counters; returns the number of bound controllers. */
+static int add_driver_counters(struct seq_buf *json)
+{
+	u64 v[DMALAB_DMA_NR_COUNTERS];
+	int controllers = dmalab_dma_read_counters(v);
+	unsigned int i;
+
+	seq_buf_printf(json, ",\"controllers\":%d", controllers);
+	for (i = 0; i < DMALAB_DMA_NR_COUNTERS; i++)
+		seq_buf_printf(json, ",\"%s\":%llu",
+			       dmalab_dma_counter_names[i], v[i]);
+	return controllers;
+}
+
+static int __init dmalab_harness_run(void)
+{
+	struct seq_buf json;
+	char *buf;
+	bool pass;
+	u8 status;
+
+	if (!harness) {
+		pr_info("off (dmalab.harness=0), the boot goes on\n");
+		return 0;
+	}
+
+	wait_for_device_probe();
+
+	buf = kmalloc(DMALAB_RESULT_MAX, GFP_KERNEL);
+	if (!buf) {
+		pr_err("no memory for the result line\n");
+		status = 1;
+		goto exit;
+	}
+	seq_buf_init(&json, buf, DMALAB_RESULT_MAX);
+	seq_buf_puts(&json, "DMALAB-RESULT {\"scenario\":\"linux\"");
+
+	pass = run_dmatest(&json);
+	pass = run_kunit(&json) && pass;
+	if (add_driver_counters(&json) < 1) {
+		pr_err("the dmalab DMA driver bound no device\n");
+		pass = false;
+	}
+
+	seq_buf_printf(&json, ",\"status\":\"%s\"}", pass ? "pass" : "fail");
+	if (seq_buf_has_overflowed(&json)) {
+		/* Truncated JSON would be worse than none: say what happened. */
+		seq_buf_clear(&json);
+		seq_buf_puts(&json, "DMALAB-RESULT {\"scenario\":\"linux\",\"status\":\"fail\",\"error\":\"result line too long\"}");
+		pass = false;
+	}
+	status = pass ? 0 : 1;
+	/* One record, no prefix: the whole line reaches the console at once. */
+	printk(KERN_INFO "%.*s\n", (int)seq_buf_used(&json), buf);
+	kfree(buf);
+
+exit:
+	outb(status, DMALAB_EXIT_PORT);
+	/* Only reached on a VMM without the debug-exit port. */
+	pr_emerg("the debug-exit port did not end the VM; halting\n");
+	kernel_halt();
+	return 0;
+}
+late_initcall_sync(dmalab_harness_run);

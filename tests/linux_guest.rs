@@ -1,0 +1,289 @@
+//! The Linux guest on KVM: `images/linux/build.sh` builds the kernel
+//! (Debian's linux-source-6.1 with the dmaengine driver, dmatest, KUnit and
+//! the in-guest harness built in; the last line it prints is the vmlinux
+//! path), once per test binary, and each test boots it with
+//! `dmalab run --kernel <vmlinux>`, with or without a fault plan, and reads
+//! the harness's `DMALAB-RESULT` line and the VMM's `--report`.
+//!
+//! The boots take the whole machine's attention where ring 0 is emulated
+//! (~10–20 s each), so they run one at a time. `DMALAB_LINUX_VMLINUX=PATH`
+//! boots a kernel built elsewhere instead of running the build script.
+//! Without /dev/kvm every test prints a SKIPPED line (a failure under
+//! `DMALAB_REQUIRE_KVM=1` or `CI=true`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{kvm_usable, run_dmalab, Run, Scratch};
+
+/// A hard limit per boot: the image's harness gives dmatest 60 s at most.
+const LIMIT: Duration = Duration::from_secs(150);
+/// `--timeout` of the VMM (the kernel ends itself well before).
+const VM_TIMEOUT: &str = "120";
+
+/// Only one Linux VM at a time.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+/// The vmlinux to boot: built (or found in the cache) by
+/// `images/linux/build.sh`, once for every test of this binary.
+fn vmlinux() -> PathBuf {
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("DMALAB_LINUX_VMLINUX") {
+                return Ok(PathBuf::from(path));
+            }
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../images/linux/build.sh");
+            let out = Command::new(&script)
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                return Err(format!(
+                    "{} failed ({}):\n{stdout}\n{}",
+                    script.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let path = stdout.lines().last().unwrap_or_default().trim();
+            Ok(PathBuf::from(path))
+        })
+        .clone()
+        .unwrap_or_else(|e| panic!("the Linux guest image: {e}"))
+}
+
+/// One boot of the Linux guest and what it reported.
+struct Boot {
+    run: Run,
+    /// The harness's DMALAB-RESULT JSON.
+    result: Value,
+    /// The VMM's --report JSON.
+    report: Value,
+}
+
+impl Boot {
+    fn num(&self, path: &[&str]) -> u64 {
+        let mut v = &self.result;
+        for key in path {
+            v = &v[*key];
+        }
+        v.as_u64()
+            .unwrap_or_else(|| panic!("no number at {path:?} in the result\n{}", self.run))
+    }
+
+    /// Sequence numbers of the descriptors the device applied `kind` to.
+    fn faults(&self, kind: &str) -> Vec<u64> {
+        self.report["device"]["faults"][kind]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default()
+    }
+
+    /// No oops, no BUG, no panic and no KVM trouble on the console.
+    fn assert_no_oops(&self) {
+        for bad in [
+            "Oops",
+            "BUG:",
+            "Kernel panic",
+            "WARNING:",
+            "general protection",
+        ] {
+            assert!(!self.run.stdout.contains(bad), "{bad:?}\n{}", self.run);
+        }
+    }
+}
+
+/// Boots the image with `plan` (a file under tests/plans/ or a path) and
+/// extra command-line words; `--timing instant`, seed `seed`.
+fn boot(test: &str, plan: Option<PathBuf>, seed: u64, cmdline: &str) -> Boot {
+    let image = vmlinux();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(test);
+    let report = scratch.path().join("report.json");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--kernel".into(),
+        image.display().to_string(),
+        "--timing".into(),
+        "instant".into(),
+        "--seed".into(),
+        seed.to_string(),
+        "--timeout".into(),
+        VM_TIMEOUT.into(),
+        "--cmdline".into(),
+        cmdline.into(),
+        "--report".into(),
+        report.display().to_string(),
+    ];
+    if let Some(plan) = plan {
+        args.push("--faults".into());
+        args.push(plan.display().to_string());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = run_dmalab(&argv, LIMIT);
+    let line = run
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.find("DMALAB-RESULT ").map(|at| &l[at + 14..]))
+        .unwrap_or_else(|| panic!("no DMALAB-RESULT line\n{run}"));
+    let result: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad result line ({e})\n{run}"));
+    let report: Value = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    Boot {
+        run,
+        result,
+        report,
+    }
+}
+
+fn plan(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/plans")
+        .join(format!("{name}.toml"))
+}
+
+/// Fault runs leave KUnit out: its cases would meet the plan's faults.
+const NO_KUNIT: &str = "dmalab.kunit=";
+
+/// dmatest ran on all four channels, each with `tests` transfers at
+/// least, and the sum of its failures is what the result says.
+fn assert_dmatest_ran(b: &Boot) {
+    let channels = b.result["dmatest"]["channels"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no dmatest channels\n{}", b.run));
+    assert_eq!(channels.len(), 4, "{}", b.run);
+    let mut failures = 0;
+    for c in channels {
+        assert!(c["tests"].as_u64().unwrap_or(0) > 0, "{c}\n{}", b.run);
+        assert_eq!(c["finished"], true, "{c}\n{}", b.run);
+        failures += c["failures"].as_u64().unwrap_or(u64::MAX);
+    }
+    assert_eq!(failures, b.num(&["dmatest", "failures"]), "{}", b.run);
+}
+
+#[test]
+fn linux_boots_and_dmatest_and_kunit_pass() {
+    let test = "linux_boots_and_dmatest_and_kunit_pass";
+    if !kvm_usable(test) {
+        return;
+    }
+    let b = boot(test, None, 0, "");
+    assert_eq!(b.run.code(), 0, "{}", b.run);
+    assert_eq!(b.result["status"], "pass", "{}", b.run);
+    assert_dmatest_ran(&b);
+    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
+    assert!(b.num(&["kunit", "cases"]) > 0, "{}", b.run);
+    assert_eq!(b.num(&["kunit", "failed"]), 0, "{}", b.run);
+    assert_eq!(b.num(&["controllers"]), 1, "{}", b.run);
+    assert!(b.num(&["interrupts"]) > 0, "{}", b.run);
+    assert!(b.num(&["completions"]) > 0, "{}", b.run);
+    assert_eq!(b.num(&["errors_reported"]), 0, "{}", b.run);
+    b.assert_no_oops();
+}
+
+#[test]
+fn a_dropped_interrupt_is_recovered_by_the_watchdog() {
+    let test = "a_dropped_interrupt_is_recovered_by_the_watchdog";
+    if !kvm_usable(test) {
+        return;
+    }
+    let b = boot(test, Some(plan("lost-interrupt")), 1, NO_KUNIT);
+    assert_eq!(b.faults("drop-interrupt"), [3], "{}", b.run);
+    assert_eq!(b.run.code(), 0, "{}", b.run);
+    assert_dmatest_ran(&b);
+    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
+    assert!(b.num(&["watchdog_recoveries"]) >= 1, "{}", b.run);
+    assert_eq!(b.num(&["errors_reported"]), 0, "{}", b.run);
+    b.assert_no_oops();
+}
+
+#[test]
+fn a_fatal_dma_error_fails_the_transfer_it_hits() {
+    let test = "a_fatal_dma_error_fails_the_transfer_it_hits";
+    if !kvm_usable(test) {
+        return;
+    }
+    let b = boot(test, Some(plan("dma-error-fatal")), 1, NO_KUNIT);
+    assert_eq!(b.faults("dma-error"), [2], "{}", b.run);
+    // The harness reports the failed transfer and ends the VM itself.
+    assert_eq!(b.run.code(), 1, "{}", b.run);
+    assert_eq!(b.result["status"], "fail", "{}", b.run);
+    assert_dmatest_ran(&b);
+    assert!(b.num(&["dmatest", "failures"]) >= 1, "{}", b.run);
+    assert!(b.num(&["errors_reported"]) >= 1, "{}", b.run);
+    assert!(b.num(&["resets"]) >= 1, "{}", b.run);
+    b.assert_no_oops();
+}
+
+#[test]
+fn a_hung_channel_is_reset_and_the_transfer_retried() {
+    let test = "a_hung_channel_is_reset_and_the_transfer_retried";
+    if !kvm_usable(test) {
+        return;
+    }
+    let b = boot(test, Some(plan("hang")), 1, NO_KUNIT);
+    assert_eq!(b.faults("hang"), [2], "{}", b.run);
+    assert_eq!(b.run.code(), 0, "{}", b.run);
+    assert_dmatest_ran(&b);
+    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
+    assert!(b.num(&["resets"]) >= 1, "{}", b.run);
+    assert!(b.num(&["retries"]) >= 1, "{}", b.run);
+    b.assert_no_oops();
+}
+
+/// The device disappears at the 5th descriptor.
+const SURPRISE_REMOVAL: &str =
+    "[[rule]]\nname = \"yanked\"\neffect = \"surprise-removal\"\nnth = 5\n";
+
+#[test]
+fn surprise_removal_fails_outstanding_transfers_and_the_vm_exits() {
+    let test = "surprise_removal_fails_outstanding_transfers_and_the_vm_exits";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("linux-surprise-plan");
+    let plan = scratch.file("surprise.toml", SURPRISE_REMOVAL.as_bytes());
+    let b = boot(test, Some(plan), 1, NO_KUNIT);
+    assert_eq!(b.faults("surprise-removal"), [5], "{}", b.run);
+    // Ended by the harness through the debug-exit port: not a timeout.
+    assert_eq!(b.run.code(), 1, "{}", b.run);
+    assert_eq!(b.result["status"], "fail", "{}", b.run);
+    assert!(b.num(&["dmatest", "failures"]) >= 1, "{}", b.run);
+    assert!(b.num(&["errors_reported"]) >= 1, "{}", b.run);
+    b.assert_no_oops();
+}
+
+/// A plan of random drops: about one interrupt in five.
+const RANDOM_DROPS: &str =
+    "[[rule]]\nname = \"flaky\"\neffect = \"drop-interrupt\"\nprobability = 0.2\nmax_times = 6\n";
+
+#[test]
+fn the_same_seed_gives_the_same_fault_log() {
+    let test = "the_same_seed_gives_the_same_fault_log";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("linux-seed-plan");
+    let plan = scratch.file("random.toml", RANDOM_DROPS.as_bytes());
+    let first = boot(test, Some(plan.clone()), 42, NO_KUNIT);
+    let second = boot(test, Some(plan), 42, NO_KUNIT);
+    let log = |b: &Boot| b.report["device"]["faults"].clone();
+    assert!(!first.faults("drop-interrupt").is_empty(), "{}", first.run);
+    assert_eq!(log(&first), log(&second), "{}\n{}", first.run, second.run);
+    for b in [&first, &second] {
+        assert_eq!(b.run.code(), 0, "{}", b.run);
+        b.assert_no_oops();
+    }
+}

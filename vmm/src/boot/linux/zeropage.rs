@@ -1,0 +1,108 @@
+//! The zero page (`struct boot_params`, linux-loader's `bootparam`
+//! bindings): the setup header, the command line pointer, the initrd and
+//! the e820 map. Everything else stays zero, including `sentinel`, so the
+//! kernel's `sanitize_boot_params` keeps every field.
+//!
+//! The e820 map (`Documentation/x86/zero-page.rst`):
+//! - `[0, 0x9FC00)` RAM — Linux puts its real-mode trampoline (the SIPI
+//!   target of application processors) in RAM below 1 MiB;
+//! - `[0x9FC00, 1 MiB)` reserved — the MP table, then the legacy VGA/BIOS
+//!   area, as on a PC;
+//! - `[1 MiB, min(RAM, 3 GiB))` RAM (the VMM's page tables and boot
+//!   structures are all below 1 MiB);
+//! - the PCI MMIO window `[0xC000_0000, 0xFEC0_0000)` is left out of the map
+//!   (a hole, which `e820__setup_pci_gap` reports as free for PCI), and so
+//!   are the IOAPIC and local APIC pages, which the kernel claims itself;
+//! - RAM from 4 GiB when `--memory` is more than 3 GiB.
+
+use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
+
+use super::ZERO_PAGE_ADDR;
+use crate::boot::layout::{self, CMDLINE_ADDR, HIGH_RAM_BASE, MIB, MPTABLE_ADDR};
+
+/// e820 types (`arch/x86/include/asm/e820/types.h`).
+pub const E820_RAM: u32 = 1;
+pub const E820_RESERVED: u32 = 2;
+
+/// `CMDLINE_ADDR` as the header's 32-bit pointer.
+const CMDLINE_PTR: u32 = 0x7000;
+const _: () = assert!(CMDLINE_PTR as u64 == CMDLINE_ADDR);
+
+/// The e820 map for `ram_bytes` of RAM.
+pub fn e820(ram_bytes: u64) -> Vec<boot_e820_entry> {
+    let entry = |addr, size, kind| boot_e820_entry {
+        addr,
+        size,
+        r#type: kind,
+    };
+    let mut map = vec![
+        entry(0, MPTABLE_ADDR, E820_RAM),
+        entry(MPTABLE_ADDR, MIB - MPTABLE_ADDR, E820_RESERVED),
+        entry(MIB, layout::low_ram_end(ram_bytes) - MIB, E820_RAM),
+    ];
+    let high = layout::high_ram_bytes(ram_bytes);
+    if high > 0 {
+        map.push(entry(HIGH_RAM_BASE, high, E820_RAM));
+    }
+    map
+}
+
+/// The zero page for a kernel with setup header `header`.
+pub fn build(header: &setup_header, ram_bytes: u64, initrd: Option<(u64, u64)>) -> boot_params {
+    let mut params = boot_params {
+        hdr: *header,
+        ..Default::default()
+    };
+    params.hdr.cmd_line_ptr = CMDLINE_PTR;
+    if let Some((addr, size)) = initrd {
+        // Below 4 GiB by placement: the ext_ fields stay zero.
+        params.hdr.ramdisk_image = u32::try_from(addr).unwrap_or(0);
+        params.hdr.ramdisk_size = u32::try_from(size).unwrap_or(0);
+    }
+    let map = e820(ram_bytes);
+    for (slot, entry) in params.e820_table.iter_mut().zip(&map) {
+        *slot = *entry;
+    }
+    params.e820_entries = u8::try_from(map.len()).unwrap_or(0);
+    const _: () = assert!(ZERO_PAGE_ADDR + 4096 <= CMDLINE_ADDR);
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::layout::GIB;
+    use crate::boot::linux::vmlinux::synthetic_header;
+
+    #[test]
+    fn the_map_has_low_ram_the_mp_table_and_the_pci_hole() {
+        let map = e820(64 * MIB);
+        let triples: Vec<(u64, u64, u32)> =
+            map.iter().map(|e| (e.addr, e.size, e.r#type)).collect();
+        assert_eq!(
+            triples,
+            [
+                (0, 0x9_fc00, E820_RAM),
+                (0x9_fc00, 0x6_0400, E820_RESERVED),
+                (MIB, 63 * MIB, E820_RAM)
+            ]
+        );
+        let big = e820(5 * GIB);
+        assert_eq!(big[2].addr + big[2].size, 3 * GIB, "PCI hole from 3 GiB");
+        assert_eq!((big[3].addr, big[3].size), (4 * GIB, 2 * GIB));
+    }
+
+    #[test]
+    fn the_zero_page_points_at_the_command_line_and_initrd() {
+        assert_eq!(std::mem::size_of::<boot_params>(), 4096);
+        let p = build(&synthetic_header(), 64 * MIB, Some((0x3f0_0000, 0x1234)));
+        assert_eq!({ p.hdr.cmd_line_ptr }, 0x7000);
+        assert_eq!({ p.hdr.cmdline_size }, 2048);
+        assert_eq!(
+            ({ p.hdr.ramdisk_image }, { p.hdr.ramdisk_size }),
+            (0x3f0_0000, 0x1234)
+        );
+        assert_eq!((p.e820_entries, p.sentinel), (3, 0));
+        assert_eq!({ p.hdr.header }, 0x5372_6448);
+    }
+}
