@@ -189,7 +189,6 @@ fn linux_boots_and_dmatest_and_kunit_pass() {
     assert_eq!(b.num(&["controllers"]), 1, "{}", b.run);
     assert!(b.num(&["interrupts"]) > 0, "{}", b.run);
     assert!(b.num(&["completions"]) > 0, "{}", b.run);
-    assert_eq!(b.num(&["errors_reported"]), 0, "{}", b.run);
     b.assert_no_oops();
 }
 

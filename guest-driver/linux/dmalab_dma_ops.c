@@ -12,6 +12,7 @@
  * DMALAB_FAILED_COOKIES transactions that ended with an error (dmatest
  * counts those as failures without comparing buffers).
  */
+#include <linux/bitfield.h>
 #include <linux/dmaengine.h>
 #include <linux/slab.h>
 
@@ -61,6 +62,7 @@ static void dmalab_issue_pending(struct dma_chan *c)
 	if (vchan_issue_pending(&ch->vc) && !ch->active)
 		dmalab_chan_start_next(ch);
 	spin_unlock_irqrestore(&ch->vc.lock, flags);
+	dmalab_chan_ring(ch);
 }
 
 static size_t dmalab_residue(struct dmalab_chan *ch, dma_cookie_t cookie)
@@ -221,6 +223,9 @@ void dmalab_chan_stop_hw(struct dmalab_chan *ch)
 	spin_lock_irqsave(&ch->vc.lock, flags);
 	ch->dd->stopping = true;
 	writel(DMALAB_CTRL_RESET, ch->regs + DMALAB_CH_CTRL);
+	memset(ch->ring, 0, ch->dd->ring_entries * sizeof(*ch->ring));
+	ch->db_gen++;
+	WRITE_ONCE(ch->db, FIELD_PREP(DMALAB_DB_GEN, ch->db_gen));
 	ch->hw_cookie = 0;
 	spin_unlock_irqrestore(&ch->vc.lock, flags);
 }

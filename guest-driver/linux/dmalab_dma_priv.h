@@ -13,7 +13,10 @@
  * Locking: all channel state below the "vc.lock" line is protected by
  * vc.lock, taken with spin_lock_irqsave (dmaengine clients may prepare and
  * issue from hard IRQ context). The ISRs take no lock: they count, mark
- * and schedule the channel tasklet.
+ * and schedule the channel tasklet. The doorbell is the exception: a post
+ * under vc.lock only records it in ch->db, and whoever dropped the lock
+ * rings it (dmalab_chan_ring), so the TAIL write runs with interrupts
+ * enabled where the caller's context allows.
  */
 #ifndef DMALAB_DMA_PRIV_H
 #define DMALAB_DMA_PRIV_H
@@ -31,6 +34,11 @@
 #define DMALAB_RING_ENTRIES	16
 #define DMALAB_FAILED_COOKIES	16
 #define DMALAB_CHECK_STATE	0
+
+/* ch->db: the doorbell owed after vc.lock is dropped (dmalab_chan_ring). */
+#define DMALAB_DB_OWED		BIT_ULL(63)
+#define DMALAB_DB_GEN		GENMASK_ULL(62, 32)	/* resets, for races */
+#define DMALAB_DB_TAIL		GENMASK_ULL(31, 0)
 
 struct dmalab_dev;
 
@@ -64,12 +72,15 @@ struct dmalab_chan {
 	 * the channel state.
 	 */
 	unsigned long isr_flags;
+	/* Written under vc.lock, claimed without it (cmpxchg). */
+	u64 db;
 
 	/* --- vc.lock --- */
 	u32 tail;		/* next free ring slot */
 	u32 comp_head;		/* next completion record to consume */
 	u8 phase;		/* expected PHASE of the record at comp_head */
 	bool dead;		/* reset failed: fail all work */
+	u32 db_gen;		/* channel resets, DMALAB_DB_GEN of db */
 	struct dmalab_desc *active;	/* transaction on the hardware */
 	u64 hw_cookie;		/* cookie of the chunk in flight; 0: none */
 	u64 next_cookie;
@@ -128,6 +139,7 @@ int dmalab_chan_hw_init(struct dmalab_chan *ch);	/* or in probe */
 int dmalab_chan_reset(struct dmalab_chan *ch);
 void dmalab_chan_start_next(struct dmalab_chan *ch);
 void dmalab_chan_fail_all(struct dmalab_chan *ch);
+void dmalab_chan_ring(struct dmalab_chan *ch);	/* vc.lock not held */
 void dmalab_chan_tasklet(struct tasklet_struct *t);
 void dmalab_chan_watchdog(struct timer_list *t);
 irqreturn_t dmalab_chan_isr(int irq, void *data);

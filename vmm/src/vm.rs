@@ -333,7 +333,8 @@ fn create_vcpu(
     let vcpu = fd
         .create_vcpu(u64::from(index))
         .map_err(|e| Error::Kvm("KVM_CREATE_VCPU", e))?;
-    vcpu.set_cpuid2(&guest.cpuid(supported, index))
+    let tsc_khz = vcpu.get_tsc_khz().unwrap_or(0);
+    vcpu.set_cpuid2(&guest.cpuid(supported, index, tsc_khz))
         .map_err(|e| Error::Kvm("KVM_SET_CPUID2", e))?;
     let sregs = vcpu
         .get_sregs()

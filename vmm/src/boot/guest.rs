@@ -108,11 +108,11 @@ impl Guest {
         Ok(())
     }
 
-    /// The CPUID table of vCPU `index`.
-    pub fn cpuid(&self, supported: &CpuId, index: u8) -> CpuId {
+    /// The CPUID table of vCPU `index`, whose TSC runs at `tsc_khz`.
+    pub fn cpuid(&self, supported: &CpuId, index: u8, tsc_khz: u32) -> CpuId {
         match self {
             Self::Dmalab(_) => cpu::vcpu_cpuid(supported, index),
-            Self::Linux(l) => linux::cpuid::linux_cpuid(supported, index, l.ring0),
+            Self::Linux(l) => linux::cpuid::linux_cpuid(supported, index, l.ring0, tsc_khz),
         }
     }
 

@@ -6,10 +6,11 @@
 //!
 //! Only where ring 0 is emulated (`host.rs`), each part earning its place
 //! by a measured failure or cost on such a host (`docs/linux-guest.md`):
-//! - `clearcpuid=151,308` (POPCNT, SMAP by number: `X86_FEATURE_NAMES` is
-//!   off in small configurations) — the same features are hidden in the
-//!   CPUID table (`cpuid.rs`); this keeps them off in a kernel that reads
-//!   them elsewhere;
+//! - `clearcpuid=59,151,154,158,288,306,308` (RDTSCP, POPCNT, XSAVE,
+//!   RDRAND, FSGSBASE, RDSEED, SMAP by number: `X86_FEATURE_NAMES` is off
+//!   in small configurations) — the CPUID table hides them too
+//!   (`cpuid.rs`), but this platform's KVM shows the host's feature bits
+//!   whatever the table says;
 //! - `int3_selftest=off` — the guest image's patch skips
 //!   `int3_selftest()`, whose `int3` the emulator cannot run (an unknown
 //!   parameter is harmless on other kernels);
@@ -21,7 +22,7 @@
 //! - `mitigations=off` — a GenuineIntel CPUID of unknown model makes the
 //!   kernel assume every speculation bug and add work to each entry.
 
-use super::cpuid::{LINUX_FEATURE_POPCNT, LINUX_FEATURE_SMAP};
+use super::cpuid::LINUX_CLEARED;
 use super::host::Ring0;
 
 /// On every host.
@@ -44,9 +45,8 @@ pub const LPJ_WORD_MAX: usize = "lpj=".len() + 20 + 1;
 pub fn defaults(ring0: Ring0) -> Vec<String> {
     let mut words = vec![CONSOLE.to_string()];
     if ring0 == Ring0::Emulated {
-        words.push(format!(
-            "clearcpuid={LINUX_FEATURE_POPCNT},{LINUX_FEATURE_SMAP}"
-        ));
+        let numbers: Vec<String> = LINUX_CLEARED.iter().map(|(n, _)| n.to_string()).collect();
+        words.push(format!("clearcpuid={}", numbers.join(",")));
         words.push(SKIP_INT3_SELFTEST.to_string());
         words.push("rodata=off".to_string());
         words.push("mitigations=off".to_string());
@@ -91,7 +91,7 @@ mod tests {
         let line = compose(&d, Some(&lpj), "dmatest.iterations=5");
         assert_eq!(
             line,
-            "console=ttyS0 clearcpuid=151,308 int3_selftest=off rodata=off \
+            "console=ttyS0 clearcpuid=59,151,154,158,288,306,308 int3_selftest=off rodata=off \
              mitigations=off lpj=9800000 dmatest.iterations=5"
         );
         assert_eq!(lpj_word(Ring0::Emulated, 0), None);

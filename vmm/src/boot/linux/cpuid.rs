@@ -30,7 +30,7 @@
 //! The kernel still needs FPU, CX8, CMOV, FXSR, SSE and SSE2 (its
 //! required-features check), which stay.
 
-use kvm_bindings::CpuId;
+use kvm_bindings::{kvm_cpuid_entry2, CpuId};
 
 use super::host::Ring0;
 use crate::boot::cpu::vcpu_cpuid;
@@ -62,21 +62,65 @@ pub const LEAF7_EDX_HIDDEN: u32 = bits(&[2, 3, 8, 14, 23]);
 pub const EXT1_ECX_HIDDEN: u32 = bits(&[5, 6, 11, 16, 21, 29]);
 pub const EXT1_EDX_HIDDEN: u32 = bits(&[27]);
 
-/// Bit numbers of Linux's `X86_FEATURE_*` (word * 32 + bit) for the
-/// features the command line's `clearcpuid=` also clears: SMAP and POPCNT.
-pub const LINUX_FEATURE_POPCNT: u32 = 4 * 32 + 23;
-pub const LINUX_FEATURE_SMAP: u32 = 9 * 32 + 20;
+/// Linux's `X86_FEATURE_*` numbers (word * 32 + bit) that the command
+/// line's `clearcpuid=` clears where ring 0 is emulated, each for an
+/// instruction the kernel would run at ring 0 that the emulator fails on
+/// (measured here: `xrstor` in the FPU set-up with XSAVE left on; the
+/// others as the probe and `docs/platform.md` found). Clearing
+/// XSAVE also clears AVX and everything built on it (cpuid-deps.c).
+pub const LINUX_CLEARED: [(u32, &str); 7] = [
+    (32 + 27, "rdtscp"),
+    (4 * 32 + 23, "popcnt"),
+    (4 * 32 + 26, "xsave"),
+    (4 * 32 + 30, "rdrand"),
+    (9 * 32, "fsgsbase"),
+    (9 * 32 + 18, "rdseed"),
+    (9 * 32 + 20, "smap"),
+];
 
-/// The CPUID table of vCPU `index` of a Linux guest on a `ring0` host.
-pub fn linux_cpuid(supported: &CpuId, index: u8, ring0: Ring0) -> CpuId {
+/// Leaf 0x15, "TSC and core crystal clock": the crystal is KVM's local
+/// APIC timer clock, 1 GHz (one bus cycle per ns), and the TSC runs at
+/// crystal × EBX / EAX. Linux 6.1 reads the TSC frequency from it
+/// (`native_calibrate_tsc`, GenuineIntel only) instead of calibrating
+/// against the PIT, which fails where ring 0 is emulated (the TSC is then
+/// marked unstable and every `udelay` becomes an emulated spin loop), and
+/// takes the crystal as the APIC timer's period, so the APIC timer is not
+/// calibrated either.
+pub const LEAF_TSC_CRYSTAL: u32 = 0x15;
+const APIC_TIMER_HZ: u32 = 1_000_000_000;
+const APIC_TIMER_KHZ: u64 = 1_000_000;
+
+/// The leaf 0x15 entry for a TSC of `tsc_khz`. The kernel computes
+/// `crystal_khz * EBX / EAX` in 32 bits, so EBX stays at most
+/// `u32::MAX / crystal_khz` (4294): the ratio is the closest with that
+/// numerator, within 0.03 % of `tsc_khz`.
+pub fn tsc_leaf(tsc_khz: u32) -> kvm_cpuid_entry2 {
+    let max_numerator = u64::from(u32::MAX) / APIC_TIMER_KHZ;
+    let khz = u64::from(tsc_khz.max(1));
+    // EAX / EBX = crystal / TSC; the largest EAX whose EBX fits.
+    let denominator = (max_numerator * APIC_TIMER_KHZ / khz).max(1);
+    let numerator =
+        ((khz * denominator + APIC_TIMER_KHZ / 2) / APIC_TIMER_KHZ).clamp(1, max_numerator);
+    kvm_cpuid_entry2 {
+        function: LEAF_TSC_CRYSTAL,
+        eax: u32::try_from(denominator).unwrap_or(u32::MAX),
+        ebx: u32::try_from(numerator).unwrap_or(1),
+        ecx: APIC_TIMER_HZ,
+        ..Default::default()
+    }
+}
+
+/// The CPUID table of vCPU `index` of a Linux guest on a `ring0` host
+/// whose guest TSC runs at `tsc_khz` (0: unknown).
+pub fn linux_cpuid(supported: &CpuId, index: u8, ring0: Ring0, tsc_khz: u32) -> CpuId {
     let cpuid = vcpu_cpuid(supported, index);
     if ring0 == Ring0::Hardware {
         return cpuid;
     }
-    let entries: Vec<_> = cpuid
+    let mut entries: Vec<_> = cpuid
         .as_slice()
         .iter()
-        .filter(|e| e.function != 0xd)
+        .filter(|e| e.function != 0xd && e.function != LEAF_TSC_CRYSTAL)
         .map(|e| {
             let mut e = *e;
             match (e.function, e.index) {
@@ -100,14 +144,21 @@ pub fn linux_cpuid(supported: &CpuId, index: u8, ring0: Ring0) -> CpuId {
             e
         })
         .collect();
-    // Fewer entries than the source table, which fit: this cannot fail.
+    let max_leaf = entries
+        .iter()
+        .find(|e| e.function == 0)
+        .map_or(0, |e| e.eax);
+    if tsc_khz != 0 && max_leaf >= LEAF_TSC_CRYSTAL {
+        entries.push(tsc_leaf(tsc_khz));
+    }
+    // No more entries than KVM_GET_SUPPORTED_CPUID gave (leaf 0xD's
+    // subleaves are gone), which fit: this cannot fail.
     CpuId::from_entries(&entries).unwrap_or(cpuid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvm_bindings::kvm_cpuid_entry2;
 
     fn host() -> CpuId {
         let e = |function, index, ebx, ecx, edx| kvm_cpuid_entry2 {
@@ -130,7 +181,7 @@ mod tests {
 
     #[test]
     fn emulated_hosts_get_intel_without_the_features_the_emulator_fails_on() {
-        let c = linux_cpuid(&host(), 1, Ring0::Emulated);
+        let c = linux_cpuid(&host(), 1, Ring0::Emulated, 0);
         let e = c.as_slice();
         assert_eq!(e.len(), 4, "leaf 0xD dropped");
         let vendor: Vec<u8> = [e[0].ebx, e[0].edx, e[0].ecx]
@@ -145,13 +196,31 @@ mod tests {
         assert_eq!(e[2].ebx & (1 << 20), 0, "SMAP");
         assert_ne!(e[2].ebx & (1 << 7), 0, "SMEP stays");
         assert_eq!(e[3].edx & (1 << 27), 0, "RDTSCP");
-        assert_eq!(LINUX_FEATURE_SMAP, 308);
-        assert_eq!(LINUX_FEATURE_POPCNT, 151);
+        let numbers: Vec<u32> = LINUX_CLEARED.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [59, 151, 154, 158, 288, 306, 308]);
+    }
+
+    #[test]
+    fn the_tsc_leaf_gives_the_frequency_without_32_bit_overflow() {
+        for khz in [1_000_000u32, 2_596_098, 3_700_000, 800_000, 4_294_000] {
+            let e = tsc_leaf(khz);
+            // What Linux 6.1 computes, in its u32 arithmetic.
+            let crystal_khz = e.ecx / 1000;
+            let product = crystal_khz.checked_mul(e.ebx).expect("no overflow");
+            let linux_khz = product / e.eax;
+            let error = (f64::from(linux_khz) - f64::from(khz)).abs() / f64::from(khz);
+            assert!(error < 3e-4, "{khz} kHz: Linux computes {linux_khz}");
+        }
+        let c = linux_cpuid(&host(), 0, Ring0::Emulated, 2_596_098);
+        assert!(
+            c.as_slice().iter().all(|e| e.function != LEAF_TSC_CRYSTAL),
+            "max leaf 0 < 0x15"
+        );
     }
 
     #[test]
     fn hardware_hosts_get_what_kvm_supports() {
-        let c = linux_cpuid(&host(), 0, Ring0::Hardware);
+        let c = linux_cpuid(&host(), 0, Ring0::Hardware, 2_000_000);
         assert_eq!(c.as_slice().len(), 5);
         assert_eq!(c.as_slice()[1].ecx, u32::MAX);
     }
