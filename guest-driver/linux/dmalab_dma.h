@@ -39,7 +39,8 @@
  *
  * Command-line parameters (dmalab_dma.<name>=): watchdog_ms (20),
  * timeout_ms (200), max_retries (3), markers (0: 1 writes TRACE_MARKER at
- * ISR, tasklet, completion and watchdog runs).
+ * ISR, tasklet, completion and watchdog runs), force_msi (0: 1 uses the
+ * one-message MSI fallback, whose ISR reads and clears INT_STATUS).
  */
 #ifndef DMALAB_DMA_H
 #define DMALAB_DMA_H
