@@ -25,7 +25,8 @@
  * - retries: hardware descriptors posted again after a recoverable error,
  *   a hang or a lost completion record;
  * - resets: channel resets (CTRL.RESET) done by the driver to leave state
- *   ERROR, a hang or a terminate;
+ *   ERROR, a hang or a terminate, and the one that follows a doorbell
+ *   written while another reset happened (dmalab_dma_chan.c);
  * - watchdog_recoveries: completion records the watchdog found unclaimed a
  *   whole period after they were written (their interrupt was lost) and
  *   handled;

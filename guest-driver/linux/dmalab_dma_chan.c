@@ -19,7 +19,10 @@
  * post leaves the tail in ch->db with a reset generation; the ringer
  * claims it with cmpxchg, writes TAIL, and if a reset came in between
  * (its TAIL may have reached the fresh channel) resets again under
- * vc.lock and posts the chunk in flight anew.
+ * vc.lock and posts the chunk in flight anew. The check after the write
+ * cannot tell a reset just before it from one just after (an interrupt
+ * taken at the doorbell, e.g. a fatal error's): that costs one more reset
+ * and a repost, never a stale descriptor, since a reset zeroes the ring.
  *
  * Completion: the channel's MSI-X vector needs no acknowledge, so the ISR
  * only counts and schedules the channel tasklet. The tasklet consumes the
