@@ -185,6 +185,7 @@ fn finish(
     let dma = &device.dma;
     let mut st = dma.lock();
     st.drain();
+    let plan = replayable(plan, &st.injected);
     let report = RunReport {
         exit_status: status,
         result: report::parse_result(lock(&vm.result).clone()),
@@ -219,6 +220,25 @@ fn finish(
     }
     eprint!("{}", report::summary(&report));
     Ok(())
+}
+
+/// The plan the run started with, plus one rule per fault injected by hand
+/// as it applied (`nth` = its descriptor's sequence number, which counts
+/// every descriptor): given with the same seed, the report's plan replays
+/// the run's faults.
+fn replayable(plan: &FaultPlan, injected: &[(u64, device_model::fault::FaultEffect)]) -> FaultPlan {
+    let mut plan = plan.clone();
+    for &(seq, effect) in injected {
+        plan.rules.push(device_model::fault::FaultRule {
+            name: Some("injected by hand".into()),
+            trigger: device_model::fault::Trigger {
+                nth: Some(seq),
+                ..Default::default()
+            },
+            effect,
+        });
+    }
+    plan
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into

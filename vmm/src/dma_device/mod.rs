@@ -44,14 +44,17 @@ pub mod doorbell;
 pub mod msix_delivery;
 pub mod pci_adapter;
 pub mod stats;
+pub mod steps;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use device_model::fault::{FaultEngine, FaultPlan};
-use device_model::{Controller, DeviceConfig, TraceEvent};
+use device_model::fault::{FaultEffect, FaultEngine, FaultPlan};
+use device_model::{Controller, DeviceConfig, EventKind, TraceEvent};
+use dmalab_protocol::control::CompletionInfo;
 use kvm_ioctls::VmFd;
 use vm_memory::GuestMemoryMmap;
 
@@ -137,13 +140,22 @@ pub enum Error {
     Bars(#[source] crate::devices::bus::Error),
     #[error("cannot start the device thread")]
     Thread(#[source] device_thread::Error),
+    #[error("cannot create the watch eventfd")]
+    WatchFd(#[source] std::io::Error),
 }
 
 impl Error {
     /// True for the user's mistakes (a `--control` path that cannot be
     /// bound): exit status 64.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Thread(device_thread::Error::Listen(..)))
+        matches!(
+            self,
+            Error::Thread(
+                device_thread::Error::Listen(..)
+                    | device_thread::Error::NotASocket(_)
+                    | device_thread::Error::InUse(_)
+            )
+        )
     }
 }
 
@@ -163,6 +175,20 @@ pub struct DeviceState {
     /// Channels whose ioeventfd doorbell rang while the VM was paused
     /// (bit per channel), rung on resume.
     deferred: u64,
+    /// When the device was built (watch events' host time).
+    started: Instant,
+    /// Each channel's last completion record (`channels`).
+    pub last_completion: Vec<Option<CompletionInfo>>,
+    /// Rules in the plan the run started with; rules past them were
+    /// injected by hand.
+    pub planned_rules: usize,
+    /// Hand-injected faults as applied: (descriptor seq, effect), for the
+    /// report's replayable plan.
+    pub injected: Vec<(u64, FaultEffect)>,
+    /// Events waiting for watchers.
+    pub watch: watch::WatchQueue,
+    /// `trace start` … `trace stop`: the events recorded so far.
+    pub recording: Option<Vec<TraceEvent>>,
 }
 
 impl DeviceState {
@@ -170,8 +196,46 @@ impl DeviceState {
     /// trace) and takes the model's exact counters into the tally.
     pub fn drain(&mut self) {
         self.model.drain_trace(&mut self.scratch);
+        let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         for e in &self.scratch {
             self.tally.log(e);
+            match e.kind {
+                EventKind::Completion {
+                    channel,
+                    seq,
+                    index,
+                    status,
+                    bytes,
+                    written,
+                } => {
+                    if let Some(slot) = self.last_completion.get_mut(usize::from(channel)) {
+                        *slot = Some(CompletionInfo {
+                            cycle: e.cycle,
+                            seq,
+                            index,
+                            status,
+                            bytes,
+                            written,
+                        });
+                    }
+                }
+                EventKind::FaultApplied {
+                    seq, rule, effect, ..
+                } if usize::try_from(rule).unwrap_or(usize::MAX) >= self.planned_rules => {
+                    self.injected.push((seq, effect));
+                }
+                _ => {}
+            }
+            if self.watch.watchers > 0 {
+                if let Some(ev) = watch::event(e, host_us) {
+                    self.watch.push(ev);
+                }
+            }
+            if let Some(rec) = &mut self.recording {
+                if rec.len() < KEEP_AT_MOST {
+                    rec.push(*e);
+                }
+            }
         }
         self.tally.set_counters(self.model.counters());
         match &mut self.kept {
@@ -210,6 +274,9 @@ pub struct Dma {
     waiting: AtomicUsize,
     /// The VM is paused: device time stands still.
     paused: AtomicBool,
+    /// Written when events wait for watchers (the device thread pushes
+    /// them).
+    pub watch_ready: vmm_sys_util::eventfd::EventFd,
     /// Model events per device-lock hold.
     slice: u64,
     pub clock: DeviceClock,
@@ -296,9 +363,7 @@ impl Dma {
             while !st.model.run_slice(self.slice).done && !self.stopping() {
                 st = self.next_slice(st);
             }
-            if st.model.trace_events().len() >= DRAIN_AT {
-                st.drain();
-            }
+            self.drain_if_due(&mut st);
             return;
         }
         self.settle(&mut st);
@@ -311,6 +376,7 @@ impl Dma {
             return st;
         }
         self.waiting.fetch_add(1, Ordering::AcqRel);
+        let held = Instant::now();
         while st.model.next_event().is_some() && !self.stopping.load(Ordering::Acquire) {
             st = match self.stepped.wait_timeout(st, Duration::from_millis(50)) {
                 Ok((guard, _)) => guard,
@@ -318,6 +384,8 @@ impl Dma {
             };
         }
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // The vCPU ran no guest code meanwhile: steal time for the guest.
+        crate::pause::note_held(held.elapsed());
         st
     }
 
@@ -338,7 +406,8 @@ impl Dma {
     }
 
     /// After an access or a step: run to idle (instant) or re-arm the
-    /// timer (realtime); drain the trace if it piles up.
+    /// timer (realtime); drain the trace if it piles up, or at once while
+    /// someone watches.
     pub fn settle(&self, st: &mut DeviceState) {
         match self.clock.mode() {
             TimingMode::Instant => {
@@ -347,8 +416,18 @@ impl Dma {
             TimingMode::Realtime => self.rearm(st),
             TimingMode::Stepped => {}
         }
-        if st.model.trace_events().len() >= DRAIN_AT {
+        self.drain_if_due(st);
+    }
+
+    /// Drains the trace if it piles up or someone watches; tells the
+    /// device thread when events wait for watchers.
+    pub fn drain_if_due(&self, st: &mut DeviceState) {
+        let watching = st.watch.watchers > 0;
+        if watching || st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
+        }
+        if watching && !st.watch.events.is_empty() {
+            let _ = self.watch_ready.write(1);
         }
     }
 
@@ -389,9 +468,7 @@ impl Dma {
         st.armed = None;
         st = self.catch_up(st);
         self.rearm(&mut st);
-        if st.model.trace_events().len() >= DRAIN_AT {
-            st.drain();
-        }
+        self.drain_if_due(&mut st);
     }
 }
 
@@ -458,11 +535,19 @@ impl DmaDevice {
                 scratch: Vec::with_capacity(DRAIN_AT),
                 armed: None,
                 deferred: 0,
+                started: Instant::now(),
+                last_completion: vec![None; usize::from(config.channels)],
+                planned_rules: options.plan.rules.len(),
+                injected: Vec::new(),
+                watch: watch::WatchQueue::default(),
+                recording: None,
             }),
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
+            watch_ready: vmm_sys_util::eventfd::EventFd::new(vmm_sys_util::eventfd::EFD_NONBLOCK)
+                .map_err(Error::WatchFd)?,
             slice: slice_events(config.timing.burst_bytes),
             clock,
             doorbell: options.doorbell,
