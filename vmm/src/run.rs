@@ -55,6 +55,15 @@ const KICK_GRACE: Duration = Duration::from_secs(2);
 
 /// Boots the guest `args` describe; returns the process exit status.
 pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
+    if let Some(path) = &args.print_guest_elf {
+        crate::guest_image::write_builtin(path).map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: path.clone(),
+            source,
+        })?;
+        println!("{}", path.display());
+        return Ok(status::PASS);
+    }
     let timings = Arc::new(Timings::new(start));
     let (name, image): (Cow<'_, str>, Cow<'static, [u8]>) = match &args.kernel {
         Some(path) => {
@@ -103,7 +112,19 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma)?;
+    let gdb = match &args.gdb {
+        Some(addr) => Some(start_gdb(args, addr, &vm)?),
+        None => None,
+    };
+    let (gdb, debug) = match gdb {
+        Some((stub, debug)) => (Some(stub), debug),
+        None => (None, Vec::new()),
+    };
+    let held = gdb.as_ref().map(|g| g.gate.clone());
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, debug, held)?;
+    if let Some(gdb) = gdb {
+        gdb.finish(status);
+    }
     timings.stamp(Stamp::Exit);
     device.dma.stop();
     device.thread.stop();
@@ -116,6 +137,39 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
     drop(vm);
     Ok(status)
+}
+
+/// Binds `--gdb` and says how to connect (the ELF to load: the built-in
+/// guest written out to a file, or `--kernel`).
+fn start_gdb(
+    args: &RunArgs,
+    addr: &crate::gdb::GdbAddr,
+    vm: &Vm,
+) -> Result<(crate::gdb::GdbStub, Vec<crate::gdb::VcpuDebug>), Error> {
+    let elf = match &args.kernel {
+        Some(path) => path.clone(),
+        None => crate::guest_image::builtin_on_disk().map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: std::env::temp_dir(),
+            source,
+        })?,
+    };
+    let stub = crate::gdb::GdbStub::start(addr, vm.vcpus.len(), args.gdb_wait, vm.memory.clone())
+        .map_err(Error::Gdb)?;
+    let target = match addr {
+        crate::gdb::GdbAddr::Tcp(a) => format!("{a}"),
+        crate::gdb::GdbAddr::Unix(p) => p.display().to_string(),
+    };
+    eprintln!(
+        "dmalab: gdb stub on {addr}{}: gdb -ex 'file {}' -ex 'target remote {target}'",
+        if args.gdb_wait {
+            ", the guest waits for it"
+        } else {
+            ""
+        },
+        elf.display()
+    );
+    Ok(stub)
 }
 
 /// Reads and checks `--faults` (before any VM exists): a missing file, bad
@@ -225,7 +279,10 @@ fn supervise(
     timeout: Duration,
     timings: &Arc<Timings>,
     dma: &Dma,
+    debug: Vec<crate::gdb::VcpuDebug>,
+    held: Option<Arc<crate::gdb::DebugGate>>,
 ) -> Result<u8, Error> {
+    let mut debug = debug.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
@@ -246,6 +303,7 @@ fn supervise(
             timings: timings.clone(),
             memory: vm.memory.clone(),
             console_ring: vm.console_ring.clone(),
+            debug: debug.next(),
         };
         let reports = reports.clone();
         let thread = thread::Builder::new()
@@ -256,7 +314,7 @@ fn supervise(
     }
     drop(reports);
 
-    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads) {
+    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads, held.as_deref()) {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
             // A vCPU may wait in an exit for device steps that never come.
@@ -284,11 +342,14 @@ fn first_report(
     timeout: Duration,
     ring: Option<&RingPeek>,
     threads: &[JoinHandle<()>],
+    held: Option<&crate::gdb::DebugGate>,
 ) -> Result<Report, RecvTimeoutError> {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
     loop {
+        // Time stopped in gdb does not count against the timeout.
+        let deadline = start + timeout + held.map_or(Duration::ZERO, |g| g.stopped());
         let left = deadline.saturating_duration_since(Instant::now());
-        let wait = if ring.is_some() {
+        let wait = if ring.is_some() || held.is_some() {
             left.min(CONSOLE_POLL)
         } else {
             left

@@ -26,8 +26,9 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
-    kvm_run, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
-    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+    kvm_debug_exit_arch, kvm_run, KVM_INTERNAL_ERROR_EMULATION,
+    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vm_memory::GuestMemoryMmap;
@@ -35,6 +36,7 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
 use crate::devices::guest_log;
+use crate::gdb::VcpuDebug;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu_kick;
@@ -71,6 +73,8 @@ pub struct Vcpu {
     /// Lock for draining KVM's coalesced COM1 ring (`vm::coalesce_console`),
     /// if in use.
     pub console_ring: Option<Arc<Mutex<()>>>,
+    /// The gdb stub's hold on this vCPU (`--gdb`).
+    pub debug: Option<VcpuDebug>,
 }
 
 /// What to do after one exit.
@@ -88,6 +92,7 @@ enum Step {
         data: *mut u8,
         len: usize,
     },
+    Debug(kvm_debug_exit_arch),
     InternalError,
     TripleFault(String),
     Failure(String),
@@ -97,7 +102,13 @@ impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
         let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
+        if let Some(debug) = &self.debug {
+            debug.started(self.index);
+        }
         let outcome = self.run_loop();
+        if let Some(debug) = &self.debug {
+            debug.ended(self.index);
+        }
         drop(registration);
         // The main thread may already have gone: nothing left to tell.
         let _ = reports.send(Report {
@@ -111,6 +122,12 @@ impl Vcpu {
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return Outcome::Stopped(self.dump());
+            }
+            if let Some(debug) = self.debug.as_mut() {
+                debug.check(self.index, &self.fd, &self.memory, &self.stop);
+                if self.stop.load(Ordering::Acquire) {
+                    return Outcome::Stopped(self.dump());
+                }
             }
             let result = self.fd.run().map(|exit| decode(exit, &self.timings));
             // Coalesced console bytes were written before this exit.
@@ -148,6 +165,12 @@ impl Vcpu {
                         self.buses.mmio_read(addr, data);
                     }
                 }
+                Step::Debug(exit) => match self.debug.as_mut() {
+                    Some(debug) => {
+                        debug.debug_exit(self.index, &exit, &self.fd, &self.memory, &self.stop)
+                    }
+                    None => log::warn!("vCPU {}: debug exit without a debugger", self.index),
+                },
                 Step::InternalError => {
                     let (why, insn) = internal_error(self.fd.get_kvm_run());
                     let mut dump = self.dump();
@@ -265,6 +288,10 @@ fn decode(exit: VcpuExit<'_>, timings: &Timings) -> Step {
         VcpuExit::Intr => {
             timings.count_exit(ExitKind::Other);
             Step::Continue
+        }
+        VcpuExit::Debug(exit) => {
+            timings.count_exit(ExitKind::Other);
+            Step::Debug(exit)
         }
         VcpuExit::Shutdown => Step::TripleFault("guest triple fault (KVM_EXIT_SHUTDOWN)".into()),
         VcpuExit::InternalError => Step::InternalError,
