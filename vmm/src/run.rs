@@ -40,6 +40,7 @@ use crate::devices::bus::lock;
 use crate::dma_device::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
+use crate::pause::PauseGate;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
@@ -93,6 +94,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     )
     .map_err(Error::Vm)?;
     let mut vm = vm;
+    let pause = PauseGate::new(vm.vcpus.len());
     let options = DmaOptions {
         timing: args.timing,
         doorbell: args.doorbell,
@@ -100,6 +102,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         seed: args.seed,
         keep_trace: args.trace.is_some(),
         control: args.control.clone(),
+        pause: pause.clone(),
     };
     let mut device = {
         let mut pci = lock(&vm.pci);
@@ -112,16 +115,14 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let gdb = match &args.gdb {
-        Some(addr) => Some(start_gdb(args, addr, &vm)?),
-        None => None,
-    };
-    let (gdb, debug) = match gdb {
-        Some((stub, debug)) => (Some(stub), debug),
+    let (gdb, debug) = match &args.gdb {
+        Some(addr) => {
+            let (stub, debug) = start_gdb(args, addr, &vm, &pause)?;
+            (Some(stub), debug)
+        }
         None => (None, Vec::new()),
     };
-    let held = gdb.as_ref().map(|g| g.gate.clone());
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, debug, held)?;
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause, debug)?;
     if let Some(gdb) = gdb {
         gdb.finish(status);
     }
@@ -145,6 +146,7 @@ fn start_gdb(
     args: &RunArgs,
     addr: &crate::gdb::GdbAddr,
     vm: &Vm,
+    pause: &Arc<PauseGate>,
 ) -> Result<(crate::gdb::GdbStub, Vec<crate::gdb::VcpuDebug>), Error> {
     let elf = match &args.kernel {
         Some(path) => path.clone(),
@@ -154,14 +156,16 @@ fn start_gdb(
             source,
         })?,
     };
-    let stub = crate::gdb::GdbStub::start(addr, vm.vcpus.len(), args.gdb_wait, vm.memory.clone())
-        .map_err(Error::Gdb)?;
-    let target = match addr {
-        crate::gdb::GdbAddr::Tcp(a) => format!("{a}"),
-        crate::gdb::GdbAddr::Unix(p) => p.display().to_string(),
-    };
+    let stub = crate::gdb::GdbStub::start(
+        addr,
+        vm.vcpus.len(),
+        args.gdb_wait,
+        pause,
+        vm.memory.clone(),
+    )
+    .map_err(Error::Gdb)?;
     eprintln!(
-        "dmalab: gdb stub on {addr}{}: gdb -ex 'file {}' -ex 'target remote {target}'",
+        "dmalab: gdb stub on {addr}{}: gdb -ex 'file {}' -ex 'target remote {addr}'",
         if args.gdb_wait {
             ", the guest waits for it"
         } else {
@@ -273,14 +277,15 @@ fn finish(
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into
-/// an exit status.
+/// an exit status. Time the VM spent paused does not count against the
+/// timeout.
 fn supervise(
     vm: &mut Vm,
     timeout: Duration,
     timings: &Arc<Timings>,
     dma: &Dma,
+    pause: &Arc<PauseGate>,
     debug: Vec<crate::gdb::VcpuDebug>,
-    held: Option<Arc<crate::gdb::DebugGate>>,
 ) -> Result<u8, Error> {
     let mut debug = debug.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
@@ -300,6 +305,7 @@ fn supervise(
             buses: buses.clone(),
             exit_request: vm.exit_request.clone(),
             stop: stop.clone(),
+            pause: pause.clone(),
             timings: timings.clone(),
             memory: vm.memory.clone(),
             console_ring: vm.console_ring.clone(),
@@ -314,7 +320,10 @@ fn supervise(
     }
     drop(reports);
 
-    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads, held.as_deref()) {
+    let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause);
+    // Nothing parks any more: the run is ending.
+    pause.release();
+    let first = match first {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
             // A vCPU may wait in an exit for device steps that never come.
@@ -334,29 +343,29 @@ fn supervise(
     Ok(verdict(first))
 }
 
-/// The first vCPU report, or `Timeout` once `timeout` has passed. Meanwhile
-/// every `CONSOLE_POLL`, if console bytes wait in the coalesced ring, vCPU 0
-/// is kicked so it drains them.
+/// The first vCPU report, or `Timeout` once `timeout` (plus the time paused)
+/// has passed. Meanwhile every `CONSOLE_POLL`, if console bytes wait in the
+/// coalesced ring, vCPU 0 is kicked so it drains them.
 fn first_report(
     inbox: &mpsc::Receiver<Report>,
     timeout: Duration,
     ring: Option<&RingPeek>,
     threads: &[JoinHandle<()>],
-    held: Option<&crate::gdb::DebugGate>,
+    pause: &PauseGate,
 ) -> Result<Report, RecvTimeoutError> {
     let start = Instant::now();
     loop {
-        // Time stopped in gdb does not count against the timeout.
-        let deadline = start + timeout + held.map_or(Duration::ZERO, |g| g.stopped());
+        let deadline = start + timeout + pause.paused_total();
+        let paused = pause.is_paused();
         let left = deadline.saturating_duration_since(Instant::now());
-        let wait = if ring.is_some() || held.is_some() {
+        let wait = if ring.is_some() || paused {
             left.min(CONSOLE_POLL)
         } else {
             left
         };
         match inbox.recv_timeout(wait) {
-            Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
-                if ring.is_some_and(RingPeek::pending) {
+            Err(RecvTimeoutError::Timeout) if !left.is_zero() || paused => {
+                if !paused && ring.is_some_and(RingPeek::pending) {
                     kick_bsp(threads);
                 }
             }

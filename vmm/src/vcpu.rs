@@ -37,6 +37,7 @@ use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
 use crate::devices::guest_log;
 use crate::gdb::VcpuDebug;
+use crate::pause::PauseGate;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu_kick;
@@ -68,13 +69,15 @@ pub struct Vcpu {
     pub buses: Arc<Buses>,
     pub exit_request: Arc<ExitRequest>,
     pub stop: Arc<AtomicBool>,
+    /// The VM-wide pause: the loop parks here while the VM is paused.
+    pub pause: Arc<PauseGate>,
+    /// The gdb stub's end of this vCPU (`--gdb`).
+    pub debug: Option<VcpuDebug>,
     pub timings: Arc<Timings>,
     pub memory: GuestMemoryMmap,
     /// Lock for draining KVM's coalesced COM1 ring (`vm::coalesce_console`),
     /// if in use.
     pub console_ring: Option<Arc<Mutex<()>>>,
-    /// The gdb stub's hold on this vCPU (`--gdb`).
-    pub debug: Option<VcpuDebug>,
 }
 
 /// What to do after one exit.
@@ -102,10 +105,9 @@ impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
         let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
-        if let Some(debug) = &self.debug {
-            debug.started(self.index);
-        }
+        self.pause.enter(usize::from(self.index));
         let outcome = self.run_loop();
+        self.pause.leave(usize::from(self.index));
         if let Some(debug) = &self.debug {
             debug.ended(self.index);
         }
@@ -120,14 +122,12 @@ impl Vcpu {
     fn run_loop(&mut self) -> Outcome {
         self.timings.stamp(Stamp::GuestEntry);
         loop {
+            if self.pause.requested() {
+                self.pause
+                    .park(usize::from(self.index), &self.fd, &self.memory);
+            }
             if self.stop.load(Ordering::Acquire) {
                 return Outcome::Stopped(self.dump());
-            }
-            if let Some(debug) = self.debug.as_mut() {
-                debug.check(self.index, &self.fd, &self.memory, &self.stop);
-                if self.stop.load(Ordering::Acquire) {
-                    return Outcome::Stopped(self.dump());
-                }
             }
             let result = self.fd.run().map(|exit| decode(exit, &self.timings));
             // Coalesced console bytes were written before this exit.
@@ -165,10 +165,8 @@ impl Vcpu {
                         self.buses.mmio_read(addr, data);
                     }
                 }
-                Step::Debug(exit) => match self.debug.as_mut() {
-                    Some(debug) => {
-                        debug.debug_exit(self.index, &exit, &self.fd, &self.memory, &self.stop)
-                    }
+                Step::Debug(exit) => match &self.debug {
+                    Some(debug) => debug.debug_exit(self.index, exit.dr6, &self.stop),
                     None => log::warn!("vCPU {}: debug exit without a debugger", self.index),
                 },
                 Step::InternalError => {

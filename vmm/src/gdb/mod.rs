@@ -2,8 +2,9 @@
 //! crosvm and Cloud Hypervisor use it) on a loopback TCP port or a Unix
 //! socket. `docs/debugging.md` is the how-to and the platform's limits.
 //!
-//! - `gate`: where vCPU threads park while gdb holds the VM, and what they
-//!   do there (registers, debug registers, stolen time);
+//! - `gate`: the debug registers armed on a vCPU and a vCPU's debug exit;
+//!   stopping the VM is the pause gate's (`pause.rs`: vCPUs parked, device
+//!   time frozen, the stop credited to the guest as steal time);
 //! - `target`: the VM as gdb's multi-threaded target;
 //! - `paging`: guest-virtual addresses through the guest's page tables.
 //!
@@ -37,8 +38,10 @@ use gdbstub::stub::{DisconnectReason, GdbStub as Stub};
 use gdbstub::target::ext::base::multithread::MultiThreadResume;
 use vm_memory::GuestMemoryMmap;
 
+use crate::pause::PauseGate;
+
 use gate::Event;
-pub use gate::{DebugGate, VcpuDebug};
+pub use gate::VcpuDebug;
 use target::{StopReason, VmTarget};
 
 /// How often the stub looks at the connection while the guest runs.
@@ -152,7 +155,6 @@ fn remove_stale_socket(path: &Path) -> Result<(), Error> {
 /// The running stub, owned by the main thread.
 #[derive(Debug)]
 pub struct GdbStub {
-    pub gate: Arc<DebugGate>,
     events: Sender<Event>,
     /// A gdb is connected (the exit is worth waiting to report).
     connected: Arc<AtomicBool>,
@@ -161,26 +163,28 @@ pub struct GdbStub {
 
 impl GdbStub {
     /// Binds `addr` and starts the stub's thread; returns it with one
-    /// `VcpuDebug` per vCPU. With `wait`, no vCPU runs a guest instruction
-    /// before gdb resumes it.
+    /// `VcpuDebug` per vCPU. With `wait`, the VM is paused before its first
+    /// guest instruction until gdb resumes it.
     pub fn start(
         addr: &GdbAddr,
         vcpus: usize,
         wait: bool,
+        pause: &Arc<PauseGate>,
         memory: GuestMemoryMmap,
     ) -> Result<(Self, Vec<VcpuDebug>), Error> {
         let listener = Listener::bind(addr)?;
-        let gate = Arc::new(DebugGate::new(vcpus, wait));
         let (events, inbox) = mpsc::channel();
-        let mut commands = Vec::with_capacity(vcpus);
-        let mut ends = Vec::with_capacity(vcpus);
-        for _ in 0..vcpus {
-            let (tx, rx) = mpsc::channel();
-            commands.push(tx);
-            ends.push(VcpuDebug::new(gate.clone(), rx, events.clone()));
+        let ends = (0..vcpus)
+            .map(|_| VcpuDebug::new(events.clone(), pause.clone()))
+            .collect();
+        if wait {
+            // No vCPU thread runs yet: they park at their first loop top.
+            if let Err(e) = pause.pause() {
+                log::warn!("gdb: cannot hold the VM for --gdb-wait: {e}");
+            }
         }
         let connected = Arc::new(AtomicBool::new(false));
-        let mut target = VmTarget::new(commands, inbox, gate.clone(), memory);
+        let mut target = VmTarget::new(vcpus, inbox, pause.clone(), memory);
         let thread = thread::Builder::new()
             .name("gdb".into())
             .spawn({
@@ -190,7 +194,6 @@ impl GdbStub {
             .map_err(Error::Thread)?;
         Ok((
             Self {
-                gate,
                 events,
                 connected,
                 thread,
@@ -223,9 +226,11 @@ fn serve(listener: &Listener, target: &mut VmTarget, connected: &AtomicBool) {
                 return;
             }
         };
-        // gdb expects a stopped target; a stop that came meanwhile (the VM
-        // ended) is reported at gdb's first `?`.
+        // gdb expects a stopped target.
         connected.store(true, Ordering::Release);
+        if target.pending().is_some() && target.exited().is_some() {
+            return;
+        }
         target.stop_all();
         match Stub::new(conn).run_blocking::<EventLoop>(target) {
             Ok(DisconnectReason::TargetExited(_)) | Ok(DisconnectReason::TargetTerminated(_)) => {
@@ -269,9 +274,7 @@ impl BlockingEventLoop for EventLoop {
     }
 
     fn on_interrupt(target: &mut VmTarget) -> Result<Option<StopReason>, String> {
-        if let Some(stop) = target.stop_all() {
-            return Ok(Some(stop));
-        }
+        target.stop_all();
         Ok(Some(StopReason::SignalWithThread {
             tid: target.first_alive(),
             signal: Signal::SIGINT,

@@ -9,13 +9,15 @@
 //! share four slots, and a fifth is refused with a message on stderr (gdb
 //! says it could not insert the breakpoint).
 //!
-//! Whenever a stop is reported to gdb every vCPU is parked: one that hits a
-//! breakpoint or ends a step makes the others park too (`stop_all`).
+//! Whenever a stop is reported to gdb the VM is paused (`pause.rs`): every
+//! vCPU parked, device time frozen; registers are read once per stop on
+//! each parked vCPU's thread. The pause is VM-wide, so while one vCPU
+//! steps the others run (gdb's `scheduler-locking` cannot hold them).
 
 use std::num::NonZeroUsize;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gdbstub::common::{Signal, Tid};
 use gdbstub::stub::MultiThreadStopReason;
@@ -33,8 +35,9 @@ use gdbstub_arch::x86::X86_64_SSE;
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use super::gate::{Cause, Command, DebugGate, Event, GuestDebug, HW_BREAKPOINTS};
+use super::gate::{Event, GuestDebug, DR6_BS, HW_BREAKPOINTS};
 use super::paging::Paging;
+use crate::pause::{self, PauseGate};
 
 /// How long a vCPU gets to park once asked.
 const PARK_GRACE: Duration = Duration::from_secs(2);
@@ -46,6 +49,8 @@ pub type StopReason = MultiThreadStopReason<u64>;
 enum Action {
     Continue,
     Step,
+    /// gdb's scheduler locking: treated as `Continue` (the pause is
+    /// VM-wide).
     Stay,
 }
 
@@ -55,20 +60,28 @@ enum Kind {
     Hardware,
 }
 
+type Snapshot = (Box<kvm_regs>, Box<kvm_sregs>);
+
 #[derive(Debug)]
 struct VcpuView {
     alive: bool,
-    parked: Option<(Box<kvm_regs>, Box<kvm_sregs>)>,
+    /// Its registers at the current stop.
+    parked: Option<Snapshot>,
     action: Option<Action>,
+    /// Stepping past a breakpoint: the state to arm after the step.
+    step_over: Option<GuestDebug>,
+    /// Resumed with a single step.
+    stepping: bool,
 }
 
 /// The VM behind the gdb connection.
 #[derive(Debug)]
 pub struct VmTarget {
     vcpus: Vec<VcpuView>,
-    commands: Vec<Sender<Command>>,
     events: Receiver<Event>,
-    gate: Arc<DebugGate>,
+    pause: Arc<PauseGate>,
+    /// The stub holds the VM paused.
+    stopped: bool,
     memory: GuestMemoryMmap,
     breakpoints: [Option<(u64, Kind)>; HW_BREAKPOINTS],
     default_action: Action,
@@ -86,24 +99,25 @@ fn index(tid: Tid) -> usize {
 
 impl VmTarget {
     pub fn new(
-        commands: Vec<Sender<Command>>,
+        vcpus: usize,
         events: Receiver<Event>,
-        gate: Arc<DebugGate>,
+        pause: Arc<PauseGate>,
         memory: GuestMemoryMmap,
     ) -> Self {
-        let vcpus = commands
-            .iter()
+        let vcpus = (0..vcpus)
             .map(|_| VcpuView {
                 alive: true,
                 parked: None,
                 action: None,
+                step_over: None,
+                stepping: false,
             })
             .collect();
         Self {
             vcpus,
-            commands,
             events,
-            gate,
+            pause,
+            stopped: false,
             memory,
             breakpoints: [None; HW_BREAKPOINTS],
             default_action: Action::Continue,
@@ -115,30 +129,37 @@ impl VmTarget {
         self.exited
     }
 
-    /// Takes in one event; returns the stop it means for gdb, if any.
+    /// Takes in one event; returns the stop it means for gdb, if any
+    /// (the VM is paused for a debug exit first).
     fn take(&mut self, event: Event) -> Option<StopReason> {
         match event {
-            Event::Parked {
-                index,
-                cause,
-                regs,
-                sregs,
-            } => {
+            Event::Debug { index, dr6 } => {
                 let i = usize::from(index);
+                self.stop_all();
                 let view = self.vcpus.get_mut(i)?;
-                let rip = regs.rip;
-                view.parked = Some((regs, sregs));
-                match cause {
-                    Cause::Halted => None,
-                    Cause::Stepped => Some(StopReason::SignalWithThread {
+                let stepping = std::mem::take(&mut view.stepping);
+                let rip = view.parked.as_ref().map_or(0, |(r, _)| r.rip);
+                if let Some(full) = view.step_over.take() {
+                    // The step past a breakpoint ended: arm them all and go
+                    // on, unless gdb asked for the step or it landed on one.
+                    if !stepping && !full.hits(rip) {
+                        if let Err(e) = self.pause.with_vcpu(i, move |fd| full.arm(fd)) {
+                            log::warn!("gdb: cannot re-arm vCPU {i}'s breakpoints: {e}");
+                        }
+                        self.run_on();
+                        return None;
+                    }
+                }
+                if stepping || dr6 & DR6_BS != 0 {
+                    return Some(StopReason::SignalWithThread {
                         tid: tid(i),
                         signal: Signal::SIGTRAP,
-                    }),
-                    Cause::Breakpoint => Some(match self.kind_at(rip) {
-                        Some(Kind::Software) => StopReason::SwBreak(tid(i)),
-                        _ => StopReason::HwBreak(tid(i)),
-                    }),
+                    });
                 }
+                Some(match self.kind_at(rip) {
+                    Some(Kind::Software) => StopReason::SwBreak(tid(i)),
+                    _ => StopReason::HwBreak(tid(i)),
+                })
             }
             Event::Ended { index } => {
                 if let Some(view) = self.vcpus.get_mut(usize::from(index)) {
@@ -162,46 +183,63 @@ impl VmTarget {
             .map(|(_, kind)| *kind)
     }
 
-    fn waiting(&self) -> bool {
-        self.vcpus.iter().any(|v| v.alive && v.parked.is_none())
-    }
-
-    /// Parks every vCPU; returns the first stop that came meanwhile (a
-    /// breakpoint on another vCPU, the VM's exit).
-    pub fn stop_all(&mut self) -> Option<StopReason> {
-        let mut first = None;
-        if self.waiting() {
-            self.gate.halt();
+    /// Pauses the VM (if the stub does not hold it yet) and reads every
+    /// parked vCPU's registers.
+    pub fn stop_all(&mut self) {
+        if self.stopped {
+            return;
         }
-        while self.waiting() && self.exited.is_none() {
-            match self.events.recv_timeout(PARK_GRACE) {
-                Ok(event) => {
-                    let stop = self.take(event);
-                    first = first.or(stop);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    log::warn!("gdb: a vCPU did not stop within {PARK_GRACE:?}");
-                    break;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+        self.stopped = true;
+        if let Err(e) = self.pause.pause() {
+            log::warn!("gdb: {e}");
+        }
+        for i in 0..self.vcpus.len() {
+            if !self.vcpus[i].alive {
+                continue;
             }
+            // A vCPU may still be on its way to the gate (`--gdb-wait`: the
+            // pause came before the threads).
+            let deadline = Instant::now() + PARK_GRACE;
+            let snapshot = loop {
+                match self
+                    .pause
+                    .with_vcpu(i, |fd| Some((fd.get_regs().ok()?, fd.get_sregs().ok()?)))
+                {
+                    Ok(regs) => break regs,
+                    Err(pause::Error::NotParked(_)) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        log::warn!("gdb: cannot read vCPU {i}'s registers: {e}");
+                        break None;
+                    }
+                }
+            };
+            self.vcpus[i].parked = snapshot.map(|(r, s)| (Box::new(r), Box::new(s)));
         }
-        first
     }
 
-    /// Waits up to `wait` for a vCPU to stop or the VM to end; parks the
-    /// others when one stops.
-    pub fn poll(&mut self, wait: Duration) -> Option<StopReason> {
-        let event = match self.events.recv_timeout(wait) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => return None,
-            Err(RecvTimeoutError::Disconnected) => return Some(StopReason::Exited(0)),
-        };
-        let stop = self.take(event)?;
-        if self.exited.is_none() {
-            self.stop_all();
+    /// Lets the VM run again.
+    fn run_on(&mut self) {
+        for v in &mut self.vcpus {
+            v.parked = None;
         }
-        Some(stop)
+        self.stopped = false;
+        self.pause.resume();
+    }
+
+    /// Waits up to `wait` for a vCPU to stop or the VM to end.
+    pub fn poll(&mut self, wait: Duration) -> Option<StopReason> {
+        match self.events.recv_timeout(wait) {
+            Ok(event) => self.take(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(StopReason::Exited(0)),
+        }
+    }
+
+    /// A stop that waits in the queue (the VM ended before gdb came).
+    pub fn pending(&mut self) -> Option<StopReason> {
+        self.poll(Duration::ZERO)
     }
 
     /// The first vCPU still alive, for a stop gdb asked for (Ctrl-C).
@@ -209,7 +247,7 @@ impl VmTarget {
         tid(self.vcpus.iter().position(|v| v.alive).unwrap_or(0))
     }
 
-    fn snapshot(&self, tid: Tid) -> Result<&(Box<kvm_regs>, Box<kvm_sregs>), TargetError<String>> {
+    fn snapshot(&self, tid: Tid) -> Result<&Snapshot, TargetError<String>> {
         self.vcpus
             .get(index(tid))
             .and_then(|v| v.parked.as_ref())
@@ -333,14 +371,15 @@ impl MultiThreadBase for VmTarget {
         ] = regs.regs;
         r.rip = regs.rip;
         r.rflags = (r.rflags & !0xffff_ffff) | u64::from(regs.eflags);
-        if let Some(view) = self.vcpus.get_mut(i) {
-            if let Some(parked) = view.parked.as_mut() {
-                parked.0 = r.clone();
-            }
+        let regs = *r;
+        self.pause
+            .with_vcpu(i, move |fd| fd.set_regs(&regs))
+            .map_err(|e| TargetError::Fatal(e.to_string()))?
+            .map_err(|_| TargetError::NonFatal)?;
+        if let Some(parked) = self.vcpus.get_mut(i).and_then(|v| v.parked.as_mut()) {
+            parked.0 = r;
         }
-        self.commands[i]
-            .send(Command::SetRegs(r))
-            .map_err(|_| TargetError::NonFatal)
+        Ok(())
     }
 
     fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
@@ -380,19 +419,34 @@ impl MultiThreadBase for VmTarget {
 
 impl MultiThreadResume for VmTarget {
     fn resume(&mut self) -> Result<(), Self::Error> {
-        self.gate.release();
         for i in 0..self.vcpus.len() {
-            let view = &mut self.vcpus[i];
-            let action = view.action.take().unwrap_or(self.default_action);
-            if !view.alive || view.parked.is_none() || action == Action::Stay {
+            let action = self.vcpus[i].action.take().unwrap_or(self.default_action);
+            if !self.vcpus[i].alive {
                 continue;
             }
-            view.parked = None;
-            let debug = self.armed(action == Action::Step);
-            if self.commands[i].send(Command::Resume(debug)).is_err() {
-                self.vcpus[i].alive = false;
+            let step = action == Action::Step;
+            let debug = self.armed(step);
+            let armed = self.pause.with_vcpu(i, move |fd| {
+                let rip = fd.get_regs().map(|r| r.rip).unwrap_or(0);
+                let over = debug.hits(rip);
+                let state = if over {
+                    debug.stepping_over(rip)
+                } else {
+                    debug
+                };
+                state.arm(fd).map(|()| over)
+            });
+            let view = &mut self.vcpus[i];
+            view.stepping = step;
+            view.step_over = None;
+            match armed {
+                Ok(Ok(true)) => view.step_over = Some(debug),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => log::warn!("gdb: KVM_SET_GUEST_DEBUG on vCPU {i} failed: {e}"),
+                Err(e) => log::warn!("gdb: vCPU {i}: {e}"),
             }
         }
+        self.run_on();
         Ok(())
     }
 
