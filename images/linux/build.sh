@@ -191,9 +191,11 @@ ln -sfn "$(basename "$build")" "$cache/build"
 touch "$src" "$build"
 
 # --- build -------------------------------------------------------------------
-log "make -j$jobs vmlinux in $build"
+# "modules" builds none (everything is built in) but leaves the tree ready
+# for out-of-tree modules: Module.symvers, scripts/module.lds, modpost.
+log "make -j$jobs vmlinux modules in $build"
 start=$(date +%s)
-make -C "$src" O="$build" -j"$jobs" -s vmlinux >&2 || die "kernel build failed (build tree $build)"
+make -C "$src" O="$build" -j"$jobs" -s vmlinux modules >&2 || die "kernel build failed (build tree $build)"
 log "built in $(( $(date +%s) - start )) s"
 
 mkdir -p "$out.tmp"
