@@ -129,3 +129,78 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
     let stolen = most_stolen_us(&run.stdout).unwrap_or(0);
     assert!(stolen >= 500_000, "stolen {stolen} us: {all}");
 }
+
+/// One packet of gdb's remote protocol: `$body#checksum`.
+fn send_packet(conn: &mut std::os::unix::net::UnixStream, body: &str) {
+    use std::io::Write;
+    let sum = body.bytes().fold(0u8, u8::wrapping_add);
+    write!(conn, "${body}#{sum:02x}").expect("send packet");
+}
+
+/// The body of the next packet (acknowledged), skipping acks.
+fn recv_packet(conn: &mut std::os::unix::net::UnixStream) -> String {
+    use std::io::{Read, Write};
+    let mut bytes = Vec::new();
+    let mut byte = [0u8];
+    loop {
+        conn.read_exact(&mut byte).expect("read packet");
+        bytes.push(byte[0]);
+        if let Some(start) = bytes.iter().position(|&b| b == b'$') {
+            if let Some(hash) = bytes[start..].iter().position(|&b| b == b'#') {
+                if bytes.len() == start + hash + 3 {
+                    conn.write_all(b"+").expect("ack");
+                    return String::from_utf8_lossy(&bytes[start + 1..start + hash]).into_owned();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_from_gdb_stops_a_running_guest_and_detach_lets_it_finish() {
+    let test = "ctrl_c_from_gdb_stops_a_running_guest_and_detach_lets_it_finish";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("gdb-ctrl-c");
+    let sock = scratch.path().join("gdb.sock");
+    let sock_s = sock.to_str().unwrap().to_string();
+    let vm = std::thread::spawn(move || {
+        common::run_dmalab(
+            &[
+                "run",
+                "--scenario",
+                "stress",
+                "--gdb",
+                &sock_s,
+                "--gdb-wait",
+            ],
+            LIMIT,
+        )
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut conn = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    send_packet(&mut conn, "?");
+    assert!(
+        recv_packet(&mut conn).starts_with("T05"),
+        "stopped at attach"
+    );
+    send_packet(&mut conn, "vCont;c");
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        use std::io::Write;
+        conn.write_all(&[0x03]).expect("ctrl-c");
+    }
+    // SIGINT (2) on thread 1.
+    let stop = recv_packet(&mut conn);
+    assert!(stop.starts_with("T02thread:01;"), "{stop}");
+    send_packet(&mut conn, "D");
+    let run = vm.join().expect("dmalab thread");
+    assert_eq!(run.code(), 0, "{run}");
+    assert!(run.stdout.contains("\"violations\":0"), "{run}");
+}
