@@ -41,6 +41,9 @@ pub struct Outcome {
     /// Exit status; `None` if it was killed (the runner's hard limit).
     pub exit: Option<i32>,
     pub console: String,
+    /// The child's stderr (the VMM's messages, a register dump on a
+    /// timeout).
+    pub stderr: String,
     /// The `--report`, if it was written and reads as a run report.
     pub report: Option<RunReport>,
 }
@@ -273,6 +276,15 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
             .as_ref()
             .map_or(0, |r| r.device.interrupts_dropped),
     };
+    if let Some(error) = result.get("error") {
+        // The harness's early-failure line: the workload never ran, so
+        // its counters are absent; one line says why.
+        bad.push(format!(
+            "the workload did not run: error {error}, ntstatus {}",
+            result.get("ntstatus").map_or("?".into(), Value::to_string)
+        ));
+        return bad;
+    }
     universal(&eval, &scenario.expect, scenario.timing, &mut bad);
     expected(&eval, scenario, exit, &mut bad);
     bad

@@ -41,6 +41,7 @@ fn outcome(exit: i32, result: Value, faults: Value) -> Outcome {
     Outcome {
         exit: Some(exit),
         console: String::new(),
+        stderr: String::new(),
         report: Some(report),
     }
 }
@@ -111,6 +112,7 @@ fn universal_invariants_catch_each_breach() {
     let o = Outcome {
         exit: Some(3),
         console: "EXCEPTION #PF vector=14\n".into(),
+        stderr: String::new(),
         report: None,
     };
     let bad = check(&s, &o);
