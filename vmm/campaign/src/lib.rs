@@ -22,6 +22,7 @@ pub mod child_runs;
 pub mod failure;
 pub mod junit;
 pub mod oracle;
+pub mod oracle_params;
 pub mod partition;
 pub mod random;
 pub mod relation;

@@ -21,6 +21,10 @@
 //!   unconditional ([`BOUNDS`], [`CAUSES`] and the driver's own books in
 //!   [`universal`]): found by running random plans, see `docs/campaign.md`.
 //!
+//! The invariants that use each fault's parameters (a fatal error fails
+//! its IRP, a recoverable one is retried within the bound, a cancellation
+//! ends its IRP once) are in `oracle_params.rs`.
+//!
 //! A named scenario adds its `[expect]`: exit status, result status, exact
 //! fields, exact fault counts, relations. An exact field in `[expect]`
 //! replaces the universal check of the same field (a verifier scenario
@@ -286,6 +290,9 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
         return bad;
     }
     universal(&eval, &scenario.expect, scenario.timing, &mut bad);
+    if let Some(report) = &outcome.report {
+        crate::oracle_params::check(scenario, result, report, &mut bad);
+    }
     expected(&eval, scenario, exit, &mut bad);
     bad
 }
