@@ -150,7 +150,7 @@ int dmalab_chan_reset(struct dmalab_chan *ch)
 {
 	int ret;
 
-	dmalab_count(ch->dd, DMALAB_DMA_RESETS);
+	dmalab_count(DMALAB_DMA_RESETS);
 	ret = dmalab_chan_hw_init(ch);
 	if (ret == -EIO)
 		ch->dead = true;
@@ -221,9 +221,9 @@ static void dmalab_desc_end(struct dmalab_chan *ch, struct dmalab_desc *d,
 {
 		d->vd.tx_result.result = result;
 	d->vd.tx_result.residue = d->len - d->done;
-	dmalab_count(ch->dd, DMALAB_DMA_COMPLETIONS);
+	dmalab_count(DMALAB_DMA_COMPLETIONS);
 	if (result != DMA_TRANS_NOERROR) {
-		dmalab_count(ch->dd, DMALAB_DMA_ERRORS_REPORTED);
+		dmalab_count(DMALAB_DMA_ERRORS_REPORTED);
 		ch->failed[ch->nfailed++ % DMALAB_FAILED_COOKIES] = d->vd.tx.cookie;
 	}
 	vchan_cookie_complete(&d->vd);
@@ -285,7 +285,7 @@ static void dmalab_chan_retry_or_fail(struct dmalab_chan *ch,
 	}
 	if (d->tries < dmalab_max_retries) {
 		d->tries++;
-		dmalab_count(ch->dd, DMALAB_DMA_RETRIES);
+		dmalab_count(DMALAB_DMA_RETRIES);
 		dmalab_chan_post(ch);
 		return;
 	}
@@ -457,7 +457,7 @@ void dmalab_chan_watchdog(struct timer_list *t)
 		if (ch->wd_seen == cookie) {
 			dmalab_chan_drain(ch);
 			if (ch->hw_cookie != cookie)
-				dmalab_count(ch->dd, DMALAB_DMA_WATCHDOG_RECOVERIES);
+				dmalab_count(DMALAB_DMA_WATCHDOG_RECOVERIES);
 		} else {
 			ch->wd_seen = cookie;
 		}
@@ -487,7 +487,7 @@ irqreturn_t dmalab_chan_isr(int irq, void *data)
 {
 	struct dmalab_chan *ch = data;
 
-	dmalab_count(ch->dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	dmalab_marker(ch, DMALAB_MARK_ISR);
 	tasklet_schedule(&ch->task);
 	return IRQ_HANDLED;
@@ -512,7 +512,7 @@ irqreturn_t dmalab_error_isr(int irq, void *data)
 	struct dmalab_dev *dd = data;
 	u32 causes;
 
-	dmalab_count(dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	causes = readl(dd->regs + DMALAB_REG_INT_STATUS);
 	if (!(causes & DMALAB_INT_ERROR))
 		return IRQ_NONE;
@@ -536,7 +536,7 @@ irqreturn_t dmalab_msi_isr(int irq, void *data)
 	unsigned int rounds = 0;
 	u32 causes, all = 0;
 
-	dmalab_count(dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	while ((causes = readl(dd->regs + DMALAB_REG_INT_STATUS)) != 0 &&
 	       rounds++ < DMALAB_MSI_ROUNDS) {
 		if (causes == DMALAB_ALL_ONES) {

@@ -34,6 +34,9 @@
  *   dmalab.channels=N        channels dmatest must have tested to pass (4)
  *   dmalab.kunit=GLOB        suites to run, by name ("*"; "" runs none)
  *   dmalab.timeout_ms=MS     how long dmatest may take in all (60000)
+ * With "quiet" on the command line only errors and the result line reach
+ * the console.
+ *
  * dmatest's own parameters (dmatest.timeout, .channel, .max_channels,
  * .noverify, ...) apply as documented in Documentation/driver-api/dmaengine/
  * dmatest.rst.
