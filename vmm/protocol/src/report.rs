@@ -130,6 +130,10 @@ mod tests {
             .device
             .faults
             .insert("drop-interrupt".into(), vec![2, 5]);
+        report
+            .device
+            .fault_counts
+            .insert("drop-interrupt".into(), 2);
         report.exits.device_registers.insert("ch0.TAIL".into(), 4);
         let back = RunReport::from_json(&report.to_json()).unwrap();
         assert_eq!(back, report);
