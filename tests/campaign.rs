@@ -283,7 +283,12 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
     }
     // Random scenario 3 of seed 11: a probability rule (spurious
     // interrupts) plus whatever the generator added.
-    let scenario = random::scenario(11, 3, random::DEFAULT_WORKLOAD, random::DEFAULT_CMDLINE);
+    let fixed = random::Fixed {
+        workload: Some("copy".into()),
+        cmdline: Some("irps=8".into()),
+        timing: None,
+    };
+    let scenario = random::scenario(11, 3, &fixed);
     let scratch = Scratch::new("campaign-determinism");
     let plan = scratch.file("plan.toml", scenario.plan_toml.as_bytes());
     let seed = scenario.seed.to_string();

@@ -6,7 +6,8 @@
 //! - `cli`: the options of `dmalab run`; `run`: from them to an exit status
 //!   (threads, timeout, reporting); `error`: the errors and their statuses;
 //! - `vm`: KVM VM, memory, vCPUs, devices; `vcpu`: the KVM_RUN loop;
-//!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `regdump`:
+//!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `pause`: the
+//!   VM-wide pause gate (vCPUs parked, device time stopped); `regdump`:
 //!   register dumps; `timings`: `--timings`;
 //! - `boot/`: everything written into guest memory before entry;
 //!   `guest_image`: the embedded guest; `kernel_file`: `--kernel` and
@@ -31,6 +32,7 @@ pub mod dma_device;
 pub mod error;
 pub mod guest_image;
 pub mod kernel_file;
+pub mod pause;
 pub mod regdump;
 pub mod report;
 pub mod run;

@@ -40,6 +40,7 @@ use crate::devices::bus::lock;
 use crate::dma_device::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
+use crate::pause::PauseGate;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
@@ -84,6 +85,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     )
     .map_err(Error::Vm)?;
     let mut vm = vm;
+    let pause = PauseGate::new(vm.vcpus.len());
     let options = DmaOptions {
         timing: args.timing,
         doorbell: args.doorbell,
@@ -91,6 +93,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         seed: args.seed,
         keep_trace: args.trace.is_some(),
         control: args.control.clone(),
+        pause: pause.clone(),
     };
     let mut device = {
         let mut pci = lock(&vm.pci);
@@ -103,7 +106,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma)?;
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause)?;
     timings.stamp(Stamp::Exit);
     device.dma.stop();
     device.thread.stop();
@@ -219,12 +222,14 @@ fn finish(
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into
-/// an exit status.
+/// an exit status. Time the VM spent paused does not count against the
+/// timeout.
 fn supervise(
     vm: &mut Vm,
     timeout: Duration,
     timings: &Arc<Timings>,
     dma: &Dma,
+    pause: &Arc<PauseGate>,
 ) -> Result<u8, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
@@ -243,6 +248,7 @@ fn supervise(
             buses: buses.clone(),
             exit_request: vm.exit_request.clone(),
             stop: stop.clone(),
+            pause: pause.clone(),
             timings: timings.clone(),
             memory: vm.memory.clone(),
             console_ring: vm.console_ring.clone(),
@@ -256,7 +262,10 @@ fn supervise(
     }
     drop(reports);
 
-    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads) {
+    let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause);
+    // Nothing parks any more: the run is ending.
+    pause.release();
+    let first = match first {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
             // A vCPU may wait in an exit for device steps that never come.
@@ -276,26 +285,29 @@ fn supervise(
     Ok(verdict(first))
 }
 
-/// The first vCPU report, or `Timeout` once `timeout` has passed. Meanwhile
-/// every `CONSOLE_POLL`, if console bytes wait in the coalesced ring, vCPU 0
-/// is kicked so it drains them.
+/// The first vCPU report, or `Timeout` once `timeout` (plus the time paused)
+/// has passed. Meanwhile every `CONSOLE_POLL`, if console bytes wait in the
+/// coalesced ring, vCPU 0 is kicked so it drains them.
 fn first_report(
     inbox: &mpsc::Receiver<Report>,
     timeout: Duration,
     ring: Option<&RingPeek>,
     threads: &[JoinHandle<()>],
+    pause: &PauseGate,
 ) -> Result<Report, RecvTimeoutError> {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
     loop {
+        let deadline = start + timeout + pause.paused_total();
+        let paused = pause.is_paused();
         let left = deadline.saturating_duration_since(Instant::now());
-        let wait = if ring.is_some() {
+        let wait = if ring.is_some() || paused {
             left.min(CONSOLE_POLL)
         } else {
             left
         };
         match inbox.recv_timeout(wait) {
-            Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
-                if ring.is_some_and(RingPeek::pending) {
+            Err(RecvTimeoutError::Timeout) if !left.is_zero() || paused => {
+                if !paused && ring.is_some_and(RingPeek::pending) {
                     kick_bsp(threads);
                 }
             }

@@ -35,6 +35,7 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
 use crate::devices::guest_log;
+use crate::pause::PauseGate;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu_kick;
@@ -66,6 +67,8 @@ pub struct Vcpu {
     pub buses: Arc<Buses>,
     pub exit_request: Arc<ExitRequest>,
     pub stop: Arc<AtomicBool>,
+    /// The VM-wide pause: the loop parks here while the VM is paused.
+    pub pause: Arc<PauseGate>,
     pub timings: Arc<Timings>,
     pub memory: GuestMemoryMmap,
     /// Lock for draining KVM's coalesced COM1 ring (`vm::coalesce_console`),
@@ -97,7 +100,9 @@ impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
         let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
+        self.pause.enter(usize::from(self.index));
         let outcome = self.run_loop();
+        self.pause.leave(usize::from(self.index));
         drop(registration);
         // The main thread may already have gone: nothing left to tell.
         let _ = reports.send(Report {
@@ -109,6 +114,10 @@ impl Vcpu {
     fn run_loop(&mut self) -> Outcome {
         self.timings.stamp(Stamp::GuestEntry);
         loop {
+            if self.pause.requested() {
+                self.pause
+                    .park(usize::from(self.index), &self.fd, &self.memory);
+            }
             if self.stop.load(Ordering::Acquire) {
                 return Outcome::Stopped(self.dump());
             }

@@ -56,18 +56,20 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
 
-    /// Guest scenario the random plans run.
-    #[arg(long, value_name = "NAME", default_value = crate::random::DEFAULT_WORKLOAD,
-          value_parser = dmalab_protocol::scenario_name)]
-    pub workload: String,
+    /// Guest scenario every random plan runs (default: drawn per plan
+    /// from copy, fill and stress).
+    #[arg(long, value_name = "NAME", value_parser = dmalab_protocol::scenario_name)]
+    pub workload: Option<String>,
 
-    /// Guest command line of the random plans' workload.
-    #[arg(long, value_name = "TEXT", default_value = crate::random::DEFAULT_CMDLINE)]
-    pub random_cmdline: String,
+    /// Guest command line of the random plans' workload (default: drawn
+    /// with the workload, cancellation included).
+    #[arg(long, value_name = "TEXT")]
+    pub random_cmdline: Option<String>,
 
-    /// Device time of the random plans (instant replays exactly).
-    #[arg(long, value_name = "MODE", default_value = "instant",
-          value_parser = ["instant", "realtime"])]
+    /// Device time of the random plans: instant, realtime, or mixed
+    /// (drawn per plan and recorded in it, so replay is exact).
+    #[arg(long, value_name = "MODE", default_value = "mixed",
+          value_parser = ["instant", "realtime", "mixed"])]
     pub random_timing: String,
 
     /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
@@ -202,11 +204,17 @@ pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     };
     let mut all = load_named(&paths)?;
     let names: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
+    let fixed = random::Fixed {
+        workload: args.workload.clone(),
+        cmdline: args.random_cmdline.clone(),
+        timing: match args.random_timing.as_str() {
+            "instant" => Some(scenario::Timing::Instant),
+            "realtime" => Some(scenario::Timing::Realtime),
+            _ => None,
+        },
+    };
     for k in 0..args.random {
-        let mut s = random::scenario(args.seed, k, &args.workload, &args.random_cmdline);
-        if args.random_timing == "realtime" {
-            s.timing = scenario::Timing::Realtime;
-        }
+        let s = random::scenario(args.seed, k, &fixed);
         if names.contains(&s.name) {
             return Err(Error::Duplicate {
                 name: s.name,

@@ -100,7 +100,7 @@ fn the_tally_is_exact_when_the_model_trace_overflows() {
     post_big(&rig);
     let dma = &rig.device.dma;
     ring_to(dma, BIG_N);
-    assert!(control_socket::handle(dma, "run").starts_with("ok"));
+    assert!(control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").starts_with("ok"));
     assert_eq!(last_record(&rig), (u64::from(BIG_N - 1), BIG_LEN, 0));
     let mut st = dma.lock();
     st.drain();
