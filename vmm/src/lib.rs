@@ -8,7 +8,8 @@
 //! - `vm`: KVM VM, memory, vCPUs, devices; `vcpu`: the KVM_RUN loop;
 //!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `pause`: the
 //!   VM-wide pause gate (vCPUs parked, device time stopped); `regdump`:
-//!   register dumps; `timings`: `--timings`;
+//!   register dumps; `timings`: `--timings`; `gdb/`: the gdb stub
+//!   (`--gdb`);
 //! - `boot/`: everything written into guest memory before entry;
 //!   `guest_image`: the embedded guest; `kernel_file`: `--kernel` and
 //!   `--initrd` to a dmalab or Linux guest;
@@ -30,6 +31,7 @@ pub mod console_ring;
 pub mod devices;
 pub mod dma_device;
 pub mod error;
+pub mod gdb;
 pub mod guest_image;
 pub mod kernel_file;
 pub mod pause;

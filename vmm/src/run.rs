@@ -56,6 +56,15 @@ const KICK_GRACE: Duration = Duration::from_secs(2);
 
 /// Boots the guest `args` describe; returns the process exit status.
 pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
+    if let Some(path) = &args.print_guest_elf {
+        crate::guest_image::write_builtin(path).map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: path.clone(),
+            source,
+        })?;
+        println!("{}", path.display());
+        return Ok(status::PASS);
+    }
     let timings = Arc::new(Timings::new(start));
     let (name, image): (Cow<'_, str>, Cow<'static, [u8]>) = match &args.kernel {
         Some(path) => {
@@ -106,7 +115,17 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause)?;
+    let (gdb, debug) = match &args.gdb {
+        Some(addr) => {
+            let (stub, debug) = start_gdb(args, addr, &vm, &pause)?;
+            (Some(stub), debug)
+        }
+        None => (None, Vec::new()),
+    };
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause, debug)?;
+    if let Some(gdb) = gdb {
+        gdb.finish(status);
+    }
     timings.stamp(Stamp::Exit);
     device.dma.stop();
     device.thread.stop();
@@ -119,6 +138,42 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
     drop(vm);
     Ok(status)
+}
+
+/// Binds `--gdb` and says how to connect (the ELF to load: the built-in
+/// guest written out to a file, or `--kernel`).
+fn start_gdb(
+    args: &RunArgs,
+    addr: &crate::gdb::GdbAddr,
+    vm: &Vm,
+    pause: &Arc<PauseGate>,
+) -> Result<(crate::gdb::GdbStub, Vec<crate::gdb::VcpuDebug>), Error> {
+    let elf = match &args.kernel {
+        Some(path) => path.clone(),
+        None => crate::guest_image::builtin_on_disk().map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: std::env::temp_dir(),
+            source,
+        })?,
+    };
+    let stub = crate::gdb::GdbStub::start(
+        addr,
+        vm.vcpus.len(),
+        args.gdb_wait,
+        pause,
+        vm.memory.clone(),
+    )
+    .map_err(Error::Gdb)?;
+    eprintln!(
+        "dmalab: gdb stub on {addr}{}: gdb -ex 'file {}' -ex 'target remote {addr}'",
+        if args.gdb_wait {
+            ", the guest waits for it"
+        } else {
+            ""
+        },
+        elf.display()
+    );
+    Ok(stub)
 }
 
 /// Reads and checks `--faults` (before any VM exists): a missing file, bad
@@ -250,7 +305,9 @@ fn supervise(
     timings: &Arc<Timings>,
     dma: &Dma,
     pause: &Arc<PauseGate>,
+    debug: Vec<crate::gdb::VcpuDebug>,
 ) -> Result<u8, Error> {
+    let mut debug = debug.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
@@ -272,6 +329,7 @@ fn supervise(
             timings: timings.clone(),
             memory: vm.memory.clone(),
             console_ring: vm.console_ring.clone(),
+            debug: debug.next(),
         };
         let reports = reports.clone();
         let thread = thread::Builder::new()

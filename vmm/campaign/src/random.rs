@@ -154,6 +154,13 @@ pub fn name(seed: u64, index: u64) -> String {
     format!("random-{seed}-{index}")
 }
 
+/// `random-<S>-<k>` → `(S, k)`.
+pub fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("random-")?;
+    let (seed, index) = rest.split_once('-')?;
+    Some((seed.parse().ok()?, index.parse().ok()?))
+}
+
 /// An effect of `kind` (a name of `FaultEffect::KIND_NAMES`, the one
 /// table of kinds) with its parameters drawn.
 fn effect(kind: &str, rng: &mut SplitMix64) -> FaultEffect {
@@ -427,6 +434,7 @@ pub fn scenario(seed: u64, index: u64, fixed: &Fixed) -> Scenario {
         doorbell: "exit".into(),
         timeout: TIMEOUT,
         plan,
+        kernel: None,
         plan_toml,
         expect: Expect {
             status: "pass".into(),
@@ -543,6 +551,9 @@ mod tests {
         };
         let s = scenario(9, 4, &fixed);
         assert_eq!(s.name, "random-9-4");
+        assert_eq!(parse_name(&s.name), Some((9, 4)));
+        assert_eq!(parse_name("random-9"), None);
+        assert_eq!(parse_name("halt"), None);
         assert_eq!(
             (s.workload.as_str(), s.cmdline.as_str(), s.timing),
             ("copy", "irps=8", Timing::Instant)

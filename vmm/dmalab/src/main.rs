@@ -60,7 +60,7 @@ fn dmalab(start: Instant) -> u8 {
                 e.status()
             }
         },
-        Command::Campaign(args) => dmalab_campaign::run(&args),
+        Command::Campaign(args) => dmalab_campaign::run(&args, vmm::guest_image::BUILTIN_GUEST),
         Command::Ctl(args) => ctl::run(&args),
     }
 }
