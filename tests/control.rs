@@ -195,7 +195,10 @@ fn a_paused_vm_stands_still_and_resumes_to_a_clean_pass() {
         if running.parked == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the vCPUs stay parked: {running:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the vCPUs stay parked: {running:?}"
+        );
         thread::sleep(Duration::from_millis(1));
     }
     drop(ctl);

@@ -137,7 +137,13 @@ impl DeviceLoop {
                 }
             }
         }
-        while let Some(end) = client.buf.iter().position(|&b| b == b'\n') {
+        while !closed {
+            let Some(client) = self.clients.get_mut(&id) else {
+                return;
+            };
+            let Some(end) = client.buf.iter().position(|&b| b == b'\n') else {
+                break;
+            };
             let line: Vec<u8> = client.buf.drain(..=end).collect();
             let text = String::from_utf8_lossy(&line[..end]);
             let (reply, subscription) = control_socket::handle(&self.dma, &self.pause, text.trim());
@@ -152,16 +158,21 @@ impl DeviceLoop {
                 }
                 _ => {}
             }
-            if write_line(&client.stream, &reply.to_string()).is_err() {
-                closed = true;
-                break;
-            }
+            // Events the request caused go out before its reply.
+            self.push_events(ops);
+            let Some(client) = self.clients.get(&id) else {
+                return;
+            };
+            closed = write_line(&client.stream, &reply.to_string()).is_err();
         }
-        if client.buf.len() > MAX_LINE {
-            let _ = write_line(
-                &client.stream,
-                &Line::reply(0, Err("request line too long".into())).to_string(),
-            );
+        let too_long = |c: &Client| c.buf.len() > MAX_LINE;
+        if !closed && self.clients.get(&id).is_some_and(too_long) {
+            if let Some(client) = self.clients.get(&id) {
+                let _ = write_line(
+                    &client.stream,
+                    &Line::reply(0, Err("request line too long".into())).to_string(),
+                );
+            }
             closed = true;
         }
         if closed {
