@@ -191,25 +191,28 @@ static void dmalab_chan_post(struct dmalab_chan *ch)
  */
 void dmalab_chan_ring(struct dmalab_chan *ch)
 {
-	u64 v = READ_ONCE(ch->db);
 	unsigned long flags;
+	u64 v;
 
-	if (!(v & DMALAB_DB_OWED) || cmpxchg(&ch->db, v, v & ~DMALAB_DB_OWED) != v)
-		return;
-	writel(FIELD_GET(DMALAB_DB_TAIL, v), ch->regs + DMALAB_CH_TAIL);
-	if (likely(!((READ_ONCE(ch->db) ^ v) & DMALAB_DB_GEN)))
-		return;
+	for (;;) {
+		v = READ_ONCE(ch->db);
+		if (!(v & DMALAB_DB_OWED) ||
+		    cmpxchg(&ch->db, v, v & ~DMALAB_DB_OWED) != v)
+			return;
+		writel(FIELD_GET(DMALAB_DB_TAIL, v), ch->regs + DMALAB_CH_TAIL);
+		if (likely(!((READ_ONCE(ch->db) ^ v) & DMALAB_DB_GEN)))
+			return;
 
-	/* A reset came between the claim and the TAIL write. */
-	spin_lock_irqsave(&ch->vc.lock, flags);
-	if (!dmalab_chan_usable(ch))
-		writel(DMALAB_CTRL_RESET, ch->regs + DMALAB_CH_CTRL);
-	else if (dmalab_chan_reset(ch))
-		dmalab_chan_fail_all(ch);
-	else if (ch->active)
-		dmalab_chan_post(ch);
-	spin_unlock_irqrestore(&ch->vc.lock, flags);
-	dmalab_chan_ring(ch);
+		/* A reset came between the claim and the TAIL write. */
+		spin_lock_irqsave(&ch->vc.lock, flags);
+		if (!dmalab_chan_usable(ch))
+			writel(DMALAB_CTRL_RESET, ch->regs + DMALAB_CH_CTRL);
+		else if (dmalab_chan_reset(ch))
+			dmalab_chan_fail_all(ch);
+		else if (ch->active)
+			dmalab_chan_post(ch);
+		spin_unlock_irqrestore(&ch->vc.lock, flags);
+	}
 }
 
 /*
