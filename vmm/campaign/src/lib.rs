@@ -27,7 +27,7 @@ pub mod partition;
 pub mod random;
 pub mod relation;
 pub mod scenario;
-pub mod symbols;
+pub use dmalab_protocol::symbols;
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
