@@ -107,9 +107,14 @@ pub const DEFAULT_PLAN: &str = include_str!("../../tests/plans/demo.toml");
 
 impl RunArgs {
     /// The command line the guest gets: `--cmdline`, then `scenario=NAME`
-    /// from `--scenario`, or `scenario=demo` if neither names a scenario.
+    /// from `--scenario`, or `scenario=demo` if neither names a scenario;
+    /// with `--trace`, `markers=1` (the driver's markers in the trace)
+    /// unless `--cmdline` says `markers=`.
     pub fn guest_cmdline(&self) -> String {
         let mut words: Vec<&str> = self.cmdline.split_whitespace().collect();
+        if self.trace.is_some() && !words.iter().any(|w| w.starts_with("markers=")) {
+            words.push("markers=1");
+        }
         let scenario;
         if let Some(name) = &self.scenario {
             scenario = format!("scenario={name}");
@@ -191,6 +196,16 @@ mod tests {
     fn run(args: &[&str]) -> Result<RunArgs, clap::Error> {
         let argv = ["dmalab-run"].iter().chain(args);
         <Run as clap::Parser>::try_parse_from(argv).map(|r| r.args)
+    }
+
+    #[test]
+    fn a_trace_turns_the_driver_markers_on_unless_the_command_line_says() {
+        let a = run(&["--trace", "t.json", "--scenario", "stress"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "markers=1 scenario=stress");
+        let a = run(&["--trace", "t.json", "--cmdline", "markers=0"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "markers=0 scenario=demo");
+        let a = run(&["--scenario", "stress"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "scenario=stress");
     }
 
     #[test]
