@@ -41,6 +41,7 @@ pub mod clock;
 pub mod control_socket;
 pub mod device_thread;
 pub mod doorbell;
+pub mod lateness;
 pub mod msix_delivery;
 pub mod pci_adapter;
 pub mod stats;
@@ -189,6 +190,8 @@ pub struct DeviceState {
     pub watch: watch::WatchQueue,
     /// `trace start` … `trace stop`: the events recorded so far.
     pub recording: Option<Vec<TraceEvent>>,
+    /// Realtime: how late events were processed against their modelled time.
+    pub lateness: lateness::LatenessTally,
 }
 
 impl DeviceState {
@@ -257,8 +260,19 @@ impl DeviceState {
     }
 
     /// The trace kept for `--trace`, rendered as Chrome trace JSON.
+    /// In realtime mode the trace's `metadata.realtime_lateness` carries the
+    /// lateness per event kind, as in the run report.
     pub fn chrome_json(&self) -> Option<String> {
-        self.kept.as_ref().map(|k| self.model.chrome_json(k))
+        let json = self.model.chrome_json(self.kept.as_ref()?);
+        let lateness = self.lateness.summaries();
+        if lateness.is_empty() {
+            return Some(json);
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return Some(json);
+        };
+        value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
+        Some(value.to_string())
     }
 }
 
@@ -348,12 +362,23 @@ impl Dma {
 
     /// Realtime: processes the events host time has made due, a slice per
     /// lock hold; stops early when the run ends.
+    /// Each slice's guest-observable events are measured against host time
+    /// (`lateness.rs`) before the trace can drain.
     fn catch_up<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
         let target = self.clock.now_cycles();
-        while !st.model.advance_slice(target, self.slice).done && !self.stopping() {
+        loop {
+            let from = st.model.trace_events().len();
+            let done = st.model.advance_slice(target, self.slice).done;
+            let host_ns = self.clock.elapsed_ns();
+            let s = &mut *st;
+            let released = s.model.trace_events().get(from..).unwrap_or(&[]);
+            s.lateness
+                .observe(released, host_ns, |c| self.clock.modelled_ns(c));
+            if done || self.stopping() {
+                return st;
+            }
             st = self.next_slice(st);
         }
-        st
     }
 
     /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
@@ -541,6 +566,7 @@ impl DmaDevice {
                 injected: Vec::new(),
                 watch: watch::WatchQueue::default(),
                 recording: None,
+                lateness: Default::default(),
             }),
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
