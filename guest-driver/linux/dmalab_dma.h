@@ -25,7 +25,8 @@
  * - retries: hardware descriptors posted again after a recoverable error,
  *   a hang or a lost completion record;
  * - resets: channel resets (CTRL.RESET) done by the driver to leave state
- *   ERROR, a hang or a terminate;
+ *   ERROR, a hang or a terminate, and the one that follows a doorbell
+ *   written while another reset happened (dmalab_dma_chan.c);
  * - watchdog_recoveries: completion records the watchdog found unclaimed a
  *   whole period after they were written (their interrupt was lost) and
  *   handled;
@@ -39,7 +40,8 @@
  *
  * Command-line parameters (dmalab_dma.<name>=): watchdog_ms (20),
  * timeout_ms (200), max_retries (3), markers (0: 1 writes TRACE_MARKER at
- * ISR, tasklet, completion and watchdog runs).
+ * ISR, tasklet, completion and watchdog runs), force_msi (0: 1 uses the
+ * one-message MSI fallback, whose ISR reads and clears INT_STATUS).
  */
 #ifndef DMALAB_DMA_H
 #define DMALAB_DMA_H

@@ -32,6 +32,10 @@
 
 #include "dmalab_dma_priv.h"
 
+static bool force_msi;
+module_param(force_msi, bool, 0444);
+MODULE_PARM_DESC(force_msi, "Use the one-message MSI fallback even when MSI-X works (default 0)");
+
 static LIST_HEAD(dmalab_devices);
 static DEFINE_SPINLOCK(dmalab_devices_lock);
 static struct pci_driver dmalab_pci_driver;
@@ -76,7 +80,8 @@ static int dmalab_alloc_vectors(struct dmalab_dev *dd)
 	unsigned int nvec = dd->channels + 1;
 	int ret;
 
-	ret = pci_alloc_irq_vectors(dd->pdev, nvec, nvec, PCI_IRQ_MSIX);
+	ret = force_msi ? -ENOSPC :
+		pci_alloc_irq_vectors(dd->pdev, nvec, nvec, PCI_IRQ_MSIX);
 	if (ret > 0) {
 		dd->msix = true;
 		dd->nvec = nvec;

@@ -31,6 +31,7 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::boot::{self, bootinfo::BootParams, guest::Guest, layout};
 use crate::devices::bus::{self, Buses};
+use crate::devices::cmos::{Cmos, CMOS_PORT, CMOS_PORTS};
 use crate::devices::debug_port::{
     DebugExit, ExitRequest, Marker, DEBUG_EXIT_PORT, DEBUG_EXIT_PORTS, MARKER_PORT, MARKER_PORTS,
 };
@@ -257,6 +258,9 @@ impl Devices {
             .map_err(Error::Devices)?;
         buses
             .attach_pio(MARKER_PORT, MARKER_PORTS, marker)
+            .map_err(Error::Devices)?;
+        buses
+            .attach_pio(CMOS_PORT, CMOS_PORTS, Arc::new(Mutex::new(Cmos::default())))
             .map_err(Error::Devices)?;
         buses
             .attach_pio(CONFIG_ADDRESS_PORT, PORTS, pci.clone())

@@ -38,8 +38,6 @@
  * .noverify, ...) apply as documented in Documentation/driver-api/dmaengine/
  * dmatest.rst.
  */
-#define pr_fmt(fmt) "dmalab-harness: " fmt
-
 #include <linux/device/driver.h>
 #include <linux/dmatest.h>
 #include <linux/glob.h>
@@ -48,12 +46,16 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
+#include <linux/printk.h>
 #include <linux/reboot.h>
 #include <linux/seq_buf.h>
 #include <linux/slab.h>
 #include <kunit/test.h>
 
 #include "dmalab_dma.h"
+
+/* Prefix of the harness's own messages (not of the KTAP and result lines). */
+#define HARNESS "dmalab-harness: "
 
 #undef MODULE_PARAM_PREFIX
 #define MODULE_PARAM_PREFIX "dmalab."
@@ -90,7 +92,9 @@ MODULE_PARM_DESC(timeout_ms, "Time dmatest may take in all (default 60000)");
 #define DMALAB_EXIT_PORT	0xf4
 /* printk's limit for one record is a little under 1024 bytes. */
 #define DMALAB_RESULT_MAX	960
+#define RESULT_START		"DMALAB-RESULT {\"scenario\":\"linux\""
 
+/* The built-in suites, as lib/kunit/executor.c finds them (vmlinux.lds.h). */
 extern struct kunit_suite * const __kunit_suites_start[];
 extern struct kunit_suite * const __kunit_suites_end[];
 
@@ -106,6 +110,12 @@ struct kunit_summary {
 	unsigned int cases, passed, failed, skipped;
 };
 
+/* Appends ,"key":value to the JSON object being written. */
+static void json_uint(struct seq_buf *json, const char *key, unsigned int v)
+{
+	seq_buf_printf(json, ",\"%s\":%u", key, v);
+}
+
 static void dmatest_report(const struct dmatest_chan_totals *t, void *ctx)
 {
 	struct dmatest_summary *s = ctx;
@@ -114,7 +124,7 @@ static void dmatest_report(const struct dmatest_chan_totals *t, void *ctx)
 		       "%s{\"chan\":\"%s\",\"threads\":%u,\"tests\":%u,\"failures\":%u,\"result\":%d,\"finished\":%s}",
 		       s->channels ? "," : "", t->chan, t->threads, t->tests,
 		       t->failures, t->result, t->finished ? "true" : "false");
-	pr_info("dmatest on %s: %u tests, %u failures, result %d%s\n",
+	pr_info(HARNESS "dmatest on %s: %u tests, %u failures, result %d%s\n",
 		t->chan, t->tests, t->failures, t->result,
 		t->finished ? "" : ", not finished");
 	s->channels++;
@@ -131,25 +141,27 @@ static bool run_dmatest(struct seq_buf *json)
 
 	started = dmatest_start(iterations, threads, buf_size);
 	if (started == -EBUSY)
-		pr_info("dmatest was started from the command line\n");
+		pr_info(HARNESS "dmatest was started from the command line\n");
 	else if (started < 0)
-		pr_err("dmatest did not start: %d\n", started);
+		pr_err(HARNESS "dmatest did not start: %d\n", started);
 	else
-		pr_info("dmatest started on %d channels\n", started);
+		pr_info(HARNESS "dmatest started on %d channels\n", started);
 
-	seq_buf_printf(json, ",\"dmatest\":{\"iterations\":%u,\"threads\":%u,\"buf_size\":%u,\"channels\":[",
-		       iterations, threads, buf_size);
+	seq_buf_printf(json, ",\"dmatest\":{\"iterations\":%u", iterations);
+	json_uint(json, "threads", threads);
+	json_uint(json, "buf_size", buf_size);
+	seq_buf_puts(json, ",\"channels\":[");
 	collected = dmatest_collect(msecs_to_jiffies(timeout_ms),
 				    dmatest_report, &s);
 	seq_buf_printf(json, "],\"failures\":%u", s.failures);
 	if (collected == -ETIMEDOUT) {
-		pr_err("dmatest did not end within %u ms\n", timeout_ms);
+		pr_err(HARNESS "dmatest did not end within %u ms\n", timeout_ms);
 		seq_buf_puts(json, ",\"error\":\"timeout\"");
 	}
 	seq_buf_putc(json, '}');
 
 	if (s.channels < channels) {
-		pr_err("dmatest tested %u channels, %u expected\n",
+		pr_err(HARNESS "dmatest tested %u channels, %u expected\n",
 		       s.channels, channels);
 		return false;
 	}
@@ -201,7 +213,8 @@ static bool run_kunit(struct seq_buf *json)
 			suites[n++] = *s;
 
 	if (n) {
-		pr_info("running %zu KUnit suites matching \"%s\"\n", n, kunit);
+		pr_info(HARNESS "running %zu KUnit suites matching \"%s\"\n", n, kunit);
+		/* The executor's header, for KTAP parsers. */
 		pr_info("KTAP version 1\n");
 		pr_info("1..%zu\n", n);
 		__kunit_test_suites_init(suites, n);
@@ -210,13 +223,19 @@ static bool run_kunit(struct seq_buf *json)
 		count_suite(suites[--n], &k);
 	kfree(suites);
 
-	seq_buf_printf(json, ",\"kunit\":{\"suites\":%u,\"suites_passed\":%u,\"suites_failed\":%u,\"suites_skipped\":%u,\"cases\":%u,\"passed\":%u,\"failed\":%u,\"skipped\":%u}",
-		       k.suites, k.suites_passed, k.suites_failed,
-		       k.suites_skipped, k.cases, k.passed, k.failed, k.skipped);
+	seq_buf_printf(json, ",\"kunit\":{\"suites\":%u", k.suites);
+	json_uint(json, "suites_passed", k.suites_passed);
+	json_uint(json, "suites_failed", k.suites_failed);
+	json_uint(json, "suites_skipped", k.suites_skipped);
+	json_uint(json, "cases", k.cases);
+	json_uint(json, "passed", k.passed);
+	json_uint(json, "failed", k.failed);
+	json_uint(json, "skipped", k.skipped);
+	seq_buf_putc(json, '}');
 
 	/* Asking for suites and running none is a broken image, not a pass. */
 	if (kunit[0] && !k.cases) {
-		pr_err("no KUnit case matched \"%s\"\n", kunit);
+		pr_err(HARNESS "no KUnit case matched \"%s\"\n", kunit);
 		return false;
 	}
 	return !k.failed;
@@ -244,7 +263,7 @@ static int __init dmalab_harness_run(void)
 	u8 status;
 
 	if (!harness) {
-		pr_info("off (dmalab.harness=0), the boot goes on\n");
+		pr_info(HARNESS "off (dmalab.harness=0), the boot goes on\n");
 		return 0;
 	}
 
@@ -252,17 +271,16 @@ static int __init dmalab_harness_run(void)
 
 	buf = kmalloc(DMALAB_RESULT_MAX, GFP_KERNEL);
 	if (!buf) {
-		pr_err("no memory for the result line\n");
 		status = 1;
 		goto exit;
 	}
 	seq_buf_init(&json, buf, DMALAB_RESULT_MAX);
-	seq_buf_puts(&json, "DMALAB-RESULT {\"scenario\":\"linux\"");
+	seq_buf_puts(&json, RESULT_START);
 
 	pass = run_dmatest(&json);
 	pass = run_kunit(&json) && pass;
 	if (add_driver_counters(&json) < 1) {
-		pr_err("the dmalab DMA driver bound no device\n");
+		pr_err(HARNESS "the dmalab DMA driver bound no device\n");
 		pass = false;
 	}
 
@@ -270,18 +288,23 @@ static int __init dmalab_harness_run(void)
 	if (seq_buf_has_overflowed(&json)) {
 		/* Truncated JSON would be worse than none: say what happened. */
 		seq_buf_clear(&json);
-		seq_buf_puts(&json, "DMALAB-RESULT {\"scenario\":\"linux\",\"status\":\"fail\",\"error\":\"result line too long\"}");
+		seq_buf_puts(&json, RESULT_START ",\"status\":\"fail\"");
+		seq_buf_puts(&json, ",\"error\":\"result line too long\"}");
 		pass = false;
 	}
 	status = pass ? 0 : 1;
-	/* One record, no prefix: the whole line reaches the console at once. */
-	printk(KERN_INFO "%.*s\n", (int)seq_buf_used(&json), buf);
+	/*
+	 * One record, no prefix: the whole line reaches the console at once,
+	 * and also with "quiet" or "loglevel=" on the command line.
+	 */
+	console_verbose();
+	pr_info("%.*s\n", (int)seq_buf_used(&json), buf);
 	kfree(buf);
 
 exit:
 	outb(status, DMALAB_EXIT_PORT);
 	/* Only reached on a VMM without the debug-exit port. */
-	pr_emerg("the debug-exit port did not end the VM; halting\n");
+	pr_emerg(HARNESS "the debug-exit port did not end the VM; halting\n");
 	kernel_halt();
 	return 0;
 }

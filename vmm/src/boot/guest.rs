@@ -104,6 +104,7 @@ impl Guest {
             .and_then(|tables| tables.write(memory))
             .map_err(Error::Paging)?;
         linux::gdt::write(memory).map_err(Error::LinuxGdt)?;
+        linux::pirq::write(memory).map_err(Error::LinuxGdt)?;
         mptable::write(memory, params.cpu_count).map_err(Error::MpTable)?;
         Ok(())
     }

@@ -40,7 +40,7 @@ pub enum Error {
     MpTable(#[source] mptable::Error),
     #[error("cannot boot the Linux kernel")]
     Linux(#[source] linux::Error),
-    #[error("cannot write the Linux boot GDT")]
+    #[error("cannot write the Linux boot GDT or PCI IRQ table")]
     LinuxGdt(#[source] vm_memory::GuestMemoryError),
 }
 

@@ -8,9 +8,11 @@
 //!   bridge at 00:00.0.
 //! - `serial.rs`: COM1 (vm-superio 16550) writing to stdout.
 //! - `debug_port.rs`: the debug-exit (0xF4) and marker (0xF8) ports.
+//! - `cmos.rs`: a read-only CMOS clock (0x70/0x71) for Linux guests.
 //! - `guest_log.rs`: rate-limited logging of guest misbehaviour.
 
 pub mod bus;
+pub mod cmos;
 pub mod debug_port;
 pub mod guest_log;
 pub mod pci;

@@ -27,6 +27,7 @@ pub mod cmdline;
 pub mod cpuid;
 pub mod gdt;
 pub mod host;
+pub mod pirq;
 pub mod vmlinux;
 pub mod zeropage;
 
