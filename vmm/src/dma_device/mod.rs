@@ -39,6 +39,7 @@
 
 pub mod clock;
 pub mod control_socket;
+pub mod device_lock;
 pub mod device_thread;
 pub mod doorbell;
 pub mod msix_delivery;
@@ -47,7 +48,7 @@ pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use device_model::fault::{FaultEngine, FaultPlan};
@@ -61,6 +62,7 @@ use crate::devices::pci::PciBus;
 
 use clock::DeviceClock;
 pub use clock::TimingMode;
+use device_lock::{DeviceGuard, HoldStats};
 use msix_delivery::IrqRoutes;
 use stats::{RegisterExits, Tally};
 
@@ -201,8 +203,13 @@ pub struct Dma {
     stopping: AtomicBool,
     /// vCPU accesses waiting for steps now.
     waiting: AtomicUsize,
+    /// A control-socket step is running (between its slices too): waiting
+    /// accesses go on waiting, so they act where the whole step ends.
+    stepping: AtomicBool,
     /// Model events per device-lock hold.
     slice: u64,
+    /// How long the device lock was held (`--timings`).
+    pub holds: HoldStats,
     pub clock: DeviceClock,
     pub doorbell: DoorbellMode,
     pub exits: RegisterExits,
@@ -211,8 +218,8 @@ pub struct Dma {
 
 impl Dma {
     /// The device lock.
-    pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn lock(&self) -> DeviceGuard<'_> {
+        DeviceGuard::new(device_lock::lock_state(&self.state), &self.holds)
     }
 
     /// One vCPU access (register or config) under the device lock, with
@@ -247,10 +254,7 @@ impl Dma {
 
     /// Ends one lock hold between slices: drains the trace if it piles up,
     /// lets waiting threads in, takes the lock again.
-    fn next_slice<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, DeviceState>,
-    ) -> MutexGuard<'a, DeviceState> {
+    fn next_slice<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
         }
@@ -260,7 +264,7 @@ impl Dma {
 
     /// Realtime: processes the events host time has made due, a slice per
     /// lock hold; stops early when the run ends.
-    fn catch_up<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
+    fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         let target = self.clock.now_cycles();
         while !st.model.advance_slice(target, self.slice).done && !self.stopping() {
             st = self.next_slice(st);
@@ -270,7 +274,7 @@ impl Dma {
 
     /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
     /// slice per lock hold, and stops early when the run ends.
-    fn settle_sliced<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) {
+    fn settle_sliced<'a>(&'a self, mut st: DeviceGuard<'a>) {
         if self.clock.mode() == TimingMode::Instant {
             while !st.model.run_slice(self.slice).done && !self.stopping() {
                 st = self.next_slice(st);
@@ -285,18 +289,37 @@ impl Dma {
 
     /// Stepped mode: waits until the device has no pending event (or the
     /// run ends).
-    fn wait_idle<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
-        if st.model.next_event().is_none() {
+    fn wait_idle<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let busy = |st: &DeviceState| {
+            st.model.next_event().is_some() || self.stepping.load(Ordering::Acquire)
+        };
+        if !busy(&st) {
             return st;
         }
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        while st.model.next_event().is_some() && !self.stopping.load(Ordering::Acquire) {
-            st = match self.stepped.wait_timeout(st, Duration::from_millis(50)) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+        while busy(&st) && !self.stopping.load(Ordering::Acquire) {
+            st = st.wait_timeout(&self.stepped, Duration::from_millis(50));
         }
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        st
+    }
+
+    /// A control-socket step: the model to `cycle`, or to idle with
+    /// `None`, a slice per lock hold (vCPU accesses keep waiting in
+    /// between); stops early when the run ends.
+    pub fn step<'a>(&'a self, mut st: DeviceGuard<'a>, cycle: Option<u64>) -> DeviceGuard<'a> {
+        self.stepping.store(true, Ordering::Release);
+        loop {
+            let p = match cycle {
+                Some(c) => st.model.advance_slice(c, self.slice),
+                None => st.model.run_slice(self.slice),
+            };
+            if p.done || self.stopping() {
+                break;
+            }
+            st = self.next_slice(st);
+        }
+        self.stepping.store(false, Ordering::Release);
         st
     }
 
@@ -394,7 +417,9 @@ impl DmaDevice {
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            stepping: AtomicBool::new(false),
             slice: slice_events(config.timing.burst_bytes),
+            holds: HoldStats::default(),
             clock,
             doorbell: options.doorbell,
             exits: RegisterExits::default(),
@@ -525,61 +550,4 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod long_work_tests;
 #[cfg(test)]
-mod tests {
-    use super::testing::rig;
-    use super::*;
-    use device_model::regs::{self, channel_reg};
-    use std::time::Instant;
-
-    fn ring(dma: &Dma) {
-        dma.access(|m| m.mmio_write(0, channel_reg(0, regs::CH_TAIL), &1u32.to_le_bytes()));
-    }
-
-    #[test]
-    fn instant_mode_completes_within_the_doorbell_access() {
-        let Some(rig) = rig(TimingMode::Instant, DoorbellMode::Exit) else {
-            return;
-        };
-        rig.post_one_copy();
-        ring(&rig.device.dma);
-        assert!(rig.copied(), "done before the access returned");
-        let st = rig.device.dma.lock();
-        assert_eq!(st.model.next_event(), None);
-        assert_eq!(
-            st.model.interrupts().counts().per_slot[0],
-            0,
-            "MSI-X is off"
-        );
-    }
-
-    #[test]
-    fn realtime_mode_completes_when_host_time_reaches_the_modelled_time() {
-        let Some(rig) = rig(TimingMode::Realtime, DoorbellMode::Exit) else {
-            return;
-        };
-        rig.post_one_copy();
-        let dma = &rig.device.dma;
-        ring(dma);
-        // The device thread's timerfd releases the events (~1 µs of model
-        // time after the doorbell); poll, bounded.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !rig.copied() {
-            assert!(Instant::now() < deadline, "the timer never ran the copy");
-            std::thread::yield_now();
-        }
-        let done_at = loop {
-            let st = dma.lock();
-            if st.model.next_event().is_none() {
-                break st.model.now();
-            }
-            drop(st);
-            assert!(Instant::now() < deadline, "events left pending");
-            std::thread::yield_now();
-        };
-        assert!(
-            done_at >= 500,
-            "at least the fetch latency passed: {done_at}"
-        );
-        assert!(dma.clock.now_cycles() >= done_at);
-    }
-}
+mod timing_tests;
