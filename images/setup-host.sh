@@ -9,6 +9,8 @@
 #   libelf-dev,          vmlinux from it needs
 #   libssl-dev, patch,
 #   xz-utils, cpio
+#   gdb                  the gdb stub's test (tests/gdb.rs) and debugging
+#                        a guest (docs/debugging.md)
 #   cargo, rustc         the VMM and the device model (the machine's rustup
 #                        toolchain; this script only checks that it is there)
 #
@@ -16,7 +18,8 @@
 set -euo pipefail
 
 packages=(gcc make binutils
-          linux-source-6.1 bc bison flex libelf-dev libssl-dev patch xz-utils cpio)
+          linux-source-6.1 bc bison flex libelf-dev libssl-dev patch xz-utils cpio
+          gdb)
 
 missing=()
 for p in "${packages[@]}"; do

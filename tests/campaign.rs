@@ -151,11 +151,25 @@ fn a_failing_scenario_fails_the_campaign_and_its_replay_command_reproduces_it() 
             .contains("relation watchdog_recoveries == 2 fails: 1 vs 2"),
         "{run}"
     );
-    let replay = run
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("replay: "))
-        .unwrap_or_else(|| panic!("no replay line\n{run}"));
+    // The failure block points at the fault: the fault log's entry.
+    assert!(run.stdout.contains("fault log (1 applied):"), "{run}");
+    assert!(
+        run.stdout.contains("    seq 2 ch 0 @"),
+        "the dropped interrupt's descriptor\n{run}"
+    );
+    let line = |prefix: &str| {
+        run.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line\n{run}"))
+            .to_string()
+    };
+    let wrong = scratch.path().join("wrong.toml");
+    assert_eq!(
+        line("replay: "),
+        format!("dmalab campaign {} --replay wrong", wrong.display())
+    );
+    let replay = line("run:    ");
     assert!(replay.starts_with("dmalab run --scenario copy --cmdline irps=4 --faults "));
     let files = scratch.path().join("out/junit.xml.files");
     assert!(
@@ -191,6 +205,20 @@ fn a_failing_scenario_fails_the_campaign_and_its_replay_command_reproduces_it() 
         let result = r.result.as_ref().expect("a result line");
         assert_eq!(result.number("watchdog_recoveries"), Ok(1.0));
     }
+    // The replay line reruns the one scenario and judges it: the same
+    // verdict, exit status included.
+    let again = run_dmalab(&["campaign", s(&wrong), "--replay", "wrong"], LIMIT);
+    assert_eq!(again.code(), 1, "{again}");
+    assert_eq!(summary(&again), (0, 1), "{again}");
+    assert!(
+        again
+            .stdout
+            .contains("faults.drop-interrupt = 1, expected 2"),
+        "{again}"
+    );
+    let right = scratch.path().join("right.toml");
+    let again = run_dmalab(&["campaign", s(&right), "--replay", "right"], LIMIT);
+    assert_eq!(again.code(), 0, "{again}");
 }
 
 #[test]
@@ -283,7 +311,12 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
     }
     // Random scenario 3 of seed 11: a probability rule (spurious
     // interrupts) plus whatever the generator added.
-    let scenario = random::scenario(11, 3, random::DEFAULT_WORKLOAD, random::DEFAULT_CMDLINE);
+    let fixed = random::Fixed {
+        workload: Some("copy".into()),
+        cmdline: Some("irps=8".into()),
+        timing: None,
+    };
+    let scenario = random::scenario(11, 3, &fixed);
     let scratch = Scratch::new("campaign-determinism");
     let plan = scratch.file("plan.toml", scenario.plan_toml.as_bytes());
     let seed = scenario.seed.to_string();

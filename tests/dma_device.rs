@@ -397,7 +397,10 @@ fn ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64() {
     assert_eq!(run.code(), 0, "{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{run}");
-    assert_eq!(lines[0], "ok version=1");
+    assert_eq!(
+        lines[0],
+        format!("ok version={}", dmalab_protocol::control::VERSION)
+    );
     for line in &lines[1..] {
         assert!(
             matches!(Reply::parse(line), Ok(Reply::Time { .. })),

@@ -6,7 +6,7 @@
 //! the harness's `DMALAB-RESULT` line and the VMM's `--report`.
 //!
 //! The boots take the whole machine's attention where ring 0 is emulated
-//! (~10–20 s each), so they run one at a time. `DMALAB_LINUX_VMLINUX=PATH`
+//! (~25 s each on a quiet host), so they run one at a time. `DMALAB_LINUX_VMLINUX=PATH`
 //! boots a kernel built elsewhere instead of running the build script.
 //! Without /dev/kvm every test prints a SKIPPED line (a failure under
 //! `DMALAB_REQUIRE_KVM=1` or `CI=true`).
@@ -22,10 +22,12 @@ use serde_json::Value;
 
 use common::{kvm_usable, run_dmalab, Run, Scratch};
 
-/// A hard limit per boot: the image's harness gives dmatest 60 s at most.
-const LIMIT: Duration = Duration::from_secs(150);
+/// A hard limit per boot. A boot takes ~25 s on a quiet 2-core host with
+/// an emulated ring 0, and up to ~100 s measured with the load average at
+/// 12 (other builds).
+const LIMIT: Duration = Duration::from_secs(300);
 /// `--timeout` of the VMM (the kernel ends itself well before).
-const VM_TIMEOUT: &str = "120";
+const VM_TIMEOUT: &str = "240";
 
 /// Only one Linux VM at a time.
 static ONE_VM: Mutex<()> = Mutex::new(());

@@ -17,7 +17,8 @@
  *
  * and a counter added here reaches the result line without a second edit.
  *
- * What each counts, summed over every probed controller and channel:
+ * What each counts, over every controller and channel the driver has
+ * bound since boot (a controller unbound and bound again keeps counting):
  * - interrupts: MSI-X (or MSI) messages the ISR took, channel and error
  *   vectors, spurious ones included;
  * - completions: transactions (dma_async_tx_descriptor) ended with a
@@ -62,9 +63,9 @@ enum dmalab_dma_counter {
 extern const char * const dmalab_dma_counter_names[DMALAB_DMA_NR_COUNTERS];
 
 /*
- * Sum the counters of every bound controller into out[] (zeroed first).
- * Returns the number of controllers summed: 0 when the driver has bound
- * no device (then out[] is all zero). Any context.
+ * Copy the counters into out[]. Returns the number of controllers bound
+ * now (0: none; out[] then holds what earlier bindings counted, all zero
+ * if there never was one). Any context.
  */
 int dmalab_dma_read_counters(u64 out[DMALAB_DMA_NR_COUNTERS]);
 

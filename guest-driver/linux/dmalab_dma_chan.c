@@ -150,7 +150,7 @@ int dmalab_chan_reset(struct dmalab_chan *ch)
 {
 	int ret;
 
-	dmalab_count(ch->dd, DMALAB_DMA_RESETS);
+	dmalab_count(DMALAB_DMA_RESETS);
 	ret = dmalab_chan_hw_init(ch);
 	if (ret == -EIO)
 		ch->dead = true;
@@ -191,25 +191,28 @@ static void dmalab_chan_post(struct dmalab_chan *ch)
  */
 void dmalab_chan_ring(struct dmalab_chan *ch)
 {
-	u64 v = READ_ONCE(ch->db);
 	unsigned long flags;
+	u64 v;
 
-	if (!(v & DMALAB_DB_OWED) || cmpxchg(&ch->db, v, v & ~DMALAB_DB_OWED) != v)
-		return;
-	writel(FIELD_GET(DMALAB_DB_TAIL, v), ch->regs + DMALAB_CH_TAIL);
-	if (likely(!((READ_ONCE(ch->db) ^ v) & DMALAB_DB_GEN)))
-		return;
+	for (;;) {
+		v = READ_ONCE(ch->db);
+		if (!(v & DMALAB_DB_OWED) ||
+		    cmpxchg(&ch->db, v, v & ~DMALAB_DB_OWED) != v)
+			return;
+		writel(FIELD_GET(DMALAB_DB_TAIL, v), ch->regs + DMALAB_CH_TAIL);
+		if (likely(!((READ_ONCE(ch->db) ^ v) & DMALAB_DB_GEN)))
+			return;
 
-	/* A reset came between the claim and the TAIL write. */
-	spin_lock_irqsave(&ch->vc.lock, flags);
-	if (!dmalab_chan_usable(ch))
-		writel(DMALAB_CTRL_RESET, ch->regs + DMALAB_CH_CTRL);
-	else if (dmalab_chan_reset(ch))
-		dmalab_chan_fail_all(ch);
-	else if (ch->active)
-		dmalab_chan_post(ch);
-	spin_unlock_irqrestore(&ch->vc.lock, flags);
-	dmalab_chan_ring(ch);
+		/* A reset came between the claim and the TAIL write. */
+		spin_lock_irqsave(&ch->vc.lock, flags);
+		if (!dmalab_chan_usable(ch))
+			writel(DMALAB_CTRL_RESET, ch->regs + DMALAB_CH_CTRL);
+		else if (dmalab_chan_reset(ch))
+			dmalab_chan_fail_all(ch);
+		else if (ch->active)
+			dmalab_chan_post(ch);
+		spin_unlock_irqrestore(&ch->vc.lock, flags);
+	}
 }
 
 /*
@@ -221,9 +224,9 @@ static void dmalab_desc_end(struct dmalab_chan *ch, struct dmalab_desc *d,
 {
 		d->vd.tx_result.result = result;
 	d->vd.tx_result.residue = d->len - d->done;
-	dmalab_count(ch->dd, DMALAB_DMA_COMPLETIONS);
+	dmalab_count(DMALAB_DMA_COMPLETIONS);
 	if (result != DMA_TRANS_NOERROR) {
-		dmalab_count(ch->dd, DMALAB_DMA_ERRORS_REPORTED);
+		dmalab_count(DMALAB_DMA_ERRORS_REPORTED);
 		ch->failed[ch->nfailed++ % DMALAB_FAILED_COOKIES] = d->vd.tx.cookie;
 	}
 	vchan_cookie_complete(&d->vd);
@@ -285,7 +288,7 @@ static void dmalab_chan_retry_or_fail(struct dmalab_chan *ch,
 	}
 	if (d->tries < dmalab_max_retries) {
 		d->tries++;
-		dmalab_count(ch->dd, DMALAB_DMA_RETRIES);
+		dmalab_count(DMALAB_DMA_RETRIES);
 		dmalab_chan_post(ch);
 		return;
 	}
@@ -457,7 +460,7 @@ void dmalab_chan_watchdog(struct timer_list *t)
 		if (ch->wd_seen == cookie) {
 			dmalab_chan_drain(ch);
 			if (ch->hw_cookie != cookie)
-				dmalab_count(ch->dd, DMALAB_DMA_WATCHDOG_RECOVERIES);
+				dmalab_count(DMALAB_DMA_WATCHDOG_RECOVERIES);
 		} else {
 			ch->wd_seen = cookie;
 		}
@@ -487,7 +490,7 @@ irqreturn_t dmalab_chan_isr(int irq, void *data)
 {
 	struct dmalab_chan *ch = data;
 
-	dmalab_count(ch->dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	dmalab_marker(ch, DMALAB_MARK_ISR);
 	tasklet_schedule(&ch->task);
 	return IRQ_HANDLED;
@@ -512,7 +515,7 @@ irqreturn_t dmalab_error_isr(int irq, void *data)
 	struct dmalab_dev *dd = data;
 	u32 causes;
 
-	dmalab_count(dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	causes = readl(dd->regs + DMALAB_REG_INT_STATUS);
 	if (!(causes & DMALAB_INT_ERROR))
 		return IRQ_NONE;
@@ -536,7 +539,7 @@ irqreturn_t dmalab_msi_isr(int irq, void *data)
 	unsigned int rounds = 0;
 	u32 causes, all = 0;
 
-	dmalab_count(dd, DMALAB_DMA_INTERRUPTS);
+	dmalab_count(DMALAB_DMA_INTERRUPTS);
 	while ((causes = readl(dd->regs + DMALAB_REG_INT_STATUS)) != 0 &&
 	       rounds++ < DMALAB_MSI_ROUNDS) {
 		if (causes == DMALAB_ALL_ONES) {

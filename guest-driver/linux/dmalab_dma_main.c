@@ -18,8 +18,8 @@
  * dma_device is unregistered; coherent memory and vectors go with devres,
  * struct dmalab_dev with the dma_device's release.
  *
- * The counters for the in-guest harness (dmalab_dma.h) are summed over a
- * list of bound devices.
+ * The counters for the in-guest harness (dmalab_dma.h) are driver-wide;
+ * a list of bound devices says how many controllers they cover.
  */
 #include <linux/bitfield.h>
 #include <linux/dma-mapping.h>
@@ -50,6 +50,9 @@ const char * const dmalab_dma_counter_names[DMALAB_DMA_NR_COUNTERS] = {
 };
 EXPORT_SYMBOL_GPL(dmalab_dma_counter_names);
 
+/* Driver-wide, so a controller unbound and bound again keeps its history. */
+atomic64_t dmalab_stats[DMALAB_DMA_NR_COUNTERS];
+
 int dmalab_dma_read_counters(u64 out[DMALAB_DMA_NR_COUNTERS])
 {
 	struct dmalab_dev *dd;
@@ -57,13 +60,11 @@ int dmalab_dma_read_counters(u64 out[DMALAB_DMA_NR_COUNTERS])
 	unsigned int i;
 	int n = 0;
 
-	memset(out, 0, DMALAB_DMA_NR_COUNTERS * sizeof(*out));
+	for (i = 0; i < DMALAB_DMA_NR_COUNTERS; i++)
+		out[i] = atomic64_read(&dmalab_stats[i]);
 	spin_lock_irqsave(&dmalab_devices_lock, flags);
-	list_for_each_entry(dd, &dmalab_devices, node) {
-		for (i = 0; i < DMALAB_DMA_NR_COUNTERS; i++)
-			out[i] += atomic64_read(&dd->stats[i]);
+	list_for_each_entry(dd, &dmalab_devices, node)
 		n++;
-	}
 	spin_unlock_irqrestore(&dmalab_devices_lock, flags);
 	return n;
 }

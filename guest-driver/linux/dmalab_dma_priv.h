@@ -106,9 +106,10 @@ struct dmalab_dev {
 	bool msix;
 	bool removed;			/* reads returned all ones */
 	bool stopping;			/* remove() began: post nothing */
-	atomic64_t stats[DMALAB_DMA_NR_COUNTERS];
 	struct dmalab_chan chan[DMALAB_MAX_CHANNELS];
 };
+
+extern atomic64_t dmalab_stats[DMALAB_DMA_NR_COUNTERS];
 
 /* Tunables (module parameters, dmalab_dma.<name>= on the command line). */
 extern unsigned int dmalab_watchdog_ms;
@@ -126,10 +127,9 @@ static inline struct dmalab_desc *to_dmalab_desc(struct virt_dma_desc *vd)
 	return container_of(vd, struct dmalab_desc, vd);
 }
 
-static inline void dmalab_count(struct dmalab_dev *dd,
-				enum dmalab_dma_counter counter)
+static inline void dmalab_count(enum dmalab_dma_counter counter)
 {
-	atomic64_inc(&dd->stats[counter]);
+	atomic64_inc(&dmalab_stats[counter]);
 }
 
 /* dmalab_dma_chan.c: the hardware side; vc.lock held unless noted. */

@@ -18,11 +18,13 @@
  * ends in READ_FAILED / WRITE_FAILED, DMA_ERROR from tx_status, the error
  * counted and nothing retried; a completion whose interrupt never comes
  * (its cause masked) is completed by the watchdog; a zero length is
- * refused at prepare.
+ * refused at prepare; the controller unbound (remove) and bound again
+ * (probe) copies.
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/dmaengine.h>
 #include <linux/string.h>
@@ -121,14 +123,11 @@ static void dmalab_test_set_max_xfer(struct dmalab_test *t, u32 max_xfer)
 	spin_unlock_irqrestore(&t->ch->vc.lock, flags);
 }
 
-static int dmalab_test_init(struct kunit *test)
+/* A free channel of the controller and two coherent buffers. */
+static void dmalab_test_acquire(struct kunit *test, struct dmalab_test *t)
 {
-	struct dmalab_test *t;
 	dma_cap_mask_t mask;
 
-	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, t);
-	test->priv = t;
 	dma_cap_zero(mask);
 	dma_cap_set(DMA_MEMCPY, mask);
 	t->chan = dma_request_channel(mask, dmalab_dma_chan_filter, NULL);
@@ -140,14 +139,11 @@ static int dmalab_test_init(struct kunit *test)
 	t->dst = dma_alloc_coherent(t->dev, T_BUF, &t->dst_dma, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, t->src);
 	KUNIT_ASSERT_NOT_NULL(test, t->dst);
-	return 0;
 }
 
-static void dmalab_test_exit(struct kunit *test)
+static void dmalab_test_release(struct dmalab_test *t)
 {
-	struct dmalab_test *t = test->priv;
-
-	if (!t || !t->chan)
+	if (!t->chan)
 		return;
 	dmaengine_terminate_sync(t->chan);
 	dmalab_test_set_max_xfer(t, t->ch->dd->max_xfer);
@@ -155,7 +151,27 @@ static void dmalab_test_exit(struct kunit *test)
 		dma_free_coherent(t->dev, T_BUF, t->src, t->src_dma);
 	if (t->dst)
 		dma_free_coherent(t->dev, T_BUF, t->dst, t->dst_dma);
+	t->src = NULL;
+	t->dst = NULL;
 	dma_release_channel(t->chan);
+	t->chan = NULL;
+}
+
+static int dmalab_test_init(struct kunit *test)
+{
+	struct dmalab_test *t;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	test->priv = t;
+	dmalab_test_acquire(test, t);
+	return 0;
+}
+
+static void dmalab_test_exit(struct kunit *test)
+{
+	if (test->priv)
+		dmalab_test_release(test->priv);
 }
 
 /* A copy completes: NOERROR, residue 0, the bytes, DMA_COMPLETE, counted. */
@@ -415,6 +431,38 @@ static void dmalab_test_lost_interrupt(struct kunit *test)
 			recoveries + 1);
 }
 
+/*
+ * Unbind and bind again with no client: remove() tears the controller
+ * down (the count of bound controllers drops to 0, the counters stay),
+ * probe() brings it back and the new binding copies.
+ */
+static void dmalab_test_unbind_rebind(struct kunit *test)
+{
+	struct dmalab_test *t = test->priv;
+	struct device *dev = get_device(t->dev);
+	u64 v[DMALAB_DMA_NR_COUNTERS];
+	struct dmalab_test_done d;
+	u64 completions;
+
+	dmalab_test_release(t);
+	completions = dmalab_test_counter(DMALAB_DMA_COMPLETIONS);
+	device_release_driver(dev);
+	KUNIT_EXPECT_EQ(test, dmalab_dma_read_counters(v), 0);
+	KUNIT_EXPECT_EQ(test, v[DMALAB_DMA_COMPLETIONS], completions);
+	KUNIT_EXPECT_EQ(test, device_attach(dev), 1);
+	put_device(dev);
+	KUNIT_ASSERT_EQ(test, dmalab_dma_read_counters(v), 1);
+
+	dmalab_test_acquire(test, t);
+	dmalab_test_pattern(t->src, T_LEN, 9);
+	memset(t->dst, 0, T_LEN);
+	dmalab_test_copy(test, t->dst_dma, t->src_dma, T_LEN, &d);
+	dma_async_issue_pending(t->chan);
+	dmalab_test_wait(test, &d);
+	KUNIT_EXPECT_EQ(test, d.res.result, DMA_TRANS_NOERROR);
+	KUNIT_EXPECT_EQ(test, memcmp(t->dst, t->src, T_LEN), 0);
+}
+
 static void dmalab_test_zero_length(struct kunit *test)
 {
 	struct dmalab_test *t = test->priv;
@@ -435,6 +483,7 @@ static struct kunit_case dmalab_test_cases[] = {
 	KUNIT_CASE(dmalab_test_bad_destination),
 	KUNIT_CASE(dmalab_test_lost_interrupt),
 	KUNIT_CASE(dmalab_test_zero_length),
+	KUNIT_CASE(dmalab_test_unbind_rebind),
 	{}
 };
 

@@ -9,9 +9,8 @@
 #   src-<key>/    the unpacked, patched kernel source (key: package version
 #                 and patches); driver and harness are copied in, a file only
 #                 when its content changed, so make rebuilds only what did
-#   build-<key>/  the persistent build tree (key: the source key; a changed
-#                 fragment is configured into it); drivers can be built out
-#                 of tree against it
+#   build-<key>/  the persistent build tree (key: source key and fragment);
+#                 drivers can be built out of tree against it
 #   out-<key>/    the vmlinux of one exact set of inputs (key: all of them);
 #                 when it exists the script does nothing else
 #   build         a link to the build tree used last
@@ -71,12 +70,13 @@ mapfile -t driver_files < <(tree_files "$driver_dir")
 mapfile -t harness_files < <(tree_files "$harness_dir")
 
 src_key=$(printf '%s\n%s\n' "$version" "$(hash_files "$here/patches" "${patches[@]}")" | sha256sum | cut -c1-16)
-# One build tree per source tree: a changed fragment is configured into it
-# and make rebuilds what the changed options touch, not the whole kernel.
-build_key=$src_key
+# One build tree per source and fragment: checkouts of different versions
+# share the cache, and one tree reconfigured back and forth between two
+# fragments would rebuild most of the kernel each time.
+build_key=$(printf '%s\n%s\n' "$src_key" "$(sha256sum < "$fragment")" | sha256sum | cut -c1-16)
 # The Kconfig files decide which options exist; the configuration is redone
-# only when they or the fragment change.
-config_key=$(printf '%s\n%s\n%s\n%s\n' "$build_key" "$(sha256sum < "$fragment")" \
+# only when they change.
+config_key=$(printf '%s\n%s\n%s\n' "$build_key" \
   "$( [ -f "$driver_dir/Kconfig" ] && sha256sum < "$driver_dir/Kconfig")" \
   "$( [ -f "$harness_dir/Kconfig" ] && sha256sum < "$harness_dir/Kconfig")" | sha256sum | cut -c1-16)
 out_key=$(printf '%s\n%s\n%s\n%s\n' "$config_key" \
@@ -191,9 +191,11 @@ ln -sfn "$(basename "$build")" "$cache/build"
 touch "$src" "$build"
 
 # --- build -------------------------------------------------------------------
-log "make -j$jobs vmlinux in $build"
+# "modules" builds none (everything is built in) but leaves the tree ready
+# for out-of-tree modules: Module.symvers, scripts/module.lds, modpost.
+log "make -j$jobs vmlinux modules in $build"
 start=$(date +%s)
-make -C "$src" O="$build" -j"$jobs" -s vmlinux >&2 || die "kernel build failed (build tree $build)"
+make -C "$src" O="$build" -j"$jobs" -s vmlinux modules >&2 || die "kernel build failed (build tree $build)"
 log "built in $(( $(date +%s) - start )) s"
 
 mkdir -p "$out.tmp"
@@ -202,8 +204,11 @@ cp "$build/.config" "$out.tmp/config"
 cp "$build/System.map" "$out.tmp/System.map"
 rm -rf "$out"
 mv "$out.tmp" "$out"
-# Keep the newest few of each: other checkouts may share the cache.
-(cd "$cache" && for kind in out src build; do
-  ls -1dt "$kind"-*/ 2>/dev/null | tail -n +$([ $kind = out ] && echo 6 || echo 3) | xargs -r rm -rf
-done)
+# Keep the newest few of each: checkouts of other versions share the cache.
+prune() { # kind, how many to keep
+  (cd "$cache" && ls -1dt "$1"-*/ 2>/dev/null | tail -n +$(($2 + 1)) | xargs -r rm -rf)
+}
+prune out 8
+prune build 4
+prune src 3
 echo "$out/vmlinux"

@@ -76,6 +76,20 @@ pub struct RunArgs {
     /// in $TMPDIR by default.
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
+
+    /// Serve gdb's remote protocol on a loopback `host:port` or a Unix
+    /// socket path (docs/debugging.md); prints the guest ELF to load.
+    #[arg(long, value_name = "ADDR", value_parser = crate::gdb::parse_addr)]
+    pub gdb: Option<crate::gdb::GdbAddr>,
+
+    /// With --gdb: stop before the first guest instruction until gdb
+    /// continues.
+    #[arg(long, requires = "gdb")]
+    pub gdb_wait: bool,
+
+    /// Write the built-in guest ELF (with its symbols) to PATH and exit.
+    #[arg(long, value_name = "PATH")]
+    pub print_guest_elf: Option<PathBuf>,
 }
 
 /// `--doorbell` when not given (docs/dma-device.md says why).
@@ -93,9 +107,14 @@ pub const DEFAULT_PLAN: &str = include_str!("../../tests/plans/demo.toml");
 
 impl RunArgs {
     /// The command line the guest gets: `--cmdline`, then `scenario=NAME`
-    /// from `--scenario`, or `scenario=demo` if neither names a scenario.
+    /// from `--scenario`, or `scenario=demo` if neither names a scenario;
+    /// with `--trace`, `markers=1` (the driver's markers in the trace)
+    /// unless `--cmdline` says `markers=`.
     pub fn guest_cmdline(&self) -> String {
         let mut words: Vec<&str> = self.cmdline.split_whitespace().collect();
+        if self.trace.is_some() && !words.iter().any(|w| w.starts_with("markers=")) {
+            words.push("markers=1");
+        }
         let scenario;
         if let Some(name) = &self.scenario {
             scenario = format!("scenario={name}");
@@ -177,6 +196,33 @@ mod tests {
     fn run(args: &[&str]) -> Result<RunArgs, clap::Error> {
         let argv = ["dmalab-run"].iter().chain(args);
         <Run as clap::Parser>::try_parse_from(argv).map(|r| r.args)
+    }
+
+    #[test]
+    fn a_trace_turns_the_driver_markers_on_unless_the_command_line_says() {
+        let a = run(&["--trace", "t.json", "--scenario", "stress"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "markers=1 scenario=stress");
+        let a = run(&["--trace", "t.json", "--cmdline", "markers=0"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "markers=0 scenario=demo");
+        let a = run(&["--scenario", "stress"]).unwrap();
+        assert_eq!(a.guest_cmdline(), "scenario=stress");
+    }
+
+    #[test]
+    fn gdb_addresses_are_loopback_or_a_socket_path() {
+        use crate::gdb::GdbAddr;
+        let a = run(&["--gdb", "127.0.0.1:1234", "--gdb-wait"]).unwrap();
+        assert_eq!(a.gdb, Some(GdbAddr::Tcp("127.0.0.1:1234".parse().unwrap())));
+        assert!(a.gdb_wait);
+        let a = run(&["--gdb", "localhost:9"]).unwrap();
+        assert_eq!(a.gdb, Some(GdbAddr::Tcp("127.0.0.1:9".parse().unwrap())));
+        let a = run(&["--gdb", "./g.sock"]).unwrap();
+        assert_eq!(a.gdb, Some(GdbAddr::Unix("./g.sock".into())));
+        let err = run(&["--gdb", "0.0.0.0:1234"]).unwrap_err().to_string();
+        assert!(err.contains("not a loopback address"), "{err}");
+        let err = run(&["--gdb", "1234"]).unwrap_err().to_string();
+        assert!(err.contains("neither host:port"), "{err}");
+        assert!(run(&["--gdb-wait"]).is_err());
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub enum Error {
     Cmdline(#[source] crate::boot::Error),
     #[error("cannot set up the VM")]
     Vm(#[source] vm::Error),
+    #[error("cannot start the gdb stub")]
+    Gdb(#[source] crate::gdb::Error),
     #[error("cannot install the vCPU kick signal handler")]
     Signal(#[source] vmm_sys_util::errno::Error),
     #[error("cannot start a vCPU thread")]
@@ -94,12 +96,14 @@ impl Error {
             | Error::PlanRead { .. }
             | Error::PlanInvalid { .. } => status::USAGE,
             Error::Dma(e) if e.is_usage() => status::USAGE,
+            Error::Gdb(e) if e.is_usage() => status::USAGE,
             Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,
             Error::Vm(_)
             | Error::Signal(_)
             | Error::Thread(_)
             | Error::NoReport
             | Error::Dma(_)
+            | Error::Gdb(_)
             | Error::Output { .. } => status::INTERNAL,
         }
     }

@@ -6,8 +6,10 @@
 //! - `cli`: the options of `dmalab run`; `run`: from them to an exit status
 //!   (threads, timeout, reporting); `error`: the errors and their statuses;
 //! - `vm`: KVM VM, memory, vCPUs, devices; `vcpu`: the KVM_RUN loop;
-//!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `regdump`:
-//!   register dumps; `timings`: `--timings`;
+//!   `vcpu_kick`: the signal that makes a vCPU leave KVM_RUN; `pause`: the
+//!   VM-wide pause gate (vCPUs parked, device time stopped); `regdump`:
+//!   register dumps; `timings`: `--timings`; `gdb/`: the gdb stub
+//!   (`--gdb`);
 //! - `boot/`: everything written into guest memory before entry;
 //!   `guest_image`: the embedded guest; `kernel_file`: `--kernel` and
 //!   `--initrd` to a dmalab or Linux guest;
@@ -29,8 +31,10 @@ pub mod console_ring;
 pub mod devices;
 pub mod dma_device;
 pub mod error;
+pub mod gdb;
 pub mod guest_image;
 pub mod kernel_file;
+pub mod pause;
 pub mod regdump;
 pub mod report;
 pub mod run;

@@ -40,6 +40,7 @@ use crate::devices::bus::lock;
 use crate::dma_device::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
+use crate::pause::PauseGate;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
@@ -55,6 +56,15 @@ const KICK_GRACE: Duration = Duration::from_secs(2);
 
 /// Boots the guest `args` describe; returns the process exit status.
 pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
+    if let Some(path) = &args.print_guest_elf {
+        crate::guest_image::write_builtin(path).map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: path.clone(),
+            source,
+        })?;
+        println!("{}", path.display());
+        return Ok(status::PASS);
+    }
     let timings = Arc::new(Timings::new(start));
     let (name, image): (Cow<'_, str>, Cow<'static, [u8]>) = match &args.kernel {
         Some(path) => {
@@ -84,6 +94,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     )
     .map_err(Error::Vm)?;
     let mut vm = vm;
+    let pause = PauseGate::new(vm.vcpus.len());
     let options = DmaOptions {
         timing: args.timing,
         doorbell: args.doorbell,
@@ -91,6 +102,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         seed: args.seed,
         keep_trace: args.trace.is_some(),
         control: args.control.clone(),
+        pause: pause.clone(),
     };
     let mut device = {
         let mut pci = lock(&vm.pci);
@@ -103,7 +115,17 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma)?;
+    let (gdb, debug) = match &args.gdb {
+        Some(addr) => {
+            let (stub, debug) = start_gdb(args, addr, &vm, &pause)?;
+            (Some(stub), debug)
+        }
+        None => (None, Vec::new()),
+    };
+    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause, debug)?;
+    if let Some(gdb) = gdb {
+        gdb.finish(status);
+    }
     timings.stamp(Stamp::Exit);
     device.dma.stop();
     device.thread.stop();
@@ -122,6 +144,42 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
     drop(vm);
     Ok(status)
+}
+
+/// Binds `--gdb` and says how to connect (the ELF to load: the built-in
+/// guest written out to a file, or `--kernel`).
+fn start_gdb(
+    args: &RunArgs,
+    addr: &crate::gdb::GdbAddr,
+    vm: &Vm,
+    pause: &Arc<PauseGate>,
+) -> Result<(crate::gdb::GdbStub, Vec<crate::gdb::VcpuDebug>), Error> {
+    let elf = match &args.kernel {
+        Some(path) => path.clone(),
+        None => crate::guest_image::builtin_on_disk().map_err(|source| Error::Output {
+            what: "the guest ELF",
+            path: std::env::temp_dir(),
+            source,
+        })?,
+    };
+    let stub = crate::gdb::GdbStub::start(
+        addr,
+        vm.vcpus.len(),
+        args.gdb_wait,
+        pause,
+        vm.memory.clone(),
+    )
+    .map_err(Error::Gdb)?;
+    eprintln!(
+        "dmalab: gdb stub on {addr}{}: gdb -ex 'file {}' -ex 'target remote {addr}'",
+        if args.gdb_wait {
+            ", the guest waits for it"
+        } else {
+            ""
+        },
+        elf.display()
+    );
+    Ok(stub)
 }
 
 /// Reads and checks `--faults` (before any VM exists): a missing file, bad
@@ -225,13 +283,17 @@ fn finish(
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into
-/// an exit status.
+/// an exit status. Time the VM spent paused does not count against the
+/// timeout.
 fn supervise(
     vm: &mut Vm,
     timeout: Duration,
     timings: &Arc<Timings>,
     dma: &Dma,
+    pause: &Arc<PauseGate>,
+    debug: Vec<crate::gdb::VcpuDebug>,
 ) -> Result<u8, Error> {
+    let mut debug = debug.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
     let (reports, inbox) = mpsc::channel();
     let mut threads = Vec::with_capacity(vm.vcpus.len());
@@ -249,9 +311,11 @@ fn supervise(
             buses: buses.clone(),
             exit_request: vm.exit_request.clone(),
             stop: stop.clone(),
+            pause: pause.clone(),
             timings: timings.clone(),
             memory: vm.memory.clone(),
             console_ring: vm.console_ring.clone(),
+            debug: debug.next(),
         };
         let reports = reports.clone();
         let thread = thread::Builder::new()
@@ -262,7 +326,10 @@ fn supervise(
     }
     drop(reports);
 
-    let first = match first_report(&inbox, timeout, ring.as_ref(), &threads) {
+    let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause);
+    // Nothing parks any more: the run is ending.
+    pause.release();
+    let first = match first {
         Ok(report) => report,
         Err(RecvTimeoutError::Timeout) => {
             // A vCPU may wait in an exit for device steps that never come.
@@ -282,26 +349,29 @@ fn supervise(
     Ok(verdict(first))
 }
 
-/// The first vCPU report, or `Timeout` once `timeout` has passed. Meanwhile
-/// every `CONSOLE_POLL`, if console bytes wait in the coalesced ring, vCPU 0
-/// is kicked so it drains them.
+/// The first vCPU report, or `Timeout` once `timeout` (plus the time paused)
+/// has passed. Meanwhile every `CONSOLE_POLL`, if console bytes wait in the
+/// coalesced ring, vCPU 0 is kicked so it drains them.
 fn first_report(
     inbox: &mpsc::Receiver<Report>,
     timeout: Duration,
     ring: Option<&RingPeek>,
     threads: &[JoinHandle<()>],
+    pause: &PauseGate,
 ) -> Result<Report, RecvTimeoutError> {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
     loop {
+        let deadline = start + timeout + pause.paused_total();
+        let paused = pause.is_paused();
         let left = deadline.saturating_duration_since(Instant::now());
-        let wait = if ring.is_some() {
+        let wait = if ring.is_some() || paused {
             left.min(CONSOLE_POLL)
         } else {
             left
         };
         match inbox.recv_timeout(wait) {
-            Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
-                if ring.is_some_and(RingPeek::pending) {
+            Err(RecvTimeoutError::Timeout) if !left.is_zero() || paused => {
+                if !paused && ring.is_some_and(RingPeek::pending) {
                     kick_bsp(threads);
                 }
             }

@@ -26,8 +26,9 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{
-    kvm_run, KVM_INTERNAL_ERROR_EMULATION, KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
-    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+    kvm_debug_exit_arch, kvm_run, KVM_INTERNAL_ERROR_EMULATION,
+    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN,
 };
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vm_memory::GuestMemoryMmap;
@@ -35,6 +36,8 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::bus::{self, Buses};
 use crate::devices::debug_port::ExitRequest;
 use crate::devices::guest_log;
+use crate::gdb::VcpuDebug;
+use crate::pause::PauseGate;
 use crate::regdump::RegDump;
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu_kick;
@@ -66,6 +69,10 @@ pub struct Vcpu {
     pub buses: Arc<Buses>,
     pub exit_request: Arc<ExitRequest>,
     pub stop: Arc<AtomicBool>,
+    /// The VM-wide pause: the loop parks here while the VM is paused.
+    pub pause: Arc<PauseGate>,
+    /// The gdb stub's end of this vCPU (`--gdb`).
+    pub debug: Option<VcpuDebug>,
     pub timings: Arc<Timings>,
     pub memory: GuestMemoryMmap,
     /// Lock for draining KVM's coalesced COM1 ring (`vm::coalesce_console`),
@@ -88,6 +95,7 @@ enum Step {
         data: *mut u8,
         len: usize,
     },
+    Debug(kvm_debug_exit_arch),
     InternalError,
     TripleFault(String),
     Failure(String),
@@ -97,7 +105,12 @@ impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
         let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
+        self.pause.enter(usize::from(self.index));
         let outcome = self.run_loop();
+        self.pause.leave(usize::from(self.index));
+        if let Some(debug) = &self.debug {
+            debug.ended(self.index);
+        }
         drop(registration);
         // The main thread may already have gone: nothing left to tell.
         let _ = reports.send(Report {
@@ -109,6 +122,10 @@ impl Vcpu {
     fn run_loop(&mut self) -> Outcome {
         self.timings.stamp(Stamp::GuestEntry);
         loop {
+            if self.pause.requested() {
+                self.pause
+                    .park(usize::from(self.index), &self.fd, &self.memory);
+            }
             if self.stop.load(Ordering::Acquire) {
                 return Outcome::Stopped(self.dump());
             }
@@ -148,6 +165,10 @@ impl Vcpu {
                         self.buses.mmio_read(addr, data);
                     }
                 }
+                Step::Debug(exit) => match &self.debug {
+                    Some(debug) => debug.debug_exit(self.index, exit.dr6, &self.stop),
+                    None => log::warn!("vCPU {}: debug exit without a debugger", self.index),
+                },
                 Step::InternalError => {
                     let (why, insn) = internal_error(self.fd.get_kvm_run());
                     let mut dump = self.dump();
@@ -265,6 +286,10 @@ fn decode(exit: VcpuExit<'_>, timings: &Timings) -> Step {
         VcpuExit::Intr => {
             timings.count_exit(ExitKind::Other);
             Step::Continue
+        }
+        VcpuExit::Debug(exit) => {
+            timings.count_exit(ExitKind::Other);
+            Step::Debug(exit)
         }
         VcpuExit::Shutdown => Step::TripleFault("guest triple fault (KVM_EXIT_SHUTDOWN)".into()),
         VcpuExit::InternalError => Step::InternalError,

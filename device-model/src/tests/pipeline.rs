@@ -398,8 +398,13 @@ fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
     };
     assert_eq!((count("b", 1), count("e", 1)), (3, 3));
     assert_eq!((count("b", 3), count("e", 3)), (3, 3));
-    assert_eq!(count("X", 1), 9, "600 bytes = 3 bursts, 3 descriptors");
+    // One span per descriptor: 600 bytes = 3 bursts, coalesced.
+    assert_eq!(count("X", 1), 3);
     assert_eq!(count("X", 3), 3);
+    assert!(list
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["tid"] == 1)
+        .all(|e| e["args"]["bursts"] == 3 && e["args"]["bytes"] == 600));
     let bursts = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::BurstEnd { .. }))

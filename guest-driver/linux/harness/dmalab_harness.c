@@ -26,7 +26,8 @@
  *
  * Command-line parameters (all optional):
  *   dmalab.harness=0|1       run the harness (1)
- *   dmalab.iterations=N      dmatest transfers per thread (8)
+ *   dmalab.iterations=N      dmatest transfers per thread (8; 0 starts
+ *                            none, then pass dmalab.channels=0 too)
  *   dmalab.threads=N         dmatest threads per channel (1)
  *   dmalab.buf_size=BYTES    dmatest buffer size (1024); every byte is
  *                            filled and checked by the CPU, the cost on
@@ -34,6 +35,9 @@
  *   dmalab.channels=N        channels dmatest must have tested to pass (4)
  *   dmalab.kunit=GLOB        suites to run, by name ("*"; "" runs none)
  *   dmalab.timeout_ms=MS     how long dmatest may take in all (60000)
+ * With "quiet" on the command line only errors and the result line reach
+ * the console.
+ *
  * dmatest's own parameters (dmatest.timeout, .channel, .max_channels,
  * .noverify, ...) apply as documented in Documentation/driver-api/dmaengine/
  * dmatest.rst.
@@ -139,12 +143,17 @@ static bool run_dmatest(struct seq_buf *json)
 	struct dmatest_summary s = { .json = json, .all_ok = true };
 	int started, collected;
 
-	started = dmatest_start(iterations, threads, buf_size);
+	if (!iterations) {
+		started = 0;
+		pr_info(HARNESS "dmatest not started (dmalab.iterations=0)\n");
+	} else {
+		started = dmatest_start(iterations, threads, buf_size);
+	}
 	if (started == -EBUSY)
 		pr_info(HARNESS "dmatest was started from the command line\n");
 	else if (started < 0)
 		pr_err(HARNESS "dmatest did not start: %d\n", started);
-	else
+	else if (started > 0)
 		pr_info(HARNESS "dmatest started on %d channels\n", started);
 
 	seq_buf_printf(json, ",\"dmatest\":{\"iterations\":%u", iterations);

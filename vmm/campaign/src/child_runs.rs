@@ -59,7 +59,11 @@ impl Files {
 
 /// The `dmalab` arguments that run `scenario` (after the program name).
 pub fn run_args(scenario: &Scenario, files: &Files) -> Vec<String> {
-    let mut args: Vec<String> = vec!["run".into(), "--scenario".into(), scenario.workload.clone()];
+    let mut args: Vec<String> = vec!["run".into()];
+    if let Some(kernel) = &scenario.kernel {
+        args.extend(["--kernel".into(), kernel.display().to_string()]);
+    }
+    args.extend(["--scenario".into(), scenario.workload.clone()]);
     if !scenario.cmdline.is_empty() {
         args.extend(["--cmdline".into(), scenario.cmdline.clone()]);
     }
@@ -194,12 +198,16 @@ fn spawn_and_wait(exe: &Path, scenario: &Scenario, files: &Files) -> std::io::Re
     let console = std::fs::read(&files.console)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
+    let stderr = std::fs::read(&files.stderr)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let report = std::fs::read_to_string(&files.report)
         .ok()
         .and_then(|text| RunReport::from_json(&text).ok());
     Ok(Outcome {
         exit,
         console,
+        stderr,
         report,
     })
 }

@@ -17,9 +17,15 @@ pub struct Case {
     pub seconds: f64,
     /// Violations; empty if it passed.
     pub failures: Vec<String>,
+    /// `dmalab campaign … --replay NAME`: reruns and judges it.
     pub replay: String,
+    /// `dmalab run …`: the exact child run.
+    pub run: String,
     /// The end of the guest console, for failures.
     pub console_tail: String,
+    /// What points at the bug: guest lines, fault-log entries, where a
+    /// timed-out guest was (`failure.rs`); for failures.
+    pub evidence: Vec<String>,
     /// A flaky pass: the failed attempt's findings.
     pub flaky: Vec<String>,
 }
@@ -82,9 +88,16 @@ pub fn render(cases: &[Case], seconds: f64) -> String {
         out.push_str(">\n");
         let _ = writeln!(
             out,
-            "      <failure message=\"{}\" type=\"oracle\">{}\nreplay: {}</failure>",
+            "      <failure message=\"{}\" type=\"oracle\">{}\n{}replay: {}</failure>",
             escape(&case.failures[0]),
             escape(&case.failures.join("\n")),
+            escape(
+                &case
+                    .evidence
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+            ),
             escape(&case.replay)
         );
         let _ = writeln!(
@@ -111,6 +124,8 @@ mod tests {
                 failures: vec![],
                 replay: String::new(),
                 console_tail: String::new(),
+                evidence: Vec::new(),
+                run: String::new(),
                 flaky: vec![],
             },
             Case {
@@ -119,6 +134,8 @@ mod tests {
                 failures: vec!["lost = 1 <0>".into(), "exit 1 & more".into()],
                 replay: "dmalab run --cmdline 'irps=8'".into(),
                 console_tail: "EXCEPTION\u{1} x".into(),
+                evidence: vec!["guest:".into(), "  VERIFIER: x".into()],
+                run: String::new(),
                 flaky: vec![],
             },
             Case {
@@ -127,6 +144,8 @@ mod tests {
                 failures: vec![],
                 replay: "dmalab run".into(),
                 console_tail: String::new(),
+                evidence: Vec::new(),
+                run: String::new(),
                 flaky: vec!["violations = 1".into()],
             },
         ];
@@ -142,7 +161,7 @@ mod tests {
         assert!(xml.contains("message=\"lost = 1 &lt;0&gt;\""), "{xml}");
         assert!(
             xml.contains(
-                "exit 1 &amp; more\nreplay: dmalab run --cmdline &apos;irps=8&apos;</failure>"
+                "exit 1 &amp; more\nguest:\n  VERIFIER: x\nreplay: dmalab run --cmdline &apos;irps=8&apos;</failure>"
             ),
             "{xml}"
         );

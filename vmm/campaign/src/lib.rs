@@ -19,12 +19,15 @@
 //! command needs.
 
 pub mod child_runs;
+pub mod failure;
 pub mod junit;
 pub mod oracle;
+pub mod oracle_params;
 pub mod partition;
 pub mod random;
 pub mod relation;
 pub mod scenario;
+pub mod symbols;
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -56,18 +59,20 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
 
-    /// Guest scenario the random plans run.
-    #[arg(long, value_name = "NAME", default_value = crate::random::DEFAULT_WORKLOAD,
-          value_parser = dmalab_protocol::scenario_name)]
-    pub workload: String,
+    /// Guest scenario every random plan runs (default: drawn per plan
+    /// from copy, fill and stress).
+    #[arg(long, value_name = "NAME", value_parser = dmalab_protocol::scenario_name)]
+    pub workload: Option<String>,
 
-    /// Guest command line of the random plans' workload.
-    #[arg(long, value_name = "TEXT", default_value = crate::random::DEFAULT_CMDLINE)]
-    pub random_cmdline: String,
+    /// Guest command line of the random plans' workload (default: drawn
+    /// with the workload, cancellation included).
+    #[arg(long, value_name = "TEXT")]
+    pub random_cmdline: Option<String>,
 
-    /// Device time of the random plans (instant replays exactly).
-    #[arg(long, value_name = "MODE", default_value = "instant",
-          value_parser = ["instant", "realtime"])]
+    /// Device time of the random plans: instant, realtime, or mixed
+    /// (drawn per plan and recorded in it, so replay is exact).
+    #[arg(long, value_name = "MODE", default_value = "mixed",
+          value_parser = ["instant", "realtime", "mixed"])]
     pub random_timing: String,
 
     /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
@@ -91,6 +96,17 @@ pub struct CampaignArgs {
     /// Keep the files of passing scenarios too.
     #[arg(long)]
     pub keep: bool,
+
+    /// Guest kernel every scenario runs on (a dmalab guest built with
+    /// your driver, docs/your-driver.md); a scenario's own `kernel` wins.
+    #[arg(long, value_name = "GUEST")]
+    pub kernel: Option<PathBuf>,
+
+    /// Run only scenario NAME (a file's scenario under PATHS, or
+    /// random-<S>-<k>, drawn again) and judge it with the same oracle;
+    /// its files are kept.
+    #[arg(long, value_name = "NAME")]
+    pub replay: Option<String>,
 }
 
 /// Why a campaign could not start or finish its output.
@@ -112,6 +128,10 @@ pub enum Error {
     },
     #[error("no scenario to run: '{}' holds no *.toml file", path.display())]
     Empty { path: PathBuf },
+    #[error("no scenario named '{name}' (give the PATHS that hold it, or random-<S>-<k>)")]
+    NoSuchScenario { name: String },
+    #[error("no guest kernel at '{}'", path.display())]
+    Kernel { path: PathBuf },
     #[error("cannot find the dmalab binary to run scenarios")]
     Exe(#[source] std::io::Error),
     #[error("cannot write '{}'", path.display())]
@@ -193,8 +213,90 @@ pub fn load_named(paths: &[PathBuf]) -> Result<Vec<Scenario>, Error> {
     Ok(scenarios)
 }
 
-/// The whole campaign in campaign order, before partitioning.
+/// What the campaign's options fix for the random plans.
+fn fixed(args: &CampaignArgs) -> random::Fixed {
+    random::Fixed {
+        workload: args.workload.clone(),
+        cmdline: args.random_cmdline.clone(),
+        timing: match args.random_timing.as_str() {
+            "instant" => Some(scenario::Timing::Instant),
+            "realtime" => Some(scenario::Timing::Realtime),
+            _ => None,
+        },
+    }
+}
+
+/// The whole campaign in campaign order, before partitioning (with
+/// `--replay NAME`: that one scenario).
 pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
+    if let Some(path) = &args.kernel {
+        if !path.is_file() {
+            return Err(Error::Kernel { path: path.clone() });
+        }
+    }
+    let mut all = match &args.replay {
+        Some(name) => replayed(args, name)?,
+        None => listed(args)?,
+    };
+    for s in &mut all {
+        if s.kernel.is_none() {
+            s.kernel.clone_from(&args.kernel);
+        }
+    }
+    Ok(all)
+}
+
+/// `--replay NAME`: the one scenario of that name.
+fn replayed(args: &CampaignArgs, name: &str) -> Result<Vec<Scenario>, Error> {
+    if let Some((seed, index)) = random::parse_name(name) {
+        return Ok(vec![random::scenario(seed, index, &fixed(args))]);
+    }
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(DEFAULT_DIR)]
+    } else {
+        args.paths.clone()
+    };
+    let found: Vec<Scenario> = load_named(&paths)?
+        .into_iter()
+        .filter(|s| s.name == name)
+        .collect();
+    if found.is_empty() {
+        return Err(Error::NoSuchScenario {
+            name: name.to_string(),
+        });
+    }
+    Ok(found)
+}
+
+/// The command that reruns one scenario of this campaign and judges it.
+pub fn replay_line(args: &CampaignArgs, s: &Scenario) -> String {
+    let mut words = vec!["dmalab".to_string(), "campaign".to_string()];
+    if let scenario::Origin::File(path) = &s.origin {
+        words.push(path.display().to_string());
+    } else {
+        if let Some(w) = &args.workload {
+            words.extend(["--workload".into(), w.clone()]);
+        }
+        if let Some(c) = &args.random_cmdline {
+            words.extend(["--random-cmdline".into(), c.clone()]);
+        }
+        if args.random_timing != "mixed" {
+            words.extend(["--random-timing".into(), args.random_timing.clone()]);
+        }
+    }
+    if let Some(k) = &args.kernel {
+        words.extend(["--kernel".into(), k.display().to_string()]);
+    }
+    words.extend(["--replay".into(), s.name.clone()]);
+    words
+        .iter()
+        .map(|w| child_runs::shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The named scenarios and the random ones.
+fn listed(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     let paths = if args.paths.is_empty() && args.random == 0 {
         vec![PathBuf::from(DEFAULT_DIR)]
     } else {
@@ -202,11 +304,9 @@ pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     };
     let mut all = load_named(&paths)?;
     let names: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
+    let fixed = fixed(args);
     for k in 0..args.random {
-        let mut s = random::scenario(args.seed, k, &args.workload, &args.random_cmdline);
-        if args.random_timing == "realtime" {
-            s.timing = scenario::Timing::Realtime;
-        }
+        let s = random::scenario(args.seed, k, &fixed);
         if names.contains(&s.name) {
             return Err(Error::Duplicate {
                 name: s.name,
@@ -232,9 +332,11 @@ fn run_dir(args: &CampaignArgs) -> PathBuf {
     std::env::temp_dir().join(format!("dmalab-campaign-{}", std::process::id()))
 }
 
-/// `dmalab campaign`: returns the exit status.
-pub fn run(args: &CampaignArgs) -> u8 {
-    match campaign_run(args) {
+/// `dmalab campaign`: returns the exit status. `builtin_guest` is the
+/// guest image `dmalab run` uses without `--kernel` (its symbols name
+/// where a timed-out guest was).
+pub fn run(args: &CampaignArgs, builtin_guest: &[u8]) -> u8 {
+    match campaign_run(args, builtin_guest) {
         Ok(status) => status,
         Err(e) => {
             eprintln!("dmalab: {}", dmalab_protocol::one_line(&e));
@@ -243,14 +345,26 @@ pub fn run(args: &CampaignArgs) -> u8 {
     }
 }
 
-fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
+fn campaign_run(args: &CampaignArgs, builtin_guest: &[u8]) -> Result<u8, Error> {
     let all = campaign(args)?;
+    let keep = args.keep || args.replay.is_some();
+    let builtin = symbols::Symbols::from_elf(builtin_guest);
+    let mut by_kernel: std::collections::BTreeMap<PathBuf, symbols::Symbols> = Default::default();
+    for s in &all {
+        if let Some(k) = &s.kernel {
+            by_kernel.entry(k.clone()).or_insert_with(|| {
+                symbols::Symbols::from_elf(&std::fs::read(k).unwrap_or_default())
+            });
+        }
+    }
     let scenarios: Vec<Scenario> = all
         .into_iter()
         .enumerate()
         .filter(|(k, s)| {
-            args.partition
-                .is_none_or(|p| p.includes(*k as u64, &s.name))
+            args.replay.is_some()
+                || args
+                    .partition
+                    .is_none_or(|p| p.includes(*k as u64, &s.name))
         })
         .map(|(_, s)| s)
         .collect();
@@ -330,15 +444,27 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
             fault_list(&f.outcome)
         );
         let tail: Vec<&str> = f.outcome.console.lines().rev().take(40).collect();
+        let syms = s
+            .kernel
+            .as_ref()
+            .and_then(|k| by_kernel.get(k))
+            .unwrap_or(&builtin);
+        let evidence = if f.violations.is_empty() && f.flaky.is_empty() {
+            Vec::new()
+        } else {
+            failure::evidence(&f.outcome, Some(syms))
+        };
         cases.push(junit::Case {
             name: s.name.clone(),
             seconds: f.seconds,
             failures: f.violations.clone(),
-            replay: child_runs::replay_command(s, &files),
+            evidence,
+            run: child_runs::replay_command(s, &files),
+            replay: replay_line(args, s),
             console_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
             flaky: f.flaky.clone(),
         });
-        if result == "pass" && !args.keep {
+        if result == "pass" && !keep {
             for path in files.all() {
                 let _ = std::fs::remove_file(path);
             }
@@ -350,7 +476,11 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
         for v in &case.failures {
             let _ = writeln!(out, "  {v}");
         }
+        for line in &case.evidence {
+            let _ = writeln!(out, "  {line}");
+        }
         let _ = writeln!(out, "replay: {}", case.replay);
+        let _ = writeln!(out, "run:    {}", case.run);
     }
     let flaky: Vec<&junit::Case> = cases.iter().filter(|c| !c.flaky.is_empty()).collect();
     for case in &flaky {
@@ -370,7 +500,7 @@ fn campaign_run(args: &CampaignArgs) -> Result<u8, Error> {
             source,
         })?;
     }
-    if failed.is_empty() && flaky.is_empty() && !args.keep {
+    if failed.is_empty() && flaky.is_empty() && !keep {
         // Only removes the directory if nothing else is in it.
         let _ = std::fs::remove_dir(&dir);
     }

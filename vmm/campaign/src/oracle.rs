@@ -21,6 +21,10 @@
 //!   unconditional ([`BOUNDS`], [`CAUSES`] and the driver's own books in
 //!   [`universal`]): found by running random plans, see `docs/campaign.md`.
 //!
+//! The invariants that use each fault's parameters (a fatal error fails
+//! its IRP, a recoverable one is retried within the bound, a cancellation
+//! ends its IRP once) are in `oracle_params.rs`.
+//!
 //! A named scenario adds its `[expect]`: exit status, result status, exact
 //! fields, exact fault counts, relations. An exact field in `[expect]`
 //! replaces the universal check of the same field (a verifier scenario
@@ -41,6 +45,9 @@ pub struct Outcome {
     /// Exit status; `None` if it was killed (the runner's hard limit).
     pub exit: Option<i32>,
     pub console: String,
+    /// The child's stderr (the VMM's messages, a register dump on a
+    /// timeout).
+    pub stderr: String,
     /// The `--report`, if it was written and reads as a run report.
     pub report: Option<RunReport>,
 }
@@ -273,7 +280,19 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
             .as_ref()
             .map_or(0, |r| r.device.interrupts_dropped),
     };
+    if let Some(error) = result.get("error") {
+        // The harness's early-failure line: the workload never ran, so
+        // its counters are absent; one line says why.
+        bad.push(format!(
+            "the workload did not run: error {error}, ntstatus {}",
+            result.get("ntstatus").map_or("?".into(), Value::to_string)
+        ));
+        return bad;
+    }
     universal(&eval, &scenario.expect, scenario.timing, &mut bad);
+    if let Some(report) = &outcome.report {
+        crate::oracle_params::check(scenario, result, report, &mut bad);
+    }
     expected(&eval, scenario, exit, &mut bad);
     bad
 }

@@ -41,6 +41,7 @@ fn outcome(exit: i32, result: Value, faults: Value) -> Outcome {
     Outcome {
         exit: Some(exit),
         console: String::new(),
+        stderr: String::new(),
         report: Some(report),
     }
 }
@@ -111,6 +112,7 @@ fn universal_invariants_catch_each_breach() {
     let o = Outcome {
         exit: Some(3),
         console: "EXCEPTION #PF vector=14\n".into(),
+        stderr: String::new(),
         report: None,
     };
     let bad = check(&s, &o);
@@ -198,4 +200,125 @@ fn the_oracle_names_only_real_fields_and_fault_kinds() {
             "test line has unknown field {field}"
         );
     }
+}
+
+/// `outcome` with a complete fault log: `(seq, kind, fatal)` per fault.
+fn logged(result: Value, faults: &[(u64, &str, Option<bool>)]) -> Outcome {
+    let mut o = outcome(0, result, json!({}));
+    let report = o.report.as_mut().unwrap();
+    for (seq, kind, fatal) in faults {
+        report
+            .device
+            .fault_log
+            .push(dmalab_protocol::report::FaultEntry {
+                seq: *seq,
+                kind: (*kind).into(),
+                fatal: *fatal,
+                ..Default::default()
+            });
+        *report
+            .device
+            .fault_counts
+            .entry((*kind).into())
+            .or_default() += 1;
+        report
+            .device
+            .faults
+            .entry((*kind).into())
+            .or_default()
+            .push(*seq);
+    }
+    o
+}
+
+#[test]
+fn a_fatal_error_must_fail_its_irp_and_never_be_retried() {
+    let s = scenario("");
+    let mut r = clean_result();
+    // Correct: fails with STATUS_DEVICE_HARDWARE_ERROR after a reset.
+    for (k, v) in [
+        ("fail_hw", 1),
+        ("irps_failed", 1),
+        ("resets", 1),
+        ("ok", 3),
+        ("failed", 1),
+    ] {
+        r[k] = json!(v);
+    }
+    let fatal = [(2, "dma-error", Some(true))];
+    assert_eq!(check(&s, &logged(r.clone(), &fatal)), Vec::<String>::new());
+    // Retried as if recoverable, and the IRP succeeded.
+    let mut wrong = clean_result();
+    wrong["retries"] = json!(1);
+    wrong["resets"] = json!(1);
+    wrong["transfers"] = json!(11);
+    let bad = check(&s, &logged(wrong.clone(), &fatal));
+    assert!(
+        bad.iter().any(|v| v.contains("a fatal error was retried")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|v| v.contains("did not fail its IRP") && v.contains("{2}")),
+        "{bad:?}"
+    );
+    // The same counters for a recoverable error are right.
+    let recoverable = [(2, "dma-error", Some(false))];
+    assert_eq!(
+        check(&s, &logged(wrong, &recoverable)),
+        Vec::<String>::new()
+    );
+    // A hardware error for a recoverable fault is wrong.
+    let bad = check(&s, &logged(r, &recoverable));
+    assert!(
+        bad.iter().any(|v| v.contains("without a fatal error")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn an_irp_failed_before_its_retries_is_caught() {
+    let s = scenario("");
+    let mut r = clean_result();
+    for (k, v) in [
+        ("fail_io", 1),
+        ("irps_failed", 1),
+        ("retries", 1),
+        ("ok", 3),
+        ("failed", 1),
+        ("transfers", 11),
+    ] {
+        r[k] = json!(v);
+    }
+    let two = [(2, "dma-error", Some(false)), (3, "dma-error", Some(false))];
+    let bad = check(&s, &logged(r, &two));
+    assert!(
+        bad.iter().any(|v| v.contains("before its 3 retries")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn a_cancellation_ends_its_irp_exactly_once() {
+    let s = scenario("");
+    let mut r = clean_result();
+    for (k, v) in [
+        ("cancel_calls", 2),
+        ("cancel_hits", 1),
+        ("cancelled", 1),
+        ("irps_cancelled", 1),
+        ("irps_cancelled_queued", 1),
+    ] {
+        r[k] = json!(v);
+    }
+    r["ok"] = json!(3);
+    r["failed"] = json!(1);
+    assert_eq!(check(&s, &logged(r.clone(), &[])), Vec::<String>::new());
+    r["irps_cancelled"] = json!(2);
+    let bad = check(&s, &logged(r, &[]));
+    assert!(
+        bad.iter()
+            .any(|v| v.contains("exactly once with STATUS_CANCELLED")),
+        "{bad:?}"
+    );
 }

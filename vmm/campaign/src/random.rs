@@ -17,23 +17,87 @@
 //! device time, storms ≤ 200 messages, windows inside the default
 //! workload's device time).
 //!
-//! Expectations are the universal oracle only; the plan's own seed (the
-//! `--seed` of `dmalab run`) is drawn too, so probability rules vary.
+//! Some plans get race rules on top ([`race_rules`]). How a scenario
+//! runs is drawn from a second stream ([`shape`]): the workload (copy,
+//! fill, or stress on all four channels), cancellation at a drawn rhythm,
+//! and the timing (instant or realtime); the campaign's options can fix
+//! each. Expectations are the universal oracle only; the plan's own seed
+//! (the `--seed` of `dmalab run`) is drawn too, so probability rules vary.
 
 use device_model::fault::{CycleWindow, FaultEffect, FaultPlan, FaultRule, Trigger};
 
 use crate::scenario::{Expect, Origin, Scenario, Timing};
 
-/// The workload of random scenarios (`--workload`).
-pub const DEFAULT_WORKLOAD: &str = "copy";
-/// Its command line (`--random-cmdline`): 8 requests of the copy
-/// workload, about 20 descriptors, ~40 ms per scenario here.
-pub const DEFAULT_CMDLINE: &str = "irps=8";
 /// Timeout of one random scenario, seconds.
 pub const TIMEOUT: f64 = 30.0;
-/// Device cycles the default workload spans in instant mode (~120,000):
-/// windows are drawn inside `[0, WINDOW_SPAN)`.
+/// Device cycles the `copy irps=8` workload spans in instant mode
+/// (~120,000): windows are drawn inside `[0, WINDOW_SPAN)`.
 const WINDOW_SPAN: u64 = 150_000;
+/// The driver's watchdog period (`dmadrv.watchdog_ms`, 10 ms) in device
+/// cycles (1 GHz): race rules delay interrupts around it.
+const WATCHDOG_CYCLES: u64 = 10_000_000;
+
+/// A workload random plans draw from: the guest scenario, its command
+/// line, and how often it is drawn (weights out of their sum).
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    name: &'static str,
+    cmdline: &'static str,
+    /// Channels it uses (0..channels).
+    channels: u8,
+    weight: u64,
+}
+
+/// Copy on one channel most often (fast, ~20 descriptors), fill, and
+/// stress on all four channels with 32 requests outstanding (the only one
+/// where a DpcForIsr finds nothing new and errors land on several
+/// channels at once).
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "copy",
+        cmdline: "irps=8",
+        channels: 1,
+        weight: 5,
+    },
+    Workload {
+        name: "fill",
+        cmdline: "irps=8",
+        channels: 1,
+        weight: 2,
+    },
+    Workload {
+        name: "stress",
+        cmdline: "irps=32",
+        channels: 4,
+        weight: 3,
+    },
+];
+
+/// Share of random scenarios cancelling requests (`cancel_every=2…6`).
+const CANCEL_SHARE: f64 = 0.3;
+/// Share of random scenarios in realtime.
+const REALTIME_SHARE: f64 = 0.3;
+/// Share of random plans with a race rule added (below).
+const RACE_SHARE: f64 = 0.4;
+
+/// What the campaign fixes for every random scenario (`--workload`,
+/// `--random-cmdline`, `--random-timing`); `None`: drawn per scenario.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fixed {
+    pub workload: Option<String>,
+    pub cmdline: Option<String>,
+    pub timing: Option<Timing>,
+}
+
+/// How a random scenario runs: workload, command line, timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub workload: String,
+    pub cmdline: String,
+    pub timing: Timing,
+    /// Channels the workload uses (rules filter on these mostly).
+    pub channels: u8,
+}
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -90,6 +154,13 @@ pub fn name(seed: u64, index: u64) -> String {
     format!("random-{seed}-{index}")
 }
 
+/// `random-<S>-<k>` → `(S, k)`.
+pub fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("random-")?;
+    let (seed, index) = rest.split_once('-')?;
+    Some((seed.parse().ok()?, index.parse().ok()?))
+}
+
 /// An effect of `kind` (a name of `FaultEffect::KIND_NAMES`, the one
 /// table of kinds) with its parameters drawn.
 fn effect(kind: &str, rng: &mut SplitMix64) -> FaultEffect {
@@ -133,8 +204,9 @@ fn effect(kind: &str, rng: &mut SplitMix64) -> FaultEffect {
 }
 
 /// A trigger of shape `shape` (bits 0–1: base, 2: channel, 3: window,
-/// 4: max_times) with drawn values.
-fn trigger(shape: u64, rng: &mut SplitMix64) -> Trigger {
+/// 4: max_times) with drawn values; `channels` are the ones the workload
+/// uses.
+fn trigger(shape: u64, channels: u8, rng: &mut SplitMix64) -> Trigger {
     let mut t = Trigger::default();
     match shape & 3 {
         0 => t.nth = Some(rng.range(1, 16)),
@@ -146,11 +218,11 @@ fn trigger(shape: u64, rng: &mut SplitMix64) -> Trigger {
         _ => t.probability = Some(rng.pick(&[0.05, 0.1, 0.25, 0.5, 1.0])),
     }
     if shape & 4 != 0 {
-        // The copy workload uses channel 0: mostly filter on it.
+        // Mostly a channel the workload uses; sometimes an idle one.
         t.channel = Some(if rng.chance(0.75) {
-            0
+            rng.pick(&[0, 1, 2, 3][..usize::from(channels.clamp(1, 4))])
         } else {
-            rng.pick(&[1, 2, 3])
+            rng.pick(&[0, 1, 2, 3])
         });
     }
     if shape & 8 != 0 {
@@ -177,32 +249,177 @@ fn trigger(shape: u64, rng: &mut SplitMix64) -> Trigger {
     t
 }
 
-/// The fault plan of random scenario `index`.
-pub fn plan(seed: u64, index: u64) -> (FaultPlan, u64) {
+/// The shape of random scenario `index`: what `fixed` leaves open is
+/// drawn (its own stream, so fixing the workload leaves the timing draw
+/// alone).
+pub fn shape(seed: u64, index: u64, fixed: &Fixed) -> Shape {
+    let mut rng = SplitMix64::for_scenario(seed ^ SHAPE_SALT, index);
+    let total: u64 = WORKLOADS.iter().map(|w| w.weight).sum();
+    let mut ticket = rng.range(0, total - 1);
+    let drawn = *WORKLOADS
+        .iter()
+        .find(|w| {
+            let hit = ticket < w.weight;
+            ticket = ticket.saturating_sub(w.weight);
+            hit
+        })
+        .expect("the ticket is below the total weight");
+    let cancel = rng.chance(CANCEL_SHARE).then(|| rng.range(2, 6));
+    let realtime = rng.chance(REALTIME_SHARE);
+    let (workload, cmdline, channels) = match &fixed.workload {
+        Some(name) => {
+            let known = WORKLOADS.iter().find(|w| w.name == name);
+            (
+                name.clone(),
+                fixed
+                    .cmdline
+                    .clone()
+                    .unwrap_or_else(|| known.map_or("irps=8", |w| w.cmdline).to_string()),
+                known.map_or(4, |w| w.channels),
+            )
+        }
+        None => {
+            let cmdline = fixed.cmdline.clone().unwrap_or_else(|| match cancel {
+                Some(n) => format!("{} cancel_every={n}", drawn.cmdline),
+                None => drawn.cmdline.to_string(),
+            });
+            (drawn.name.to_string(), cmdline, drawn.channels)
+        }
+    };
+    let timing = fixed.timing.unwrap_or(if realtime {
+        Timing::Realtime
+    } else {
+        Timing::Instant
+    });
+    Shape {
+        workload,
+        cmdline,
+        timing,
+        channels,
+    }
+}
+
+const SHAPE_SALT: u64 = 0x5348_4150_4521_0001;
+
+/// Rules that favour races, added to some plans after the drawn ones:
+/// an interrupt delayed around the watchdog period (realtime: the
+/// watchdog and the late DpcForIsr race for one record), duplicates and
+/// stale records on the same descriptors, errors on several channels at
+/// once (a workload on several channels), a lost interrupt beside an
+/// error.
+fn race_rules(shape: &Shape, rng: &mut SplitMix64) -> Vec<FaultRule> {
+    let every = rng.range(2, 6);
+    let on = |t: Trigger| Trigger {
+        every: Some(every),
+        ..t
+    };
+    let mut pick = rng.range(0, 3);
+    if pick == 2 && shape.channels < 2 {
+        pick = 3;
+    }
+    match pick {
+        0 => {
+            let cycles = if shape.timing == Timing::Realtime {
+                rng.range(WATCHDOG_CYCLES / 2, 3 * WATCHDOG_CYCLES)
+            } else {
+                rng.range(1_000, 5_000_000)
+            };
+            vec![FaultRule {
+                name: Some("race-late-interrupt".into()),
+                trigger: on(Trigger {
+                    max_times: Some(rng.range(1, 3)),
+                    ..Trigger::default()
+                }),
+                effect: FaultEffect::DelayInterrupt { cycles },
+            }]
+        }
+        1 => vec![
+            FaultRule {
+                name: Some("race-duplicate".into()),
+                trigger: on(Trigger::default()),
+                effect: FaultEffect::DuplicateInterrupt,
+            },
+            FaultRule {
+                name: Some("race-stale".into()),
+                trigger: on(Trigger {
+                    max_times: Some(rng.range(1, 2)),
+                    ..Trigger::default()
+                }),
+                effect: FaultEffect::StaleCompletion,
+            },
+        ],
+        2 => {
+            let mut rules = Vec::new();
+            for channel in 0..shape.channels {
+                rules.push(FaultRule {
+                    name: Some(format!("race-error-ch{channel}")),
+                    trigger: Trigger {
+                        channel: Some(channel),
+                        probability: Some(rng.pick(&[0.1, 0.25])),
+                        max_times: Some(rng.range(1, 3)),
+                        ..Trigger::default()
+                    },
+                    effect: FaultEffect::DmaError {
+                        fatal: rng.chance(0.3),
+                    },
+                });
+            }
+            rules
+        }
+        _ => vec![
+            FaultRule {
+                name: Some("race-lost".into()),
+                trigger: on(Trigger::default()),
+                effect: FaultEffect::DropInterrupt,
+            },
+            FaultRule {
+                name: Some("race-error".into()),
+                trigger: on(Trigger {
+                    max_times: Some(1),
+                    ..Trigger::default()
+                }),
+                effect: effect(rng.pick(&["dma-error", "fetch-error", "halt"]), rng),
+            },
+        ],
+    }
+}
+
+/// The fault plan of random scenario `index` for a run of `shape`, and
+/// the run's `--seed`.
+pub fn plan_for(seed: u64, index: u64, shape: &Shape) -> (FaultPlan, u64) {
     let mut rng = SplitMix64::for_scenario(seed, index);
     let kinds = FaultEffect::KIND_NAMES;
     let extra = rng.pick(&[0, 0, 0, 1, 1, 2]);
     let mut rules = Vec::new();
     for r in 0..=extra {
-        let (kind, shape) = if r == 0 {
+        let (kind, shape_bits) = if r == 0 {
             (kinds[(index % 15) as usize], index % 32)
         } else {
             (rng.pick(&kinds), rng.range(0, 31))
         };
         rules.push(FaultRule {
             name: Some(format!("r{r}-{kind}")),
-            trigger: trigger(shape, &mut rng),
+            trigger: trigger(shape_bits, shape.channels, &mut rng),
             effect: effect(kind, &mut rng),
         });
     }
     let plan_seed = rng.next_u64() >> 1;
+    if rng.chance(RACE_SHARE) {
+        rules.extend(race_rules(shape, &mut rng));
+    }
     (FaultPlan { rules }, plan_seed)
 }
 
-/// Random scenario `index` of campaign seed `seed`, running `workload`
-/// with `cmdline`.
-pub fn scenario(seed: u64, index: u64, workload: &str, cmdline: &str) -> Scenario {
-    let (plan, plan_seed) = plan(seed, index);
+/// The fault plan of random scenario `index` with every draw open.
+pub fn plan(seed: u64, index: u64) -> (FaultPlan, u64) {
+    plan_for(seed, index, &shape(seed, index, &Fixed::default()))
+}
+
+/// Random scenario `index` of campaign seed `seed`; `fixed` holds what
+/// the campaign's options fix.
+pub fn scenario(seed: u64, index: u64, fixed: &Fixed) -> Scenario {
+    let shape = shape(seed, index, fixed);
+    let (plan, plan_seed) = plan_for(seed, index, &shape);
     let plan_toml = plan
         .to_toml()
         .expect("random plans hold TOML-sized integers");
@@ -210,13 +427,14 @@ pub fn scenario(seed: u64, index: u64, workload: &str, cmdline: &str) -> Scenari
         name: name(seed, index),
         origin: Origin::Random { seed, index },
         description: format!("random plan {index} of seed {seed}"),
-        workload: workload.to_string(),
-        cmdline: cmdline.to_string(),
+        workload: shape.workload,
+        cmdline: shape.cmdline,
         seed: plan_seed,
-        timing: Timing::Instant,
+        timing: shape.timing,
         doorbell: "exit".into(),
         timeout: TIMEOUT,
         plan,
+        kernel: None,
         plan_toml,
         expect: Expect {
             status: "pass".into(),
@@ -283,12 +501,62 @@ mod tests {
     }
 
     #[test]
-    fn a_random_scenario_names_itself_and_expects_the_oracle_only() {
-        let s = scenario(9, 4, DEFAULT_WORKLOAD, DEFAULT_CMDLINE);
-        assert_eq!(s.name, "random-9-4");
+    fn a_thousand_plans_mix_timings_workloads_cancellation_and_races() {
+        let mut realtime = 0;
+        let mut workloads = BTreeSet::new();
+        let (mut cancel, mut races, mut several) = (0, 0, 0);
+        for index in 0..1000 {
+            let s = scenario(5, index, &Fixed::default());
+            realtime += usize::from(s.timing == Timing::Realtime);
+            workloads.insert(s.workload.clone());
+            cancel += usize::from(s.cmdline.contains("cancel_every="));
+            let names: Vec<String> = s.plan.rules.iter().filter_map(|r| r.name.clone()).collect();
+            races += usize::from(names.iter().any(|n| n.starts_with("race-")));
+            several += usize::from(
+                names
+                    .iter()
+                    .filter(|n| n.starts_with("race-error-ch"))
+                    .count()
+                    > 1,
+            );
+        }
+        assert!((200..400).contains(&realtime), "{realtime} realtime");
+        assert_eq!(workloads.len(), 3, "{workloads:?}");
+        assert!((200..400).contains(&cancel), "{cancel} cancelling");
+        assert!((300..500).contains(&races), "{races} with race rules");
+        assert!(several > 15, "{several} with errors on several channels");
+    }
+
+    #[test]
+    fn fixed_options_are_kept_and_the_rest_still_drawn() {
+        let fixed = Fixed {
+            workload: Some("stress".into()),
+            cmdline: None,
+            timing: None,
+        };
+        let s = scenario(1, 2, &fixed);
         assert_eq!(
             (s.workload.as_str(), s.cmdline.as_str()),
-            ("copy", "irps=8")
+            ("stress", "irps=32")
+        );
+        assert_eq!(s.timing, scenario(1, 2, &Fixed::default()).timing);
+    }
+
+    #[test]
+    fn a_random_scenario_names_itself_and_expects_the_oracle_only() {
+        let fixed = Fixed {
+            workload: Some("copy".into()),
+            cmdline: Some("irps=8".into()),
+            timing: Some(Timing::Instant),
+        };
+        let s = scenario(9, 4, &fixed);
+        assert_eq!(s.name, "random-9-4");
+        assert_eq!(parse_name(&s.name), Some((9, 4)));
+        assert_eq!(parse_name("random-9"), None);
+        assert_eq!(parse_name("halt"), None);
+        assert_eq!(
+            (s.workload.as_str(), s.cmdline.as_str(), s.timing),
+            ("copy", "irps=8", Timing::Instant)
         );
         assert!(s.expect.fields.is_empty() && s.expect.relations.is_empty());
         assert_eq!(FaultPlan::from_toml(&s.plan_toml).unwrap(), s.plan);

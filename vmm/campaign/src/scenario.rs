@@ -4,7 +4,8 @@
 //!
 //! A scenario file is a TOML table with the run's settings (`workload`,
 //! `cmdline`, `seed`, `timing`, `doorbell`, `timeout`), a fault plan, and
-//! the expectations under `[expect]`. The plan is either a plan file,
+//! the expectations under `[expect]`; `kernel = "FILE"` (relative to the
+//! scenario file) runs it on another guest build. The plan is either a plan file,
 //! `plan = "../plans/hang.toml"` (relative to the scenario file: the same
 //! file `dmalab run --faults` takes, so the rules are written once), or
 //! inline under `[faults]` (exactly the plan format of
@@ -95,6 +96,9 @@ pub struct Scenario {
     /// Seconds.
     pub timeout: f64,
     pub plan: FaultPlan,
+    /// Guest kernel (`--kernel`): a dmalab guest built with another
+    /// driver; `None`: the campaign's `--kernel`, else the built-in guest.
+    pub kernel: Option<PathBuf>,
     /// The plan as the TOML file given to `dmalab run --faults`.
     pub plan_toml: String,
     pub expect: Expect,
@@ -114,6 +118,7 @@ const TOP_KEYS: &[&str] = &[
     "timeout",
     "plan",
     "faults",
+    "kernel",
     "expect",
 ];
 const EXPECT_KEYS: &[&str] = &["exit", "status", "fields", "faults", "relations"];
@@ -275,6 +280,17 @@ impl Scenario {
             }
         };
         let plan_toml = plan.to_toml().map_err(|e| r.err("faults", e.to_string()))?;
+        let kernel = r
+            .string(&table, "kernel", "kernel")?
+            .map(|file| {
+                let path = path.parent().unwrap_or(Path::new(".")).join(&file);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(r.err("kernel", format!("no guest kernel at '{}'", path.display())))
+                }
+            })
+            .transpose()?;
         let expect = match table.get("expect") {
             None => Expect {
                 status: "pass".into(),
@@ -296,6 +312,7 @@ impl Scenario {
             doorbell,
             timeout,
             plan,
+            kernel,
             plan_toml,
             expect,
         })

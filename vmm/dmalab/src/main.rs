@@ -60,7 +60,7 @@ fn dmalab(start: Instant) -> u8 {
                 e.status()
             }
         },
-        Command::Campaign(args) => dmalab_campaign::run(&args),
+        Command::Campaign(args) => dmalab_campaign::run(&args, vmm::guest_image::BUILTIN_GUEST),
         Command::Ctl(args) => ctl::run(&args),
     }
 }
@@ -95,11 +95,8 @@ mod tests {
         assert_eq!(a.paths, [PathBuf::from("a.toml"), PathBuf::from("dir")]);
         assert_eq!((a.random, a.seed, a.jobs), (200, 9, Some(3)));
         assert_eq!(a.partition.unwrap().shard, 2);
-        assert_eq!(
-            (a.workload.as_str(), a.random_cmdline.as_str()),
-            ("copy", "irps=8")
-        );
-        assert_eq!(a.random_timing, "instant");
+        assert_eq!((a.workload, a.random_cmdline), (None, None));
+        assert_eq!(a.random_timing, "mixed");
         for bad in [
             &["--partition", "3/2"][..],
             &["--partition", "x"],

@@ -11,6 +11,9 @@
 //! | `next` | advance to the next event (if any) | `ok now=C next=N` |
 //! | `run` | process events until idle | `ok now=C next=N` |
 //! | `stats` | none | `ok {json}` ([`Stats`]) |
+//! | `status` | none | `ok status {json}` ([`Status`]) |
+//! | `pause` | stop every vCPU and device time | `ok now=C next=N` |
+//! | `resume` | restart them | `ok now=C next=N` |
 //!
 //! `C` is the device cycle, `N` the next event's cycle or `idle`. Anything
 //! else gets `error <why>`. A new verb is a new [`Request`] variant, a new
@@ -23,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::report::DeviceCounters;
 
 /// The protocol's version, answered to `version`.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Longest request line the VMM accepts.
 pub const MAX_LINE: usize = 256;
@@ -37,6 +40,9 @@ pub enum Request {
     Next,
     Run,
     Stats,
+    Status,
+    Pause,
+    Resume,
 }
 
 impl Request {
@@ -58,10 +64,14 @@ impl Request {
             ("next", None) => Request::Next,
             ("run", None) => Request::Run,
             ("stats", None) => Request::Stats,
+            ("status", None) => Request::Status,
+            ("pause", None) => Request::Pause,
+            ("resume", None) => Request::Resume,
             ("", _) => return Err("empty request".into()),
             _ => {
                 return Err(format!(
-                    "unknown request {line:?} (version, now, step CYCLES, next, run, stats)"
+                    "unknown request {line:?} (version, now, step CYCLES, next, run, stats, \
+                     status, pause, resume)"
                 ))
             }
         })
@@ -77,6 +87,9 @@ impl fmt::Display for Request {
             Request::Next => f.write_str("next"),
             Request::Run => f.write_str("run"),
             Request::Stats => f.write_str("stats"),
+            Request::Status => f.write_str("status"),
+            Request::Pause => f.write_str("pause"),
+            Request::Resume => f.write_str("resume"),
         }
     }
 }
@@ -92,6 +105,27 @@ pub struct Stats {
     pub trace_lost: u64,
 }
 
+/// The VM's state (`status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `instant`, `realtime` or `stepped`.
+    pub timing: String,
+    /// The VM is paused (vCPUs parked, device time stopped).
+    pub paused: bool,
+    pub vcpus: usize,
+    /// vCPUs parked at the pause gate now.
+    pub parked: usize,
+    /// vCPUs held inside a device access until stepped time reaches idle.
+    pub held: usize,
+    /// Pauses so far, and the time spent paused (ms, the current pause
+    /// included).
+    pub pauses: u64,
+    pub paused_ms: u64,
+    /// The device cycle, and the next event's cycle (`None` when idle).
+    pub now: u64,
+    pub next: Option<u64>,
+}
+
 /// A reply line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -102,6 +136,7 @@ pub enum Reply {
         next: Option<u64>,
     },
     Stats(Stats),
+    Status(Status),
     Error(String),
 }
 
@@ -120,6 +155,11 @@ impl Reply {
                 .parse()
                 .map(Reply::Version)
                 .map_err(|_| format!("bad version in {line:?}"));
+        }
+        if let Some(json) = rest.strip_prefix("status ") {
+            return serde_json::from_str(json)
+                .map(Reply::Status)
+                .map_err(|e| format!("bad status in {line:?}: {e}"));
         }
         if rest.starts_with('{') {
             return serde_json::from_str(rest)
@@ -150,6 +190,10 @@ impl fmt::Display for Reply {
                 let json = serde_json::to_string(s).map_err(|_| fmt::Error)?;
                 write!(f, "ok {json}")
             }
+            Reply::Status(s) => {
+                let json = serde_json::to_string(s).map_err(|_| fmt::Error)?;
+                write!(f, "ok status {json}")
+            }
             Reply::Error(why) => write!(f, "error {why}"),
         }
     }
@@ -168,6 +212,9 @@ mod tests {
             Request::Next,
             Request::Run,
             Request::Stats,
+            Request::Status,
+            Request::Pause,
+            Request::Resume,
         ] {
             assert_eq!(Request::parse(&r.to_string()), Ok(r));
         }
@@ -196,6 +243,17 @@ mod tests {
                 next: Some(500),
             },
             Reply::Stats(stats),
+            Reply::Status(Status {
+                timing: "realtime".into(),
+                paused: true,
+                vcpus: 1,
+                parked: 1,
+                held: 0,
+                pauses: 1,
+                paused_ms: 100,
+                now: 7,
+                next: Some(9),
+            }),
             Reply::Error("empty request".into()),
         ] {
             assert_eq!(Reply::parse(&r.to_string()), Ok(r.clone()), "{r}");

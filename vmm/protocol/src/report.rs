@@ -89,6 +89,78 @@ pub struct DeviceCounters {
     /// Faults applied, by kind name: the sequence numbers of their
     /// descriptors (complete unless trace events were lost).
     pub faults: BTreeMap<String, Vec<u64>>,
+    /// Every applied fault with its parameters, in the order applied
+    /// (complete unless trace events were lost).
+    pub fault_log: Vec<FaultEntry>,
+}
+
+/// One applied fault: where, when, which rule, and the effect with its
+/// parameters (only those its kind has).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultEntry {
+    /// Device cycle it was applied at.
+    pub cycle: u64,
+    /// Descriptor sequence number (device-wide, 1-based).
+    pub seq: u64,
+    pub channel: u8,
+    /// Rule index in the plan (0-based).
+    pub rule: u32,
+    /// Effect kind name (`drop-interrupt`, `dma-error`, …).
+    pub kind: String,
+    /// `dma-error`: whether the channel halts (the IRP must fail with
+    /// STATUS_DEVICE_HARDWARE_ERROR, no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<bool>,
+    /// `delay-interrupt`, `latency-spike`: device cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycles: Option<u64>,
+    /// `short-transfer`: bytes moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u32>,
+    /// `interrupt-storm`: extra messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// `corrupt-data`: bit flips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flips: Option<u32>,
+}
+
+impl FaultEntry {
+    /// Whether this is a `dma-error` with `fatal = true`.
+    pub fn is_fatal_error(&self) -> bool {
+        self.kind == "dma-error" && self.fatal == Some(true)
+    }
+}
+
+impl std::fmt::Display for FaultEntry {
+    /// `seq 5 ch 0 @12000 rule 1 dma-error fatal=true`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seq {} ch {} @{} rule {} {}",
+            self.seq,
+            self.channel,
+            self.cycle,
+            self.rule + 1,
+            self.kind
+        )?;
+        if let Some(v) = self.fatal {
+            write!(f, " fatal={v}")?;
+        }
+        if let Some(v) = self.cycles {
+            write!(f, " cycles={v}")?;
+        }
+        if let Some(v) = self.bytes {
+            write!(f, " bytes={v}")?;
+        }
+        if let Some(v) = self.count {
+            write!(f, " count={v}")?;
+        }
+        if let Some(v) = self.flips {
+            write!(f, " flips={v}")?;
+        }
+        Ok(())
+    }
 }
 
 impl DeviceCounters {
@@ -130,7 +202,20 @@ mod tests {
             .device
             .faults
             .insert("drop-interrupt".into(), vec![2, 5]);
+        report
+            .device
+            .fault_counts
+            .insert("drop-interrupt".into(), 2);
         report.exits.device_registers.insert("ch0.TAIL".into(), 4);
+        report.device.fault_log.push(FaultEntry {
+            cycle: 900,
+            seq: 2,
+            channel: 1,
+            rule: 0,
+            kind: "dma-error".into(),
+            fatal: Some(true),
+            ..FaultEntry::default()
+        });
         let back = RunReport::from_json(&report.to_json()).unwrap();
         assert_eq!(back, report);
         assert_eq!(back.faults("drop-interrupt"), [2, 5]);
@@ -139,6 +224,13 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["device"]["faults"]["drop-interrupt"][1], 5);
         assert_eq!(json["result"]["status"], "fail");
+        assert_eq!(json["device"]["fault_log"][0]["fatal"], true);
+        assert!(json["device"]["fault_log"][0].get("cycles").is_none());
+        assert!(back.device.fault_log[0].is_fatal_error());
+        assert_eq!(
+            back.device.fault_log[0].to_string(),
+            "seq 2 ch 1 @900 rule 1 dma-error fatal=true"
+        );
     }
 
     #[test]

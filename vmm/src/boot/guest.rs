@@ -50,12 +50,11 @@ impl Guest {
         self.is_linux()
     }
 
-    /// The command line the guest will get for the user's `words`; for
-    /// Linux without `lpj=`, which needs the vCPU's TSC frequency.
+    /// The command line the guest gets for the user's `words`.
     pub fn cmdline(&self, words: &str) -> String {
         match self {
             Self::Dmalab(_) => words.to_string(),
-            Self::Linux(l) => cmdline::compose(&l.defaults, None, words),
+            Self::Linux(l) => cmdline::compose(&l.defaults, words),
         }
     }
 
@@ -63,12 +62,7 @@ impl Guest {
     pub fn check_cmdline(&self, line: &str) -> Result<(), Error> {
         match self {
             Self::Dmalab(_) => super::check_cmdline(line),
-            Self::Linux(l) => {
-                let with_lpj = line.len() + cmdline::LPJ_WORD_MAX;
-                l.kernel
-                    .check_cmdline(&"x".repeat(with_lpj))
-                    .map_err(Error::Linux)
-            }
+            Self::Linux(l) => l.kernel.check_cmdline(line).map_err(Error::Linux),
         }
     }
 
@@ -91,14 +85,8 @@ impl Guest {
         let Self::Linux(l) = self else {
             return super::write_boot_structures(memory, params, line);
         };
-        let lpj = cmdline::lpj_word(l.ring0, params.tsc_khz);
-        let full = match lpj {
-            // `line` starts with the defaults: lpj= goes after them.
-            Some(lpj) => insert_after_defaults(line, &l.defaults, &lpj),
-            None => line.to_string(),
-        };
         l.kernel
-            .write_zero_page(memory, &full)
+            .write_zero_page(memory, line)
             .map_err(Error::Linux)?;
         paging::PageTables::build(params.ram_bytes)
             .and_then(|tables| tables.write(memory))
@@ -128,27 +116,5 @@ impl Guest {
             }
             Self::Linux(_) => None,
         }
-    }
-}
-
-/// `line` with `word` placed after its leading `defaults`.
-fn insert_after_defaults(line: &str, defaults: &[String], word: &str) -> String {
-    let mut words: Vec<&str> = line.split_whitespace().collect();
-    let at = defaults.len().min(words.len());
-    words.insert(at, word);
-    words.join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lpj_goes_between_the_defaults_and_the_user_words() {
-        let d = vec!["console=ttyS0".to_string(), "rodata=off".to_string()];
-        assert_eq!(
-            insert_after_defaults("console=ttyS0 rodata=off quiet", &d, "lpj=5"),
-            "console=ttyS0 rodata=off lpj=5 quiet"
-        );
     }
 }

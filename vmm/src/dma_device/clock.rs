@@ -13,9 +13,14 @@
 //! - `stepped`: time moves only when the control socket asks; register
 //!   accesses act at whatever cycle the model stands.
 //!
+//! A VM pause (`pause.rs`) freezes the realtime clock: `now_cycles` stays
+//! at the cycle of the pause and the timer is disarmed; `thaw` moves the
+//! origin forward by the paused span, so device time did not move.
+//!
 //! Nothing here stamps the trace: trace stamps are device cycles only.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use device_model::TimingConfig;
 
@@ -68,8 +73,10 @@ fn monotonic_ns() -> u64 {
 pub struct DeviceClock {
     mode: TimingMode,
     timing: TimingConfig,
-    /// CLOCK_MONOTONIC ns at device cycle 0.
-    origin_ns: u64,
+    /// CLOCK_MONOTONIC ns at device cycle 0 (moved forward by pauses).
+    origin_ns: AtomicU64,
+    /// CLOCK_MONOTONIC ns when the clock was frozen; 0 while it runs.
+    frozen_at: AtomicU64,
     timer: OwnedFd,
 }
 
@@ -90,7 +97,8 @@ impl DeviceClock {
         Ok(Self {
             mode,
             timing,
-            origin_ns: monotonic_ns(),
+            origin_ns: AtomicU64::new(monotonic_ns()),
+            frozen_at: AtomicU64::new(0),
             timer,
         })
     }
@@ -99,10 +107,40 @@ impl DeviceClock {
         self.mode
     }
 
-    /// Realtime: the device cycle host time has reached.
+    /// Realtime: the device cycle host time has reached (the cycle of the
+    /// pause while frozen).
     pub fn now_cycles(&self) -> u64 {
-        let ns = monotonic_ns().saturating_sub(self.origin_ns);
+        let now = match self.frozen_at.load(Ordering::Acquire) {
+            0 => monotonic_ns(),
+            at => at,
+        };
+        let ns = now.saturating_sub(self.origin_ns.load(Ordering::Acquire));
         self.timing.cycles_from_nanos(ns)
+    }
+
+    /// Stops device time (a VM pause) and disarms the timer.
+    pub fn freeze(&self) -> Result<(), Error> {
+        let _ = self.frozen_at.compare_exchange(
+            0,
+            monotonic_ns().max(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.settime(0)
+    }
+
+    /// Restarts device time where `freeze` stopped it. The caller re-arms.
+    pub fn thaw(&self) {
+        let at = self.frozen_at.swap(0, Ordering::AcqRel);
+        if at != 0 {
+            let span = monotonic_ns().saturating_sub(at);
+            self.origin_ns.fetch_add(span, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether `freeze` stopped the clock.
+    pub fn frozen(&self) -> bool {
+        self.frozen_at.load(Ordering::Acquire) != 0
     }
 
     /// Arms the timer to fire when host time reaches device `cycle`
@@ -112,8 +150,14 @@ impl DeviceClock {
         // a wake-up before `cycle` would find nothing due and re-arm at once.
         let ns = self
             .origin_ns
+            .load(Ordering::Acquire)
             .saturating_add(self.timing.nanos_from_cycles(cycle))
             .saturating_add(1);
+        self.settime(ns)
+    }
+
+    /// Sets the timer to absolute CLOCK_MONOTONIC `ns`; 0 disarms it.
+    fn settime(&self, ns: u64) -> Result<(), Error> {
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -179,5 +223,18 @@ mod tests {
         // SAFETY: as above, zero timeout.
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
         assert_eq!(n, 0, "acknowledged");
+    }
+
+    #[test]
+    fn a_frozen_clock_stands_still_and_thaws_without_a_jump() {
+        let clock = DeviceClock::new(TimingMode::Realtime, TimingConfig::default()).unwrap();
+        clock.freeze().unwrap();
+        let at = clock.now_cycles();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(clock.now_cycles(), at, "no time passes while frozen");
+        clock.thaw();
+        let after = clock.now_cycles();
+        let twenty_ms = TimingConfig::default().cycles_from_nanos(20_000_000);
+        assert!(after >= at && after - at < twenty_ms, "{at} -> {after}");
     }
 }

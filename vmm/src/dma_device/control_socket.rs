@@ -9,24 +9,50 @@
 //! moves. Steps run a slice per device-lock hold (`Dma::step`).
 
 pub use dmalab_protocol::control::MAX_LINE;
-use dmalab_protocol::control::{Reply, Request, Stats, VERSION};
+use dmalab_protocol::control::{Reply, Request, Stats, Status, VERSION};
 
 use super::Dma;
+use crate::pause::PauseGate;
 
 /// Answers one request line.
-pub fn handle(dma: &Dma, line: &str) -> String {
+pub fn handle(dma: &Dma, pause: &PauseGate, line: &str) -> String {
     match Request::parse(line) {
-        Ok(request) => answer(dma, request),
+        Ok(request) => answer(dma, pause, request),
         Err(why) => Reply::Error(why),
     }
     .to_string()
 }
 
-fn answer(dma: &Dma, request: Request) -> Reply {
+fn answer(dma: &Dma, pause: &PauseGate, request: Request) -> Reply {
+    // The gate takes the device lock itself (its listener): not held here.
+    match request {
+        Request::Pause => {
+            if let Err(e) = pause.pause() {
+                return Reply::Error(dmalab_protocol::one_line(&e));
+            }
+        }
+        Request::Resume => pause.resume(),
+        Request::Status => {
+            let gate = pause.status();
+            let st = dma.lock();
+            return Reply::Status(Status {
+                timing: dma.clock.mode().name().to_string(),
+                paused: gate.paused,
+                vcpus: gate.vcpus,
+                parked: gate.parked,
+                held: dma.waiting(),
+                pauses: gate.pauses,
+                paused_ms: u64::try_from(gate.paused_total.as_millis()).unwrap_or(u64::MAX),
+                now: st.model.now(),
+                next: st.model.next_event(),
+            });
+        }
+        _ => {}
+    }
     let mut st = dma.lock();
     match request {
         Request::Version => return Reply::Version(VERSION),
-        Request::Now => {}
+        Request::Now | Request::Pause | Request::Resume | Request::Status => {}
         Request::Step(k) => {
             let to = st.model.now().saturating_add(k);
             st = dma.step(st, Some(to));
@@ -62,6 +88,10 @@ mod tests {
     use crate::dma_device::{DoorbellMode, TimingMode};
     use device_model::regs::{self, channel_reg};
 
+    fn handle(dma: &Dma, line: &str) -> String {
+        super::handle(dma, &PauseGate::new(0), line)
+    }
+
     #[test]
     fn requests_move_stepped_time_and_bad_ones_get_errors() {
         let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
@@ -86,7 +116,7 @@ mod tests {
         assert_eq!(json["tally"]["descriptors"], 1, "{json}");
         assert_eq!(json["tally"]["bytes"], 64, "{json}");
         assert_eq!(json["next"], serde_json::Value::Null);
-        assert_eq!(handle(dma, "version"), "ok version=1");
+        assert_eq!(handle(dma, "version"), "ok version=2");
         for bad in ["", "step", "step x", "jump", "now 1", "step 1 2"] {
             assert!(handle(dma, bad).starts_with("error "), "{bad:?}");
         }

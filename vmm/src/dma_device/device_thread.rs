@@ -24,6 +24,7 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::control_socket::{self, MAX_LINE};
 use super::{Dma, DmaOptions, TimingMode};
+use crate::pause::PauseGate;
 
 const TIMER: u32 = 1 << 20;
 const STOP: u32 = TIMER + 1;
@@ -51,6 +52,7 @@ struct Client {
 
 struct DeviceLoop {
     dma: Arc<Dma>,
+    pause: Arc<PauseGate>,
     doorbell_fds: Vec<EventFd>,
     stop: EventFd,
     listener: Option<UnixListener>,
@@ -69,13 +71,11 @@ impl DeviceLoop {
         let Ok(c) = u8::try_from(channel) else {
             return;
         };
-        self.dma.doorbell_access(|m| {
-            let mut command = [0u8; 2];
-            m.config_read(4, &mut command);
-            if command[0] & 0x2 != 0 {
-                m.doorbell(c, None);
-            }
-        });
+        if self.dma.is_paused() {
+            self.dma.defer_doorbell(c);
+            return;
+        }
+        self.dma.eventfd_doorbell(c);
     }
 
     fn accept(&mut self, ops: &mut EventOps) {
@@ -127,7 +127,7 @@ impl DeviceLoop {
         while let Some(end) = client.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = client.buf.drain(..=end).collect();
             let text = String::from_utf8_lossy(&line[..end]);
-            let reply = control_socket::handle(&self.dma, text.trim());
+            let reply = control_socket::handle(&self.dma, &self.pause, text.trim());
             if write_line(&client.stream, &reply).is_err() {
                 closed = true;
                 break;
@@ -242,6 +242,7 @@ impl DeviceThread {
             EventManager::new().map_err(Error::EventManager)?;
         manager.add_subscriber(DeviceLoop {
             dma,
+            pause: options.pause.clone(),
             doorbell_fds,
             stop: stop.try_clone().map_err(Error::EventFd)?,
             listener,

@@ -119,7 +119,9 @@ fn a_control_socket_run_goes_in_slices_and_stops_when_the_run_ends() {
     let dma = &r.device.dma;
     ring_to(dma, BIG_N);
     let holds = dma.holds.holds();
-    assert!(control_socket::handle(dma, "run").ends_with("next=idle"));
+    assert!(
+        control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").ends_with("next=idle")
+    );
     let slices = dma.holds.holds() - holds;
     assert!(slices > 50, "one hold per slice: {slices}");
     assert_eq!(last_record(&r), (u64::from(BIG_N - 1), BIG_LEN, 0));
@@ -136,7 +138,7 @@ fn a_control_socket_run_goes_in_slices_and_stops_when_the_run_ends() {
     let dma = &rig.device.dma;
     ring_to(dma, BIG_N);
     dma.stop();
-    let reply = control_socket::handle(dma, "run");
+    let reply = control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run");
     assert!(!reply.ends_with("next=idle"), "{reply}");
     assert!(dma.lock().model.counters().completions < 10);
 }

@@ -59,6 +59,7 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::bus::MmioBus;
 use crate::devices::guest_log;
 use crate::devices::pci::PciBus;
+use crate::pause::{PauseGate, PauseListener};
 
 use clock::DeviceClock;
 pub use clock::TimingMode;
@@ -117,6 +118,9 @@ pub struct DmaOptions {
     pub keep_trace: bool,
     /// Stepped mode: the control socket's path.
     pub control: Option<PathBuf>,
+    /// The VM's pause gate: the device listens to it, the control socket
+    /// drives it.
+    pub pause: Arc<PauseGate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +162,9 @@ pub struct DeviceState {
     scratch: Vec<TraceEvent>,
     /// The cycle the realtime timer is armed for.
     armed: Option<u64>,
+    /// Channels whose ioeventfd doorbell rang while the VM was paused
+    /// (bit per channel), rung on resume.
+    deferred: u64,
 }
 
 impl DeviceState {
@@ -206,6 +213,8 @@ pub struct Dma {
     /// A control-socket step is running (between its slices too): waiting
     /// accesses go on waiting, so they act where the whole step ends.
     stepping: AtomicBool,
+    /// The VM is paused: device time stands still.
+    paused: AtomicBool,
     /// Model events per device-lock hold.
     slice: u64,
     /// How long the device lock was held (`--timings`).
@@ -245,6 +254,18 @@ impl Dma {
         }
         f(&mut st.model);
         self.settle_sliced(st);
+    }
+
+    /// Channel `c`'s ioeventfd doorbell (the tail comes from the shadow),
+    /// unless memory decoding is off.
+    pub fn eventfd_doorbell(&self, c: u8) {
+        self.doorbell_access(|m| {
+            let mut command = [0u8; 2];
+            m.config_read(4, &mut command);
+            if command[0] & 0x2 != 0 {
+                m.doorbell(c, None);
+            }
+        });
     }
 
     /// Whether the run is ending.
@@ -367,10 +388,26 @@ impl Dma {
         }
     }
 
+    /// Whether the VM is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// A doorbell from the device thread while the VM is paused: rung on
+    /// resume (device time does not move while paused).
+    pub fn defer_doorbell(&self, channel: u8) {
+        if channel < 64 {
+            self.lock().deferred |= 1 << channel;
+        }
+    }
+
     /// Realtime: the timer expired; process what is due (a slice per lock
     /// hold) and re-arm.
     pub fn on_timer(&self) {
         self.clock.acknowledge();
+        if self.is_paused() {
+            return;
+        }
         let mut st = self.lock();
         st.armed = None;
         st = self.catch_up(st);
@@ -378,6 +415,36 @@ impl Dma {
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
         }
+    }
+}
+
+impl PauseListener for Dma {
+    fn paused(&self) {
+        let mut st = self.lock();
+        self.paused.store(true, Ordering::Release);
+        if self.clock.mode() == TimingMode::Realtime {
+            if let Err(e) = self.clock.freeze() {
+                log::warn!("device timer: {e}");
+            }
+            st.armed = None;
+        }
+    }
+
+    fn resumed(&self) {
+        let mut st = self.lock();
+        self.clock.thaw();
+        self.paused.store(false, Ordering::Release);
+        let deferred = std::mem::take(&mut st.deferred);
+        drop(st);
+        for c in (0..self.channels).filter(|c| deferred & (1 << c) != 0) {
+            self.eventfd_doorbell(c);
+        }
+        let mut st = self.lock();
+        self.settle(&mut st);
+    }
+
+    fn held_vcpus(&self) -> usize {
+        self.waiting()
     }
 }
 
@@ -413,11 +480,13 @@ impl DmaDevice {
                 kept_lost: 0,
                 scratch: Vec::with_capacity(DRAIN_AT),
                 armed: None,
+                deferred: 0,
             }),
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             stepping: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             slice: slice_events(config.timing.burst_bytes),
             holds: HoldStats::default(),
             clock,
@@ -435,6 +504,7 @@ impl DmaDevice {
             Some(d) => d.clones().map_err(Error::Doorbell)?,
             None => Vec::new(),
         };
+        options.pause.add_listener(dma.clone());
         let mut adapter = pci_adapter::DmaPci::new(dma.clone(), mmio.clone(), doorbells);
         adapter.place_initial_bars().map_err(Error::Bars)?;
         pci.add(PCI_SLOT, Arc::new(Mutex::new(adapter)))
@@ -495,6 +565,7 @@ pub(crate) mod testing {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ))),
+            pause: PauseGate::new(0),
         };
         let device = DmaDevice::attach(&vm, &memory, &mut pci, &mmio, &options).unwrap();
         Some(Rig {

@@ -1,7 +1,7 @@
 //! What the run report counts about the device: the model's exact
 //! counters (descriptors, bytes, interrupts, faults by kind, errors), the
-//! fault log (each applied fault's descriptor sequence number, from the
-//! trace events as they are drained), and the user-space exits that reached
+//! fault log (each applied fault's descriptor sequence number and its
+//! parameters, from the trace events as they are drained), and the user-space exits that reached
 //! each register of the device's BARs.
 //!
 //! The counters come from the model, which counts every event before its
@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use device_model::fault::FaultEffect;
 use device_model::regs::{self, decode_bar0, Bar0Reg};
 use device_model::{Counters, EventKind, TraceEvent};
-use dmalab_protocol::report::DeviceCounters;
+use dmalab_protocol::report::{DeviceCounters, FaultEntry};
 
 /// Keeps the report's [`DeviceCounters`] (read through `Deref`): the
 /// model's exact counters, and the fault log from the drained trace.
@@ -53,12 +54,21 @@ impl Tally {
 
     /// Adds a drained event's applied fault to the fault log.
     pub fn log(&mut self, event: &TraceEvent) {
-        if let EventKind::FaultApplied { seq, effect, .. } = event.kind {
+        if let EventKind::FaultApplied {
+            seq,
+            channel,
+            rule,
+            effect,
+        } = event.kind
+        {
             self.counters
                 .faults
                 .entry(effect.kind_name().to_string())
                 .or_default()
                 .push(seq);
+            self.counters
+                .fault_log
+                .push(entry(event.cycle, seq, channel, rule, effect));
         }
     }
 
@@ -66,6 +76,29 @@ impl Tally {
     pub fn counters(&self) -> &DeviceCounters {
         &self.counters
     }
+}
+
+/// The report's entry for one applied fault, its parameters included.
+fn entry(cycle: u64, seq: u64, channel: u8, rule: u32, effect: FaultEffect) -> FaultEntry {
+    let mut e = FaultEntry {
+        cycle,
+        seq,
+        channel,
+        rule,
+        kind: effect.kind_name().to_string(),
+        ..FaultEntry::default()
+    };
+    match effect {
+        FaultEffect::DmaError { fatal } => e.fatal = Some(fatal),
+        FaultEffect::DelayInterrupt { cycles } | FaultEffect::LatencySpike { cycles } => {
+            e.cycles = Some(cycles);
+        }
+        FaultEffect::ShortTransfer { bytes } => e.bytes = Some(bytes),
+        FaultEffect::InterruptStorm { count } => e.count = Some(count),
+        FaultEffect::CorruptData { flips } => e.flips = Some(flips),
+        _ => {}
+    }
+    e
 }
 
 /// BAR0 is 4 KiB of dword registers; BAR2 is the MSI-X table and PBA.
@@ -187,7 +220,6 @@ pub fn bar2_name(offset: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use device_model::fault::FaultEffect;
 
     #[test]
     fn register_names() {
@@ -255,6 +287,18 @@ mod tests {
         );
         assert_eq!(t.fault_counts.get("drop-interrupt"), Some(&1));
         assert_eq!(t.faults.get("drop-interrupt"), Some(&vec![2]));
+        assert_eq!(t.fault_log.len(), 1);
+        assert_eq!(
+            t.fault_log[0].to_string(),
+            "seq 2 ch 0 @0 rule 1 drop-interrupt"
+        );
+        t.log(&ev(EventKind::FaultApplied {
+            seq: 6,
+            channel: 2,
+            rule: 1,
+            effect: FaultEffect::DmaError { fatal: true },
+        }));
+        assert!(t.fault_log[1].is_fatal_error());
         assert_eq!(t.faults_applied(), 1);
     }
 }

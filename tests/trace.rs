@@ -1,0 +1,76 @@
+//! `--trace` of the WDM-style driver's stress scenario (400 requests) in
+//! instant mode: the driver's markers are in it without being asked for,
+//! a descriptor's bursts are one span, the file stays under 2 MB, and two
+//! runs write the same bytes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{kvm_usable, Scratch};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A 400-request stress trace's size limit.
+const MAX_TRACE_BYTES: usize = 2 << 20;
+
+#[test]
+fn a_stress_trace_has_markers_coalesced_bursts_and_is_byte_identical() {
+    let test = "a_stress_trace_has_markers_coalesced_bursts_and_is_byte_identical";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("trace");
+    // The two runs at once: two cores, half the wall time.
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let path = scratch.path().join(format!("stress-{i}.json"));
+            let handle = std::thread::spawn({
+                let path = path.clone();
+                move || {
+                    common::run_dmalab(
+                        &[
+                            "run",
+                            "--scenario",
+                            "stress",
+                            "--timing",
+                            "instant",
+                            "--trace",
+                            path.to_str().unwrap(),
+                        ],
+                        LIMIT,
+                    )
+                }
+            });
+            (path, handle)
+        })
+        .collect();
+    let mut traces = Vec::new();
+    for (path, handle) in runs {
+        let run = handle.join().expect("dmalab thread");
+        assert_eq!(run.code(), 0, "{run}");
+        assert!(run.stdout.contains("\"requests\":400"), "{run}");
+        traces.push(std::fs::read(&path).expect("trace file"));
+    }
+    assert!(
+        traces[0].len() < MAX_TRACE_BYTES,
+        "{} bytes",
+        traces[0].len()
+    );
+    assert!(traces[0] == traces[1], "two instant runs, two traces");
+    let json: serde_json::Value = serde_json::from_slice(&traces[0]).expect("trace JSON");
+    let events = json["traceEvents"].as_array().unwrap();
+    let count = |name: &str| events.iter().filter(|e| e["name"] == name).count();
+    assert_eq!(count("IRP completion"), 400);
+    assert!(count("ISR entry") >= 400 && count("DPC entry") >= 400);
+    let spans = count("bursts");
+    let completions = events
+        .iter()
+        .filter(|e| e["ph"] == "e" && e["cat"] == "descriptor")
+        .count();
+    assert_eq!(spans, completions, "one burst span per descriptor");
+    assert!(events
+        .iter()
+        .filter(|e| e["name"] == "bursts")
+        .any(|e| e["args"]["bursts"].as_u64().unwrap_or(0) > 1));
+}
