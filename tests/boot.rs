@@ -58,6 +58,12 @@ fn fault_test_reports_the_exception_and_exits_3() {
     let run = run_dmalab(&["run", "--scenario", "fault-test"], LIMIT);
     assert_eq!(run.code(), 3, "{run}");
     assert!(run.stdout.contains("EXCEPTION #DE vector=0"), "{run}");
+    // The VMM names the RIP from the guest ELF's symbols.
+    assert!(
+        run.stderr.contains("dmalab: guest exception at rip 0x")
+            && run.stderr.contains(" in scenario_fault_test+0x"),
+        "{run}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `--trace` of the WDM-style driver's stress scenario (400 requests) in
-//! instant mode: the driver's markers are in it without being asked for,
+//! instant mode: the driver's markers are in it without being asked for
+//! (each IRP an async span from StartIo to its completion),
 //! a descriptor's bursts are one span, the file stays under 2 MB, and two
 //! runs write the same bytes.
 
@@ -62,6 +63,14 @@ fn a_stress_trace_has_markers_coalesced_bursts_and_is_byte_identical() {
     let events = json["traceEvents"].as_array().unwrap();
     let count = |name: &str| events.iter().filter(|e| e["name"] == name).count();
     assert_eq!(count("IRP completion"), 400);
+    assert_eq!(count("IRP start"), 400);
+    let irp = |ph: &str| {
+        events
+            .iter()
+            .filter(|e| e["cat"] == "irp" && e["ph"] == ph)
+            .count()
+    };
+    assert_eq!((irp("b"), irp("e")), (400, 400), "an async span per IRP");
     assert!(count("ISR entry") >= 400 && count("DPC entry") >= 400);
     let spans = count("bursts");
     let completions = events

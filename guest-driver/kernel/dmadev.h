@@ -161,6 +161,7 @@ enum dma_chan_error {
 #define DMA_MARK_DPC 2
 #define DMA_MARK_IRP 3
 #define DMA_MARK_WATCHDOG 4
+#define DMA_MARK_START 5 /* StartIo begins an IRP: IRP start -> completion */
 
 struct dma_desc {
 	uint64_t src; /* COPY: source; FILL: the 8-byte pattern */

@@ -11,6 +11,8 @@ use kvm_bindings::{kvm_regs, kvm_sregs};
 use kvm_ioctls::VcpuFd;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
+use dmalab_protocol::symbols::Symbols;
+
 /// Longest x86 instruction.
 const CODE_BYTES: usize = 15;
 
@@ -23,6 +25,8 @@ pub struct RegDump {
     pub code: Result<Vec<u8>, String>,
     /// Instruction bytes KVM reported with an emulation failure.
     pub kvm_insn: Option<Vec<u8>>,
+    /// RIP as `function+offset` in the guest ELF's symbols, once named.
+    pub symbol: Option<String>,
 }
 
 impl RegDump {
@@ -39,6 +43,14 @@ impl RegDump {
             sregs,
             code,
             kvm_insn: None,
+            symbol: None,
+        }
+    }
+
+    /// Names RIP from `symbols` (printed after RFLAGS as `in name+0x..`).
+    pub fn name_rip(&mut self, symbols: &Symbols) {
+        if let Ok(r) = &self.regs {
+            self.symbol = symbols.name(r.rip).map(|(n, off)| format!("{n}+{off:#x}"));
         }
     }
 }
@@ -73,11 +85,15 @@ impl fmt::Display for RegDump {
         writeln!(f, "vCPU {} registers:", self.index)?;
         match &self.regs {
             Ok(r) => {
-                writeln!(
+                write!(
                     f,
                     "  RIP {:#018x}  RSP {:#018x}  RFLAGS {:#010x}",
                     r.rip, r.rsp, r.rflags
                 )?;
+                match &self.symbol {
+                    Some(at) => writeln!(f, "  in {at}")?,
+                    None => writeln!(f)?,
+                }
                 writeln!(
                     f,
                     "  RAX {:#018x}  RBX {:#018x}  RCX {:#018x}  RDX {:#018x}",
@@ -160,13 +176,14 @@ mod tests {
             }),
             code: Ok(vec![0x0f, 0x0b]),
             kvm_insn: Some(vec![0xcc]),
+            symbol: Some("wdm_spin+0x17".into()),
         };
         let text = dump.to_string();
         for needle in [
             "vCPU 1 registers:",
             "RIP 0x0000000000100123",
             "RSP 0x000000000007c000",
-            "RFLAGS 0x00000002",
+            "RFLAGS 0x00000002  in wdm_spin+0x17\n",
             "RAX 0x000000000000dead",
             "CR0 0x0000000080010033",
             "CR2 0x0000000000001000",
@@ -191,6 +208,7 @@ mod tests {
             sregs: Err("EBADF".into()),
             code: Err("no RIP".into()),
             kvm_insn: None,
+            symbol: None,
         };
         let text = dump.to_string();
         assert!(text.contains("general registers unavailable: EBADF"));

@@ -18,6 +18,17 @@ use dmalab_protocol::result::{ResultLine, PREFIX as RESULT_PREFIX};
 
 use crate::devices::bus::lock;
 
+/// How the guest's exception line starts (`guest-driver/kernel/trap.c`).
+const EXCEPTION_PREFIX: &str = "EXCEPTION ";
+
+/// The `rip=0x…` of a guest `EXCEPTION` line.
+pub fn exception_rip(line: &str) -> Option<u64> {
+    let word = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("rip=0x"))?;
+    u64::from_str_radix(word, 16).ok()
+}
+
 /// The last result line seen on the console.
 pub type ResultSlot = Arc<Mutex<Option<String>>>;
 
@@ -27,6 +38,7 @@ pub struct ResultTap<W: Write> {
     out: W,
     line: Vec<u8>,
     result: ResultSlot,
+    exception: ResultSlot,
 }
 
 impl<W: Write> ResultTap<W> {
@@ -35,7 +47,15 @@ impl<W: Write> ResultTap<W> {
             out,
             line: Vec::new(),
             result,
+            exception: ResultSlot::default(),
         }
+    }
+
+    /// Keeps the guest's last `EXCEPTION …` line (docs/boot-protocol.md)
+    /// in `slot` too, so the VMM can name its RIP.
+    pub fn with_exception(mut self, slot: ResultSlot) -> Self {
+        self.exception = slot;
+        self
     }
 
     fn scan(&mut self, buf: &[u8]) {
@@ -45,6 +65,8 @@ impl<W: Write> ResultTap<W> {
                 let text = text.trim_end_matches('\r');
                 if let Some(at) = text.find(RESULT_PREFIX) {
                     *lock(&self.result) = Some(text[at + RESULT_PREFIX.len()..].to_string());
+                } else if let Some(at) = text.find(EXCEPTION_PREFIX) {
+                    *lock(&self.exception) = Some(text[at..].to_string());
                 }
                 self.line.clear();
             } else if self.line.len() < 64 * 1024 {
@@ -190,5 +212,17 @@ mod tests {
             parse_result(Some("not json".into())),
             Some(ResultLine::Text("not json".into()))
         );
+    }
+
+    #[test]
+    fn the_last_exception_line_is_kept_and_its_rip_read() {
+        let (result, exception) = (ResultSlot::default(), ResultSlot::default());
+        let mut tap = ResultTap::new(Vec::new(), result).with_exception(exception.clone());
+        tap.write_all(b"x\nEXCEPTION #DE vector=0 error=0x0 rip=0x1108a2 cr2=0x0 cpl=0\r\n")
+            .unwrap();
+        let line = lock(&exception).clone().unwrap();
+        assert!(line.starts_with("EXCEPTION #DE"), "{line}");
+        assert_eq!(exception_rip(&line), Some(0x1108a2));
+        assert_eq!(exception_rip("EXCEPTION #DE rip=zz"), None);
     }
 }

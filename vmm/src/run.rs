@@ -41,11 +41,13 @@ use crate::dma_device::{Dma, DmaDevice, DmaOptions};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
 use crate::pause::PauseGate;
+use crate::regdump::RegDump;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
 use crate::vcpu::{Outcome, Report, Vcpu};
 use crate::vcpu_kick;
 use crate::vm::{Vm, VmConfig};
+use dmalab_protocol::symbols::Symbols;
 
 /// How often the main thread looks for console bytes waiting in KVM's
 /// coalesced ring (`console_ring.rs`).
@@ -122,7 +124,18 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         }
         None => (None, Vec::new()),
     };
-    let status = supervise(&mut vm, args.timeout, &timings, &device.dma, &pause, debug)?;
+    let status = supervise(
+        &mut vm,
+        args.timeout,
+        &timings,
+        &device.dma,
+        &pause,
+        debug,
+        &image,
+    )?;
+    if status == status::GUEST_EXCEPTION {
+        name_exception(&vm, &image);
+    }
     if let Some(gdb) = gdb {
         gdb.finish(status);
     }
@@ -292,6 +305,7 @@ fn supervise(
     dma: &Dma,
     pause: &Arc<PauseGate>,
     debug: Vec<crate::gdb::VcpuDebug>,
+    guest_elf: &[u8],
 ) -> Result<u8, Error> {
     let mut debug = debug.into_iter();
     let stop = Arc::new(AtomicBool::new(false));
@@ -340,13 +354,13 @@ fn supervise(
                 "dmalab: timeout: the guest did not exit within {:.1} s; stopped it",
                 timeout.as_secs_f64()
             );
-            print_stopped(&reports, threads.len());
+            print_stopped(&reports, threads.len(), &Symbols::from_elf(guest_elf));
             return Ok(status::TIMEOUT);
         }
         Err(RecvTimeoutError::Disconnected) => return Err(Error::NoReport),
     };
     flush_console(vm);
-    Ok(verdict(first))
+    Ok(verdict(first, guest_elf))
 }
 
 /// The first vCPU report, or `Timeout` once `timeout` (plus the time paused)
@@ -414,11 +428,11 @@ fn stop_all(
     reports
 }
 
-fn print_stopped(reports: &[Report], vcpus: usize) {
+fn print_stopped(reports: &[Report], vcpus: usize, symbols: &Symbols) {
     for report in reports {
         match &report.outcome {
-            Outcome::Stopped(dump) => eprint!("{dump}"),
-            other => describe(other),
+            Outcome::Stopped(dump) => eprint!("{}", named(dump, symbols)),
+            other => describe(other, symbols),
         }
     }
     for index in 0..vcpus {
@@ -432,8 +446,10 @@ fn print_stopped(reports: &[Report], vcpus: usize) {
 }
 
 /// The exit status for the first report, after printing what went wrong.
-fn verdict(report: Report) -> u8 {
-    describe(&report.outcome);
+fn verdict(report: Report, guest_elf: &[u8]) -> u8 {
+    if !matches!(report.outcome, Outcome::GuestExit(_)) {
+        describe(&report.outcome, &Symbols::from_elf(guest_elf));
+    }
     match report.outcome {
         Outcome::GuestExit(code) => code.min(status::GUEST_MAX),
         Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
@@ -442,16 +458,41 @@ fn verdict(report: Report) -> u8 {
     }
 }
 
-fn describe(outcome: &Outcome) {
+fn describe(outcome: &Outcome, symbols: &Symbols) {
     match outcome {
         Outcome::GuestExit(code) => log::debug!("guest exit status {code}"),
         Outcome::TripleFault { why, dump } | Outcome::KvmFailure { why, dump } => {
             eprintln!("dmalab: {why}");
-            eprint!("{dump}");
+            eprint!("{}", named(dump, symbols));
         }
         Outcome::Stopped(dump) => {
             eprintln!("dmalab: vCPU {} stopped without a request", dump.index);
-            eprint!("{dump}");
+            eprint!("{}", named(dump, symbols));
+        }
+    }
+}
+
+/// `dump` with its RIP named from the guest ELF's symbols.
+fn named(dump: &RegDump, symbols: &Symbols) -> RegDump {
+    let mut dump = dump.clone();
+    dump.name_rip(symbols);
+    dump
+}
+
+/// After the guest's `EXCEPTION` line: where its RIP is, by name.
+fn name_exception(vm: &Vm, guest_elf: &[u8]) {
+    let Some(rip) = lock(&vm.exception)
+        .as_deref()
+        .and_then(report::exception_rip)
+    else {
+        return;
+    };
+    match Symbols::from_elf(guest_elf).name(rip) {
+        Some((name, off)) => {
+            eprintln!("dmalab: guest exception at rip {rip:#x} in {name}+{off:#x}")
+        }
+        None => {
+            eprintln!("dmalab: guest exception at rip {rip:#x} (no symbol for it in the guest ELF)")
         }
     }
 }

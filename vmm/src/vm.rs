@@ -117,6 +117,8 @@ pub struct Vm {
     pub console: Arc<Mutex<Console>>,
     /// The last `DMALAB-RESULT` line the guest printed.
     pub result: ResultSlot,
+    /// The last `EXCEPTION` line the guest printed.
+    pub exception: ResultSlot,
     pub exit_request: Arc<ExitRequest>,
     pub pci: Arc<Mutex<PciConfigIo>>,
     /// COM1's data port writes are coalesced in KVM's ring (each vCPU fd
@@ -216,6 +218,7 @@ impl Vm {
             buses: devices.buses,
             console: devices.console,
             result: devices.result,
+            exception: devices.exception,
             exit_request: devices.exit_request,
             pci: devices.pci,
             console_ring,
@@ -228,6 +231,7 @@ struct Devices {
     buses: Buses,
     console: Arc<Mutex<Console>>,
     result: ResultSlot,
+    exception: ResultSlot,
     exit_request: Arc<ExitRequest>,
     pci: Arc<Mutex<PciConfigIo>>,
 }
@@ -238,7 +242,8 @@ impl Devices {
         fd.register_irqfd(&irq, COM1_GSI)
             .map_err(|e| Error::Kvm("KVM_IRQFD(COM1)", e))?;
         let result = ResultSlot::default();
-        let tap = ResultTap::new(io::stdout(), result.clone());
+        let exception = ResultSlot::default();
+        let tap = ResultTap::new(io::stdout(), result.clone()).with_exception(exception.clone());
         let console = Arc::new(Mutex::new(SerialDevice::new(IrqEvent(irq), tap)));
         let exit_request = Arc::new(ExitRequest::default());
         let debug_exit = Arc::new(Mutex::new(DebugExit::new(exit_request.clone())));
@@ -272,6 +277,7 @@ impl Devices {
             buses,
             console,
             result,
+            exception,
             exit_request,
             pci,
         })

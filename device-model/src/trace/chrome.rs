@@ -10,7 +10,9 @@
 //! have served other channels in between; a 64 KiB descriptor is 256
 //! bursts, and one event each made a 400-request trace 9.4 MB); a driver's `TRACE_MARKER` writes are
 //! named instants on the channel the marker names ("ISR entry", "DPC
-//! entry", "IRP completion", "watchdog"); everything else is an instant
+//! entry", "IRP start", "IRP completion", "watchdog"), and an IRP's start
+//! and completion also open and close an async span ("IRP tag", id
+//! `channel.tag`); everything else is an instant
 //! (`i`) whose `args.detail` is the event's debug form. Timestamps are
 //! microseconds derived from device cycles and the clock: no wall clock.
 
@@ -29,6 +31,7 @@ fn marker_name(value: u32) -> &'static str {
         2 => "DPC entry",
         3 => "IRP completion",
         4 => "watchdog",
+        5 => "IRP start",
         _ => "driver marker",
     }
 }
@@ -130,9 +133,23 @@ pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> Str
                     run.bytes += u64::from(bytes);
                 }
             }
-            EventKind::DriverMarker { value } => out.push(json!({"ph": "i", "s": "t", "pid": 1,
-                "tid": tid, "ts": ts, "cat": "driver", "name": marker_name(value),
-                "args": {"value": format!("{value:#010x}"), "tag": value & 0xFFFF}})),
+            EventKind::DriverMarker { value } => {
+                out.push(json!({"ph": "i", "s": "t", "pid": 1,
+                    "tid": tid, "ts": ts, "cat": "driver", "name": marker_name(value),
+                    "args": {"value": format!("{value:#010x}"), "tag": value & 0xFFFF}}));
+                // IRP start -> IRP completion: an async span per IRP, keyed
+                // by channel and tag (one IRP at a time per channel).
+                let ph = match value >> 24 {
+                    5 => "b",
+                    3 => "e",
+                    _ => continue,
+                };
+                let id = format!("{}.{}", (value >> 16) & 0xFF, value & 0xFFFF);
+                out.push(
+                    json!({"ph": ph, "cat": "irp", "id": id, "pid": 1, "tid": tid,
+                    "ts": ts, "name": format!("IRP {}", value & 0xFFFF)}),
+                );
+            }
             kind => out.push(json!({"ph": "i", "s": "t", "pid": 1, "tid": tid, "ts": ts,
                 "name": kind.name(), "args": {"detail": format!("{kind:?}")}})),
         }
@@ -301,5 +318,32 @@ mod tests {
         assert_eq!(of(2)["args"]["bursts"], 4);
         assert_eq!(of(2)["ts"], 0.01);
         assert_eq!(of(3)["args"]["bursts"], 1);
+    }
+
+    #[test]
+    fn an_irps_start_and_completion_markers_make_an_async_span() {
+        let marker = |cycle, kind: u32| TraceEvent {
+            cycle,
+            kind: EventKind::DriverMarker {
+                value: kind << 24 | 2 << 16 | 7,
+            },
+        };
+        let ev = [marker(100, 5), marker(150, 1), marker(400, 3)];
+        let v: Value = serde_json::from_str(&to_chrome_json(&ev, 4, 1_000_000_000)).unwrap();
+        let list = v["traceEvents"].as_array().unwrap();
+        let irp: Vec<&Value> = list.iter().filter(|e| e["cat"] == "irp").collect();
+        assert_eq!(irp.len(), 2, "{irp:?}");
+        assert_eq!((&irp[0]["ph"], &irp[1]["ph"]), (&json!("b"), &json!("e")));
+        assert_eq!(irp[0]["id"], "2.7");
+        assert_eq!(irp[1]["id"], "2.7");
+        assert_eq!(irp[0]["name"], "IRP 7");
+        assert_eq!(irp[0]["tid"], 3);
+        assert_eq!(irp[1]["ts"], 0.4);
+        let names: Vec<&Value> = list
+            .iter()
+            .filter(|e| e["cat"] == "driver")
+            .map(|e| &e["name"])
+            .collect();
+        assert_eq!(names, ["IRP start", "ISR entry", "IRP completion"]);
     }
 }

@@ -212,8 +212,10 @@ void dmadrv_start_io(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 	x->tag = r->tag;
 	x->done = 0;
 	x->irp_retries = 0;
-	if (d->params.markers)
+	if (d->params.markers) {
 		dmadrv_sync_isr_tag(x);
+		dmadrv_marker(x, DMA_MARK_START);
+	}
 	if (d->removed || x->stopping)
 		dmadrv_finish(x, STATUS_DEVICE_REMOVED);
 	else

@@ -63,7 +63,9 @@ pub fn run_args(scenario: &Scenario, files: &Files) -> Vec<String> {
     if let Some(kernel) = &scenario.kernel {
         args.extend(["--kernel".into(), kernel.display().to_string()]);
     }
-    args.extend(["--scenario".into(), scenario.workload.clone()]);
+    if scenario.guest == crate::scenario::Guest::Dmalab {
+        args.extend(["--scenario".into(), scenario.workload.clone()]);
+    }
     if !scenario.cmdline.is_empty() {
         args.extend(["--cmdline".into(), scenario.cmdline.clone()]);
     }

@@ -27,7 +27,7 @@ pub mod partition;
 pub mod random;
 pub mod relation;
 pub mod scenario;
-pub mod symbols;
+pub use dmalab_protocol::symbols;
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -132,6 +132,8 @@ pub enum Error {
     NoSuchScenario { name: String },
     #[error("no guest kernel at '{}'", path.display())]
     Kernel { path: PathBuf },
+    #[error("the Linux guest image: {why}")]
+    Linux { why: String },
     #[error("cannot find the dmalab binary to run scenarios")]
     Exe(#[source] std::io::Error),
     #[error("cannot write '{}'", path.display())]
@@ -238,13 +240,64 @@ pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
         Some(name) => replayed(args, name)?,
         None => listed(args)?,
     };
+    let mut linux: Option<PathBuf> = None;
     for s in &mut all {
-        if s.kernel.is_none() {
-            s.kernel.clone_from(&args.kernel);
+        if s.kernel.is_some() {
+            continue;
+        }
+        match s.guest {
+            scenario::Guest::Dmalab => s.kernel.clone_from(&args.kernel),
+            scenario::Guest::Linux => {
+                if linux.is_none() {
+                    let from = match &s.origin {
+                        scenario::Origin::File(path) => path.clone(),
+                        scenario::Origin::Random { .. } => PathBuf::from("."),
+                    };
+                    linux = Some(linux_image(&from)?);
+                }
+                s.kernel.clone_from(&linux);
+            }
         }
     }
     Ok(all)
 }
+
+/// The Linux guest image: `$DMALAB_LINUX_VMLINUX`, else what
+/// `images/linux/build.sh` of the repository holding the scenario file
+/// `from` (or the current directory) builds or finds in its cache; it
+/// prints the vmlinux path as its last line.
+fn linux_image(from: &Path) -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os("DMALAB_LINUX_VMLINUX") {
+        return Ok(PathBuf::from(path));
+    }
+    let failed = |why: String| Error::Linux { why };
+    let from = std::fs::canonicalize(from).unwrap_or_else(|_| from.to_path_buf());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let script = from
+        .ancestors()
+        .chain(cwd.ancestors())
+        .map(|dir| dir.join(LINUX_BUILD))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            failed(format!(
+                "no {LINUX_BUILD} above '{}' or here: set DMALAB_LINUX_VMLINUX",
+                from.display()
+            ))
+        })?;
+    let out = std::process::Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| failed(format!("cannot run {LINUX_BUILD}: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    if !out.status.success() || !path.is_file() {
+        return Err(failed(format!("{LINUX_BUILD} failed ({})", out.status)));
+    }
+    Ok(path)
+}
+
+/// Builds the Linux guest image (docs/linux-guest.md).
+const LINUX_BUILD: &str = "images/linux/build.sh";
 
 /// `--replay NAME`: the one scenario of that name.
 fn replayed(args: &CampaignArgs, name: &str) -> Result<Vec<Scenario>, Error> {

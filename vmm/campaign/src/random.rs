@@ -426,6 +426,7 @@ pub fn scenario(seed: u64, index: u64, fixed: &Fixed) -> Scenario {
     Scenario {
         name: name(seed, index),
         origin: Origin::Random { seed, index },
+        guest: crate::scenario::Guest::Dmalab,
         description: format!("random plan {index} of seed {seed}"),
         workload: shape.workload,
         cmdline: shape.cmdline,

@@ -93,6 +93,16 @@ impl fmt::Display for Relation {
 impl Relation {
     /// Parses `"watchdog_recoveries == faults.drop-interrupt"`.
     pub fn parse(text: &str) -> Result<Relation, String> {
+        Relation::parse_for(text, check_field)
+    }
+
+    /// Parses a relation whose field names `check_field` accepts (the
+    /// Linux harness's result line has other fields than the dmalab
+    /// guest's).
+    pub fn parse_for(
+        text: &str,
+        check_field: fn(&str) -> Result<(), String>,
+    ) -> Result<Relation, String> {
         let words: Vec<&str> = text.split_whitespace().collect();
         let [field, op, term] = words[..] else {
             return Err(format!(
@@ -125,6 +135,26 @@ impl Relation {
 /// A field of the DMA driver's result line (`dmalab_protocol::result`,
 /// checked against the guest's C source), so a misspelt or renamed field
 /// is a bad scenario file, not a failure at run time.
+/// A field of the Linux harness's result line: a name, or a dotted path
+/// into its objects (`dmatest.failures`); the harness is a different
+/// program, so only the shape is checked here.
+pub fn check_linux_field(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a field name (lower case, digits, _; a.b for a nested one)"
+        ))
+    }
+}
+
 pub fn check_field(name: &str) -> Result<(), String> {
     if dmalab_protocol::result::is_driver_field(name) {
         Ok(())

@@ -28,7 +28,7 @@ use device_model::fault::{FaultPlan, FaultPlanError};
 use device_model::DeviceConfig;
 use serde_json::Value;
 
-pub use crate::relation::{check_field, check_kind, Op, Relation, Term};
+pub use crate::relation::{check_field, check_kind, check_linux_field, Op, Relation, Term};
 
 /// Why a scenario file was rejected: the file, the field, the problem.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,19 @@ impl Timing {
             Timing::Realtime => "realtime",
         }
     }
+}
+
+/// The guest a scenario boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guest {
+    /// The dmalab guest (built in, or `kernel =` / `--kernel` another
+    /// build of it): `workload` is its scenario.
+    #[default]
+    Dmalab,
+    /// The Linux guest (images/linux/build.sh, or `kernel =` a vmlinux):
+    /// the dmaengine driver under its in-guest harness; the command line
+    /// is passed as given, fields are the harness's (`dmatest.failures`).
+    Linux,
 }
 
 /// What a scenario must give, beyond the universal oracle.
@@ -86,6 +99,7 @@ pub enum Origin {
 pub struct Scenario {
     pub name: String,
     pub origin: Origin,
+    pub guest: Guest,
     pub description: String,
     pub workload: String,
     pub cmdline: String,
@@ -119,6 +133,7 @@ const TOP_KEYS: &[&str] = &[
     "plan",
     "faults",
     "kernel",
+    "guest",
     "expect",
 ];
 const EXPECT_KEYS: &[&str] = &["exit", "status", "fields", "faults", "relations"];
@@ -216,9 +231,23 @@ impl Scenario {
         let description = r
             .string(&table, "description", "description")?
             .unwrap_or_default();
-        let workload = r
-            .string(&table, "workload", "workload")?
-            .ok_or_else(|| r.err("workload", "missing (copy, fill, stress, demo, …)"))?;
+        let guest = match r.string(&table, "guest", "guest")?.as_deref() {
+            None | Some("dmalab") => Guest::Dmalab,
+            Some("linux") => Guest::Linux,
+            Some(other) => return Err(r.err("guest", format!("{other:?}: dmalab or linux"))),
+        };
+        let workload = match (guest, r.string(&table, "workload", "workload")?) {
+            (Guest::Linux, None) => "linux".to_string(),
+            (Guest::Linux, Some(_)) => {
+                return Err(r.err(
+                    "workload",
+                    "the Linux guest runs its harness: give `cmdline`, not a workload",
+                ))
+            }
+            (Guest::Dmalab, w) => {
+                w.ok_or_else(|| r.err("workload", "missing (copy, fill, stress, demo, …)"))?
+            }
+        };
         dmalab_protocol::scenario_name(&workload).map_err(|p| r.err("workload", p))?;
         let cmdline = r.string(&table, "cmdline", "cmdline")?.unwrap_or_default();
         if cmdline
@@ -296,7 +325,7 @@ impl Scenario {
                 status: "pass".into(),
                 ..Expect::default()
             },
-            Some(toml::Value::Table(t)) => expect_of(&r, t)?,
+            Some(toml::Value::Table(t)) => expect_of(&r, t, guest)?,
             Some(v) => {
                 return Err(r.err("expect", format!("must be a table, got {}", v.type_str())))
             }
@@ -304,6 +333,7 @@ impl Scenario {
         Ok(Scenario {
             name,
             origin: Origin::File(path.to_path_buf()),
+            guest,
             description,
             workload,
             cmdline,
@@ -363,7 +393,11 @@ fn plan_of(r: &Reader<'_>, faults: &toml::Table) -> Result<FaultPlan, ScenarioEr
     Ok(plan)
 }
 
-fn expect_of(r: &Reader<'_>, t: &toml::Table) -> Result<Expect, ScenarioError> {
+fn expect_of(r: &Reader<'_>, t: &toml::Table, guest: Guest) -> Result<Expect, ScenarioError> {
+    let check_field: fn(&str) -> Result<(), String> = match guest {
+        Guest::Dmalab => check_field,
+        Guest::Linux => check_linux_field,
+    };
     r.unknown_keys(t, EXPECT_KEYS, "expect.")?;
     let exit = r.integer(t, "exit", "expect.exit")?.unwrap_or(0);
     let exit = u8::try_from(exit).map_err(|_| r.err("expect.exit", "must be 0 to 255"))?;
@@ -430,7 +464,8 @@ fn expect_of(r: &Reader<'_>, t: &toml::Table) -> Result<Expect, ScenarioError> {
                 let toml::Value::String(text) = item else {
                     return Err(r.err(&field, "must be a string \"<field> <op> <term>\""));
                 };
-                relations.push(Relation::parse(text).map_err(|p| r.err(&field, p))?);
+                relations
+                    .push(Relation::parse_for(text, check_field).map_err(|p| r.err(&field, p))?);
             }
         }
         Some(v) => {

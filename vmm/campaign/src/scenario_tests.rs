@@ -166,3 +166,42 @@ fn a_field_the_guest_does_not_print_is_a_bad_scenario() {
     assert!(e.contains("\"retry\" is not a field"), "{e}");
     assert!(parse("workload = \"copy\"\n[expect]\nfields = { v_irql = 1 }\n").is_ok());
 }
+
+#[test]
+fn a_linux_scenario_takes_the_harness_fields_and_no_workload() {
+    let text = "guest = \"linux\"\ncmdline = \"dmalab.kunit=\"\n[expect]\n\
+                fields = { \"dmatest.failures\" = 0 }\nrelations = [\"errors_reported >= 1\"]\n";
+    let s = Scenario::parse(text, Path::new("l.toml"), "l").unwrap();
+    assert_eq!(s.guest, Guest::Linux);
+    assert_eq!(s.workload, "linux");
+    assert_eq!(s.expect.relations[0].field, "errors_reported");
+    let e = Scenario::parse(
+        "guest = \"linux\"\nworkload = \"copy\"\n",
+        Path::new("l.toml"),
+        "l",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "workload");
+    let e = Scenario::parse("guest = \"bsd\"\n", Path::new("l.toml"), "l").unwrap_err();
+    assert_eq!(e.field, "guest");
+    // The dmalab guest's fields are still checked by name.
+    let e = Scenario::parse(
+        "workload = \"copy\"\n[expect]\nrelations = [\"errors_reported >= 1\"]\n",
+        Path::new("d.toml"),
+        "d",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "expect.relations[0]");
+}
+
+#[test]
+fn a_kernel_file_is_relative_to_the_scenario_and_must_exist() {
+    let e = Scenario::parse(
+        "workload = \"copy\"\nkernel = \"no-such.elf\"\n",
+        Path::new("/tmp/x.toml"),
+        "x",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "kernel");
+    assert!(e.problem.contains("/tmp/no-such.elf"), "{}", e.problem);
+}

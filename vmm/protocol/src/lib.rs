@@ -9,6 +9,9 @@
 //! - [`result`]: the guest's `DMALAB-RESULT {json}` line and the names of
 //!   its fields (checked against the guest's C source by a test);
 //! - [`control`]: the control socket's requests and replies;
+//! - [`symbols`]: a guest ELF's function symbols, to name a RIP as
+//!   `function+offset` (the VMM's exception and register-dump lines, the
+//!   campaign's failure blocks);
 //! - [`scenario_name`]: what a guest scenario name may be;
 //! - [`kvm_skip`]: the one rule for tests that need /dev/kvm;
 //! - [`one_line`]: how `dmalab` prints an error with its causes.
@@ -21,6 +24,7 @@ pub mod kvm_skip;
 pub mod report;
 pub mod result;
 pub mod status;
+pub mod symbols;
 
 /// A guest scenario name: one command-line word of letters, digits, `-`,
 /// `_`, `.` (the guest reads it from `scenario=NAME`).
