@@ -137,6 +137,14 @@ pub fn summary(report: &RunReport) -> String {
         report.exits.other,
         report.trace_lost
     );
+    if !report.lateness.is_empty() {
+        let kinds: Vec<String> = report
+            .lateness
+            .iter()
+            .map(|(k, l)| format!("{k} {l}"))
+            .collect();
+        let _ = writeln!(out, "dmalab: realtime lateness: {}", kinds.join("; "));
+    }
     out
 }
 
@@ -172,6 +180,7 @@ mod tests {
             exits,
             trace_lost: 0,
             device_cycles: 1000,
+            lateness: Default::default(),
         };
         let text = summary(&report);
         assert!(
@@ -188,6 +197,24 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["device"]["faults"]["drop-interrupt"][0], 2);
         assert_eq!(json["exits"]["device_registers"]["ch0.TAIL"], 3);
+        let mut realtime = report;
+        realtime.lateness.insert(
+            "completion".into(),
+            dmalab_protocol::report::Lateness {
+                count: 10,
+                p50_ns: 2000,
+                p99_ns: 30_000,
+                max_ns: 31_500,
+            },
+        );
+        let text = summary(&realtime);
+        assert_eq!(text.lines().count(), 5);
+        assert!(
+            text.ends_with(
+                "dmalab: realtime lateness: completion p50 2.0 µs, p99 30.0 µs, max 31.5 µs (n 10)\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -276,6 +276,7 @@ fn finish(
         },
         trace_lost: st.trace_lost(),
         device_cycles: st.model.now(),
+        lateness: st.lateness.summaries(),
     };
     let write = |what: &'static str, path: &std::path::Path, text: &str| {
         std::fs::write(path, text).map_err(|source| Error::Output {

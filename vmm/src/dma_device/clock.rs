@@ -110,12 +110,21 @@ impl DeviceClock {
     /// Realtime: the device cycle host time has reached (the cycle of the
     /// pause while frozen).
     pub fn now_cycles(&self) -> u64 {
+        self.timing.cycles_from_nanos(self.elapsed_ns())
+    }
+
+    /// Realtime: host ns since device cycle 0 (paused spans left out).
+    pub fn elapsed_ns(&self) -> u64 {
         let now = match self.frozen_at.load(Ordering::Acquire) {
             0 => monotonic_ns(),
             at => at,
         };
-        let ns = now.saturating_sub(self.origin_ns.load(Ordering::Acquire));
-        self.timing.cycles_from_nanos(ns)
+        now.saturating_sub(self.origin_ns.load(Ordering::Acquire))
+    }
+
+    /// Modelled ns of device `cycle` since cycle 0.
+    pub fn modelled_ns(&self, cycle: u64) -> u64 {
+        self.timing.nanos_from_cycles(cycle)
     }
 
     /// Stops device time (a VM pause) and disarms the timer.

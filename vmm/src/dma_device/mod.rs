@@ -42,6 +42,7 @@ pub mod control_socket;
 pub mod device_lock;
 pub mod device_thread;
 pub mod doorbell;
+pub mod lateness;
 pub mod msix_delivery;
 pub mod pci_adapter;
 pub mod stats;
@@ -165,6 +166,8 @@ pub struct DeviceState {
     /// Channels whose ioeventfd doorbell rang while the VM was paused
     /// (bit per channel), rung on resume.
     deferred: u64,
+    /// Realtime: how late events were processed against their modelled time.
+    pub lateness: lateness::LatenessTally,
 }
 
 impl DeviceState {
@@ -195,8 +198,19 @@ impl DeviceState {
     }
 
     /// The trace kept for `--trace`, rendered as Chrome trace JSON.
+    /// In realtime mode the trace's `metadata.realtime_lateness` carries the
+    /// lateness per event kind, as in the run report.
     pub fn chrome_json(&self) -> Option<String> {
-        self.kept.as_ref().map(|k| self.model.chrome_json(k))
+        let json = self.model.chrome_json(self.kept.as_ref()?);
+        let lateness = self.lateness.summaries();
+        if lateness.is_empty() {
+            return Some(json);
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return Some(json);
+        };
+        value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
+        Some(value.to_string())
     }
 }
 
@@ -285,12 +299,23 @@ impl Dma {
 
     /// Realtime: processes the events host time has made due, a slice per
     /// lock hold; stops early when the run ends.
+    /// Each slice's guest-observable events are measured against host time
+    /// (`lateness.rs`) before the trace can drain.
     fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         let target = self.clock.now_cycles();
-        while !st.model.advance_slice(target, self.slice).done && !self.stopping() {
+        loop {
+            let from = st.model.trace_events().len();
+            let done = st.model.advance_slice(target, self.slice).done;
+            let host_ns = self.clock.elapsed_ns();
+            let s = &mut *st;
+            let released = s.model.trace_events().get(from..).unwrap_or(&[]);
+            s.lateness
+                .observe(released, host_ns, |c| self.clock.modelled_ns(c));
+            if done || self.stopping() {
+                return st;
+            }
             st = self.next_slice(st);
         }
-        st
     }
 
     /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
@@ -481,6 +506,7 @@ impl DmaDevice {
                 scratch: Vec::with_capacity(DRAIN_AT),
                 armed: None,
                 deferred: 0,
+                lateness: Default::default(),
             }),
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -521,104 +547,8 @@ pub(crate) fn guest_warn(args: std::fmt::Arguments<'_>) {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    //! A device attached to a throw-away KVM VM (tests skip without KVM).
-    use super::*;
-    use crate::devices::pci::PciBus;
-    use device_model::regs::{self, channel_reg};
-    use kvm_ioctls::Kvm;
-    use vm_memory::{Bytes, GuestAddress};
-
-    pub struct Rig {
-        pub vm: Arc<VmFd>,
-        pub memory: GuestMemoryMmap,
-        pub pci: PciBus,
-        pub mmio: MmioBus,
-        pub device: DmaDevice,
-    }
-
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-    /// `None` if /dev/kvm is unusable, after the one skip rule of
-    /// `dmalab_protocol::kvm_skip` (a loud line, or a failure under
-    /// `DMALAB_REQUIRE_KVM=1` or `CI=true`).
-    pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
-        let test = dmalab_protocol::kvm_skip::current_test();
-        if !dmalab_protocol::kvm_skip::kvm_usable(&test) {
-            return None;
-        }
-        let kvm =
-            Kvm::new().unwrap_or_else(|e| panic!("{test}: /dev/kvm opens but KVM does not: {e}"));
-        let vm = Arc::new(kvm.create_vm().unwrap());
-        vm.create_irq_chip().unwrap();
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
-        let mut pci = PciBus::new();
-        let mmio = MmioBus::default();
-        let options = DmaOptions {
-            timing,
-            doorbell,
-            plan: FaultPlan::default(),
-            seed: 0,
-            keep_trace: true,
-            control: Some(std::env::temp_dir().join(format!(
-                "dmalab-test-{}-{}.sock",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ))),
-            pause: PauseGate::new(0),
-        };
-        let device = DmaDevice::attach(&vm, &memory, &mut pci, &mmio, &options).unwrap();
-        Some(Rig {
-            vm,
-            memory,
-            pci,
-            mmio,
-            device,
-        })
-    }
-
-    impl Rig {
-        /// Channel 0 up (ring 0x1000, completions 0x2000, shadow 0x3000),
-        /// one 64-byte copy 0x8000 → 0x9000 with IOC posted, shadow tail 1;
-        /// the doorbell not rung.
-        pub fn post_one_copy(&self) {
-            let dma = &self.device.dma;
-            let w =
-                |r, v: u32| dma.access(|m| m.mmio_write(0, channel_reg(0, r), &v.to_le_bytes()));
-            dma.access(|m| m.config_write(4, &[0x06, 0]));
-            w(regs::CH_RING_BASE, 0x1000);
-            w(regs::CH_RING_SIZE, 16);
-            w(regs::CH_COMP_BASE, 0x2000);
-            w(regs::CH_SHADOW_BASE, 0x3000);
-            w(regs::CH_CTRL, regs::CTRL_ENABLE);
-            self.memory
-                .write_slice(&[7u8; 64], GuestAddress(0x8000))
-                .unwrap();
-            let d = device_model::descriptor::Descriptor {
-                src: 0x8000,
-                dst: 0x9000,
-                len: 64,
-                op: device_model::descriptor::OP_COPY,
-                flags: device_model::descriptor::FLAG_IOC,
-                cookie: 9,
-            };
-            self.memory
-                .write_slice(&d.to_bytes(), GuestAddress(0x1000))
-                .unwrap();
-            self.memory.write_obj(1u32, GuestAddress(0x3000)).unwrap();
-        }
-
-        pub fn copied(&self) -> bool {
-            let mut out = [0u8; 64];
-            self.memory
-                .read_slice(&mut out, GuestAddress(0x9000))
-                .unwrap();
-            out == [7u8; 64]
-        }
-    }
-}
-
-#[cfg(test)]
 mod long_work_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod timing_tests;
