@@ -428,3 +428,35 @@ fn ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64() {
         "{gone}"
     );
 }
+
+/// In realtime mode the guest's TSC and the device's CYCLE register agree
+/// over an idle spin and over milliseconds of device work (the guest's
+/// checks), and the report measures how late the device's completions were.
+#[test]
+fn realtime_device_time_agrees_with_the_guest_tsc_and_lateness_is_reported() {
+    if !kvm_usable("realtime_device_time_agrees_with_the_guest_tsc_and_lateness_is_reported") {
+        return;
+    }
+    let scratch = Scratch::new("clock-agree");
+    let path = scratch.path().join("r.json");
+    let run = run_scenario(
+        "clock-agree",
+        &["--timing", "realtime", "--report", s(&path)],
+    );
+    assert_eq!(run.code(), 0, "{run}");
+    for check in ["idle-window", "device-work"] {
+        assert!(
+            run.stdout.contains(&format!("clock-agree: {check} ok")),
+            "{check}\n{run}"
+        );
+    }
+    let report = report(&path);
+    let completion = report.lateness["completion"];
+    assert_eq!(completion.count, 8, "{report:?}");
+    assert!(completion.p50_ns <= completion.p99_ns && completion.p99_ns <= completion.max_ns);
+    assert!(
+        run.stderr
+            .contains("dmalab: realtime lateness: completion p50"),
+        "{run}"
+    );
+}

@@ -10,6 +10,7 @@ int scenario_wdm_selftest(void); /* scenarios/wdm_selftest.c */
 
 /* The DMA controller's scenarios (dma_hw.c, dmadev.h). */
 int scenario_dma_smoke(void);
+int scenario_clock_agree(void);
 int scenario_hostile(void);
 int scenario_flood(void);
 int scenario_irq_bench(void);
@@ -23,6 +24,7 @@ int scenario_irp_bench(void);
 
 static const struct scenario scenarios[] = {
 	{ "dma-smoke", scenario_dma_smoke },
+	{ "clock-agree", scenario_clock_agree },
 	{ "hostile", scenario_hostile },
 	{ "flood", scenario_flood },
 	{ "irq-bench", scenario_irq_bench },
