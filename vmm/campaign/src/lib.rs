@@ -19,8 +19,10 @@
 //! command needs.
 
 pub mod child_runs;
+pub mod cost;
 pub mod failure;
 pub mod junit;
+pub mod merge;
 pub mod oracle;
 pub mod oracle_params;
 pub mod partition;
@@ -75,7 +77,8 @@ pub struct CampaignArgs {
           value_parser = ["instant", "realtime", "mixed"])]
     pub random_timing: String,
 
-    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's syntax).
+    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's
+    /// syntax), or cost:M/N (shards of equal estimated time).
     #[arg(long, value_name = "PART")]
     pub partition: Option<crate::partition::Partition>,
 
@@ -410,16 +413,15 @@ fn campaign_run(args: &CampaignArgs, builtin_guest: &[u8]) -> Result<u8, Error> 
             });
         }
     }
+    let in_shard = match (&args.partition, &args.replay) {
+        (Some(p), None) => p.keep(&all),
+        _ => vec![true; all.len()],
+    };
     let scenarios: Vec<Scenario> = all
         .into_iter()
-        .enumerate()
-        .filter(|(k, s)| {
-            args.replay.is_some()
-                || args
-                    .partition
-                    .is_none_or(|p| p.includes(*k as u64, &s.name))
-        })
-        .map(|(_, s)| s)
+        .zip(in_shard)
+        .filter(|(_, mine)| *mine)
+        .map(|(s, _)| s)
         .collect();
     let exe = std::env::current_exe().map_err(Error::Exe)?;
     let dir = run_dir(args);

@@ -8,15 +8,23 @@
 //! - `hash:M/N`: a scenario goes to shard `(fnv1a64(name) mod N) + 1`
 //!   (FNV-1a, 64 bit, over the name's UTF-8 bytes): a scenario stays on its
 //!   shard when others are added or removed.
+//! - `cost:M/N`: shards of equal estimated time (`cost.rs`): scenarios
+//!   are dealt, most expensive first (ties by name hash), each to the
+//!   shard with the least estimated time so far (longest processing time
+//!   first). Every shard loads every scenario, so every shard computes the
+//!   same deal; adding a scenario may move others.
 //! - `M/N` alone means `count:M/N`. `1 <= M <= N`.
 
 use std::str::FromStr;
+
+use crate::scenario::Scenario;
 
 /// How scenarios are dealt to shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Count,
     Hash,
+    Cost,
 }
 
 /// Shard `shard` (1-based) of `total`.
@@ -30,7 +38,7 @@ pub struct Partition {
 /// Why a `--partition` value was rejected.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PartitionError {
-    #[error("'{0}' is not count:M/N, hash:M/N or M/N")]
+    #[error("'{0}' is not count:M/N, hash:M/N, cost:M/N or M/N")]
     Syntax(String),
     #[error("'{0}': the shard M must be between 1 and N")]
     Range(String),
@@ -43,6 +51,7 @@ impl FromStr for Partition {
         let (scheme, rest) = match text.split_once(':') {
             Some(("count", rest)) => (Scheme::Count, rest),
             Some(("hash", rest)) => (Scheme::Hash, rest),
+            Some(("cost", rest)) => (Scheme::Cost, rest),
             Some(_) => return Err(PartitionError::Syntax(text.into())),
             None => (Scheme::Count, text),
         };
@@ -78,13 +87,52 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 impl Partition {
     /// Whether the scenario at `index` in campaign order, named `name`,
-    /// belongs to this shard.
-    pub fn includes(&self, index: u64, name: &str) -> bool {
+    /// belongs to this shard, for the schemes that need nothing else
+    /// (`count`, `hash`); `None` for `cost`, which needs the whole list
+    /// ([`Partition::keep`]).
+    pub fn includes(&self, index: u64, name: &str) -> Option<bool> {
         let key = match self.scheme {
             Scheme::Count => index,
             Scheme::Hash => fnv1a64(name.as_bytes()),
+            Scheme::Cost => return None,
         };
-        key % self.total + 1 == self.shard
+        Some(key % self.total + 1 == self.shard)
+    }
+
+    /// Which of `scenarios` (the whole campaign, in campaign order)
+    /// belong to this shard.
+    pub fn keep(&self, scenarios: &[Scenario]) -> Vec<bool> {
+        if self.scheme != Scheme::Cost {
+            return scenarios
+                .iter()
+                .enumerate()
+                .map(|(k, s)| self.includes(k as u64, &s.name) == Some(true))
+                .collect();
+        }
+        let costs: Vec<f64> = scenarios.iter().map(crate::cost::estimate).collect();
+        let mut order: Vec<usize> = (0..scenarios.len()).collect();
+        order.sort_by(|&a, &b| {
+            costs[b].total_cmp(&costs[a]).then_with(|| {
+                fnv1a64(scenarios[a].name.as_bytes()).cmp(&fnv1a64(scenarios[b].name.as_bytes()))
+            })
+        });
+        // More shards than scenarios: the first ones get one each, the
+        // rest nothing (and N may be any u64).
+        let shards = usize::try_from(self.total)
+            .unwrap_or(usize::MAX)
+            .min(scenarios.len().max(1));
+        let mut load = vec![0.0f64; shards];
+        let mut keep = vec![false; scenarios.len()];
+        for k in order {
+            let (lightest, _) = load
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .expect("at least one shard");
+            load[lightest] += costs[k];
+            keep[k] = lightest as u64 + 1 == self.shard;
+        }
+        keep
     }
 }
 
@@ -99,6 +147,9 @@ mod tests {
         let p: Partition = "hash:1/4".parse().unwrap();
         assert_eq!((p.scheme, p.shard, p.total), (Scheme::Hash, 1, 4));
         assert_eq!("2/3".parse::<Partition>().unwrap().scheme, Scheme::Count);
+        let p: Partition = "cost:3/10".parse().unwrap();
+        assert_eq!((p.scheme, p.shard, p.total), (Scheme::Cost, 3, 10));
+        assert_eq!(p.includes(0, "x"), None);
         for bad in ["", "3", "a/b", "slice:1/2", "1/2/3"] {
             assert!(
                 matches!(bad.parse::<Partition>(), Err(PartitionError::Syntax(_))),
@@ -121,7 +172,7 @@ mod tests {
             for m in 1..=3 {
                 let p: Partition = format!("{scheme}:{m}/3").parse().unwrap();
                 for (k, name) in names.iter().enumerate() {
-                    if p.includes(k as u64, name) {
+                    if p.includes(k as u64, name) == Some(true) {
                         seen[k] += 1;
                     }
                 }
@@ -129,7 +180,9 @@ mod tests {
             assert!(seen.iter().all(|&n| n == 1), "{scheme}: {seen:?}");
         }
         let p: Partition = "count:1/3".parse().unwrap();
-        let mine: Vec<u64> = (0..7).filter(|&k| p.includes(k, "")).collect();
+        let mine: Vec<u64> = (0..7)
+            .filter(|&k| p.includes(k, "") == Some(true))
+            .collect();
         assert_eq!(mine, [0, 3, 6]);
     }
 

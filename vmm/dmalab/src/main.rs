@@ -8,6 +8,7 @@ mod ctl;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use dmalab_campaign::merge::MergeArgs;
 use dmalab_campaign::CampaignArgs;
 use dmalab_protocol::{one_line, status};
 use vmm::cli::RunArgs;
@@ -29,9 +30,26 @@ enum Command {
     Run(RunArgs),
     /// Run fault-injection scenarios in parallel VMs and check each with
     /// the oracle (docs/campaign.md).
-    Campaign(CampaignArgs),
+    Campaign(CampaignCommand),
     /// Send requests to a running VM's control socket (docs/dma-device.md).
     Ctl(ctl::CtlArgs),
+}
+
+/// `dmalab campaign [PATHS…]`, or `dmalab campaign merge OUT SHARD…`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct CampaignCommand {
+    #[command(subcommand)]
+    action: Option<CampaignAction>,
+    #[command(flatten)]
+    args: CampaignArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignAction {
+    /// Merge the JUnit files of a sharded campaign's shards into one
+    /// report (docs/ci-sharding.md).
+    Merge(MergeArgs),
 }
 
 fn main() {
@@ -60,7 +78,13 @@ fn dmalab(start: Instant) -> u8 {
                 e.status()
             }
         },
-        Command::Campaign(args) => dmalab_campaign::run(&args, vmm::guest_image::BUILTIN_GUEST),
+        Command::Campaign(CampaignCommand {
+            action: Some(CampaignAction::Merge(merge)),
+            ..
+        }) => dmalab_campaign::merge::run(&merge),
+        Command::Campaign(CampaignCommand { args, .. }) => {
+            dmalab_campaign::run(&args, vmm::guest_image::BUILTIN_GUEST)
+        }
         Command::Ctl(args) => ctl::run(&args),
     }
 }
@@ -89,7 +113,11 @@ mod tests {
             "j.xml",
         ])
         .unwrap();
-        let Command::Campaign(a) = cli.command else {
+        let Command::Campaign(CampaignCommand {
+            action: None,
+            args: a,
+        }) = cli.command
+        else {
             panic!("not a campaign")
         };
         assert_eq!(a.paths, [PathBuf::from("a.toml"), PathBuf::from("dir")]);
@@ -107,6 +135,28 @@ mod tests {
             let argv = ["dmalab", "campaign"].iter().chain(bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn campaign_merge_parses_as_a_subcommand() {
+        let cli = Cli::try_parse_from(["dmalab", "campaign", "merge", "all.xml", "1.xml", "2.xml"])
+            .unwrap();
+        let Command::Campaign(CampaignCommand {
+            action: Some(CampaignAction::Merge(m)),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a merge")
+        };
+        assert_eq!(m.out, PathBuf::from("all.xml"));
+        assert_eq!(m.shards, [PathBuf::from("1.xml"), PathBuf::from("2.xml")]);
+        // No shard: refused. After a campaign option, `merge` is a PATH.
+        assert!(Cli::try_parse_from(["dmalab", "campaign", "merge", "all.xml"]).is_err());
+        let cli = Cli::try_parse_from(["dmalab", "campaign", "-j", "2", "merge", "a.xml"]).unwrap();
+        let Command::Campaign(CampaignCommand { action: None, args }) = cli.command else {
+            panic!("not a campaign")
+        };
+        assert_eq!(args.paths, [PathBuf::from("merge"), PathBuf::from("a.xml")]);
     }
 
     #[test]

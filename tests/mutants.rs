@@ -1,0 +1,244 @@
+//! The campaign proves its strength on deliberate driver bugs
+//! (`tests/mutants/*.patch`, one small bug each in the WDM-style DMA
+//! driver, `guest-driver/kernel/dmadrv/`; tests/mutants/README.md).
+//!
+//! - `every_mutant_applies`: each patch applies to the driver as it is
+//!   now, and the set keeps at least 10 mutants of the kinds below. Fast;
+//!   part of `cargo test`.
+//! - `the_campaign_kills_every_mutant` (ignored: minutes, not seconds):
+//!   builds the guest with each mutant driver (`make DRIVER=`), runs the
+//!   named scenarios plus a fixed random set against it
+//!   (`dmalab campaign --kernel`), and prints which scenarios kill it and
+//!   when the first did. A mutant no scenario kills is a gap in the
+//!   campaign and fails the test. Run it with
+//!   `cargo test -p dmalab --test mutants -- --ignored --nocapture`;
+//!   figures in docs/benchmarks.md.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kinds of bug the mutant set must cover (a mutant's file name starts
+/// with its kind).
+const KINDS: &[&str] = &[
+    "completion",
+    "bounds",
+    "recovery",
+    "race",
+    "cancel",
+    "irql",
+    "ring",
+];
+/// The fixed random set every mutant meets, beside the named scenarios.
+const RANDOM: &str = "60";
+const SEED: &str = "11";
+/// A campaign against one mutant is stopped after this long; the
+/// scenarios that failed by then are its killers.
+const LIMIT: Duration = Duration::from_secs(300);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn mutants() -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(root().join("tests/mutants"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "patch"))
+        .collect();
+    all.sort();
+    all
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// A fresh copy of the driver's sources in `dir`, headers included; the
+/// `.c` files are rewritten every time (so `make` rebuilds only the
+/// driver), the headers only once (so the kernel is built once).
+fn fresh_driver(dir: &Path) {
+    let src = root().join("guest-driver/kernel/dmadrv");
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let path = e.unwrap().path();
+        let to = dir.join(path.file_name().unwrap());
+        let header = path.extension().is_some_and(|e| e == "h");
+        if !header || !to.exists() {
+            std::fs::write(&to, std::fs::read(&path).unwrap()).unwrap();
+        }
+    }
+}
+
+fn apply(patch: &Path, dir: &Path, dry_run: bool) -> std::process::Output {
+    let mut cmd = Command::new("patch");
+    cmd.args(["-s", "-p1", "-d"]).arg(dir).arg("-i").arg(patch);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    cmd.output().expect("run patch(1)")
+}
+
+#[test]
+fn every_mutant_applies() {
+    let all = mutants();
+    assert!(all.len() >= 10, "only {} mutants", all.len());
+    for kind in KINDS {
+        assert!(
+            all.iter().any(|p| stem(p).starts_with(kind)),
+            "no {kind} mutant"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("dmalab-mutants-apply-{}", std::process::id()));
+    fresh_driver(&dir);
+    for patch in &all {
+        let out = apply(patch, &dir, true);
+        assert!(
+            out.status.success(),
+            "{} does not apply to guest-driver/kernel/dmadrv: {}{}",
+            stem(patch),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What the campaign did to one mutant.
+struct Verdict {
+    killers: Vec<String>,
+    first_kill: Option<Duration>,
+    elapsed: Duration,
+    scenarios: usize,
+}
+
+fn campaign(kernel: &Path, out: &Path) -> Verdict {
+    let start = Instant::now();
+    let mut child = Command::new(common::dmalab())
+        .current_dir(root())
+        .args([
+            "campaign",
+            "tests/scenarios",
+            "--random",
+            RANDOM,
+            "--seed",
+            SEED,
+        ])
+        .arg("--kernel")
+        .arg(kernel)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send((line, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    let mut v = Verdict {
+        killers: Vec::new(),
+        first_kill: None,
+        elapsed: Duration::ZERO,
+        scenarios: 0,
+    };
+    loop {
+        let left = LIMIT.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok((line, at)) => {
+                // Progress lines: "[k/N] PASS name (…)" / "[k/N] FAIL name (…)".
+                let mut words = line.split_whitespace();
+                let (Some(count), Some(verdict), Some(name)) =
+                    (words.next(), words.next(), words.next())
+                else {
+                    continue;
+                };
+                if !count.starts_with('[') {
+                    continue;
+                }
+                v.scenarios += 1;
+                if verdict == "FAIL" {
+                    v.first_kill.get_or_insert(at - start);
+                    v.killers.push(name.to_string());
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                break;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.wait();
+    v.elapsed = start.elapsed();
+    v
+}
+
+#[test]
+#[ignore = "builds 14 guests and runs a campaign on each: minutes (docs/benchmarks.md)"]
+fn the_campaign_kills_every_mutant() {
+    if !common::kvm_usable("the_campaign_kills_every_mutant") {
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("dmalab-mutants-{}", std::process::id()));
+    let driver = work.join("driver");
+    let build = work.join("build");
+    let mut survivors = Vec::new();
+    let mut rows = Vec::new();
+    for patch in mutants() {
+        let name = stem(&patch);
+        fresh_driver(&driver);
+        let applied = apply(&patch, &driver, false);
+        assert!(applied.status.success(), "{name} does not apply");
+        let made = Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(root().join("guest-driver/kernel"))
+            .arg(format!("O={}", build.display()))
+            .arg(format!("DRIVER={}", driver.display()))
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{name} does not build: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let kernel = work.join(format!("{name}.elf"));
+        std::fs::copy(build.join("dmalab-guest.elf"), &kernel).unwrap();
+        let v = campaign(&kernel, &work.join(format!("{name}.files")));
+        let row = format!(
+            "{name:<32} {:>3}/{:<3} killed by {:>2}  first kill {:>7}  campaign {:>6.1} s  {}",
+            v.killers.len(),
+            v.scenarios,
+            v.killers.len(),
+            v.first_kill
+                .map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
+            v.elapsed.as_secs_f64(),
+            v.killers.join(" ")
+        );
+        eprintln!("{row}");
+        rows.push(row);
+        if v.killers.is_empty() {
+            survivors.push(name);
+        }
+    }
+    let total = rows.len();
+    eprintln!(
+        "mutants killed: {}/{total}\n{}",
+        total - survivors.len(),
+        rows.join("\n")
+    );
+    assert!(
+        survivors.is_empty(),
+        "mutants the campaign does not kill (gaps): {survivors:?}"
+    );
+}

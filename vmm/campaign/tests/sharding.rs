@@ -1,0 +1,71 @@
+//! Sharding a campaign over a CI matrix (docs/ci-sharding.md): 10 shards
+//! of 1,000 random plans cover every plan exactly once, under every
+//! scheme, and `cost` shards have estimated times (`cost::estimate`)
+//! within 1.5× of each other, for several campaign seeds. `hash` shards
+//! balance counts, not time: their spread is printed, not bounded (the
+//! plans' costs are heavy-tailed: a plan that hangs every descriptor
+//! costs 80 plain ones).
+
+use dmalab_campaign::cost;
+use dmalab_campaign::partition::Partition;
+use dmalab_campaign::random::{self, Fixed};
+use dmalab_campaign::scenario::Scenario;
+
+const PLANS: u64 = 1_000;
+const SHARDS: usize = 10;
+const SEEDS: [u64; 4] = [0, 1, 42, 2026];
+
+/// Each plan's owners (how many shards took it) and each shard's plans
+/// and estimated seconds.
+fn deal(scheme: &str, scenarios: &[Scenario]) -> (Vec<u32>, Vec<u32>, Vec<f64>) {
+    let mut owners = vec![0u32; scenarios.len()];
+    let mut counts = vec![0u32; SHARDS];
+    let mut seconds = vec![0.0f64; SHARDS];
+    for m in 1..=SHARDS {
+        let part: Partition = format!("{scheme}:{m}/{SHARDS}").parse().unwrap();
+        for (k, keep) in part.keep(scenarios).into_iter().enumerate() {
+            if keep {
+                owners[k] += 1;
+                counts[m - 1] += 1;
+                seconds[m - 1] += cost::estimate(&scenarios[k]);
+            }
+        }
+    }
+    (owners, counts, seconds)
+}
+
+fn spread(seconds: &[f64]) -> f64 {
+    let max = seconds.iter().cloned().fold(f64::MIN, f64::max);
+    let min = seconds.iter().cloned().fold(f64::MAX, f64::min);
+    max / min
+}
+
+#[test]
+fn ten_shards_cover_every_plan_once_and_cost_shards_balance_time() {
+    for seed in SEEDS {
+        let scenarios: Vec<_> = (0..PLANS)
+            .map(|k| random::scenario(seed, k, &Fixed::default()))
+            .collect();
+        for scheme in ["hash", "count", "cost"] {
+            let (owners, counts, seconds) = deal(scheme, &scenarios);
+            let wrong: Vec<_> = owners
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| n != 1)
+                .map(|(k, n)| format!("random-{seed}-{k} in {n} shards"))
+                .collect();
+            assert!(wrong.is_empty(), "{scheme}, seed {seed}: {wrong:?}");
+            eprintln!(
+                "{scheme:<5} seed {seed:<4}: plans per shard {counts:?}, estimated s {:?}, max/min {:.2}",
+                seconds.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>(),
+                spread(&seconds)
+            );
+            if scheme == "cost" {
+                assert!(
+                    spread(&seconds) <= 1.5,
+                    "seed {seed}: cost shard times {seconds:?} differ by more than 1.5x"
+                );
+            }
+        }
+    }
+}
