@@ -99,6 +99,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let pause = PauseGate::new(vm.vcpus.len());
     let options = DmaOptions {
         timing: args.timing,
+        profile: args.device_profile,
         doorbell: args.doorbell,
         plan: plan.clone(),
         seed: args.seed,

@@ -112,6 +112,8 @@ impl DoorbellMode {
 #[derive(Debug, Clone)]
 pub struct DmaOptions {
     pub timing: TimingMode,
+    /// `--device-profile`: the timing model's parameters.
+    pub profile: device_model::TimingConfig,
     pub doorbell: DoorbellMode,
     pub plan: FaultPlan,
     pub seed: u64,
@@ -490,7 +492,10 @@ impl DmaDevice {
         mmio: &MmioBus,
         options: &DmaOptions,
     ) -> Result<Self, Error> {
-        let config = DeviceConfig::default();
+        let config = DeviceConfig {
+            timing: options.profile,
+            ..DeviceConfig::default()
+        };
         config.validate().map_err(Error::Config)?;
         let irq = IrqRoutes::new(vm.clone(), config.vectors()).map_err(Error::Irq)?;
         let model = Controller::new(config, memory.clone(), irq)

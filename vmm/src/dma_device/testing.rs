@@ -31,6 +31,7 @@ pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
     let mmio = MmioBus::default();
     let options = DmaOptions {
         timing,
+        profile: device_model::TimingConfig::default(),
         doorbell,
         plan: FaultPlan::default(),
         seed: 0,
