@@ -6,7 +6,7 @@
 //! The socket works in every timing mode (in instant mode the device is
 //! always idle, in realtime mode a step may run events early); it is
 //! created by default only in stepped mode, where it is the only way time
-//! moves.
+//! moves. Steps run a slice per device-lock hold (`Dma::step`).
 
 pub use dmalab_protocol::control::MAX_LINE;
 use dmalab_protocol::control::{Reply, Request, Stats, Status, VERSION};
@@ -55,16 +55,14 @@ fn answer(dma: &Dma, pause: &PauseGate, request: Request) -> Reply {
         Request::Now | Request::Pause | Request::Resume | Request::Status => {}
         Request::Step(k) => {
             let to = st.model.now().saturating_add(k);
-            st.model.advance_to(to);
+            st = dma.step(st, Some(to));
         }
         Request::Next => {
             if let Some(t) = st.model.next_event() {
-                st.model.advance_to(t);
+                st = dma.step(st, Some(t));
             }
         }
-        Request::Run => {
-            st.model.run_until_idle();
-        }
+        Request::Run => st = dma.step(st, None),
         Request::Stats => {
             st.drain();
             return Reply::Stats(Stats {

@@ -89,9 +89,8 @@ fn instant_mode_stops_between_slices_when_the_run_ends() {
     assert!(st.model.counters().completions < 10);
 }
 
-/// A control-socket `run` in stepped mode does the whole doorbell in
-/// one call and overflows the model's trace buffer: the tally is still
-/// exact.
+/// One unsliced run of the whole doorbell (no drain between slices)
+/// overflows the model's trace buffer: the tally is still exact.
 #[test]
 fn the_tally_is_exact_when_the_model_trace_overflows() {
     let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
@@ -100,10 +99,46 @@ fn the_tally_is_exact_when_the_model_trace_overflows() {
     post_big(&rig);
     let dma = &rig.device.dma;
     ring_to(dma, BIG_N);
-    assert!(control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").starts_with("ok"));
+    dma.lock().model.run_until_idle();
     assert_eq!(last_record(&rig), (u64::from(BIG_N - 1), BIG_LEN, 0));
     let mut st = dma.lock();
     st.drain();
     assert!(st.model.trace_lost() > 0, "the model's buffer overflowed");
     assert_exact_tally(&st);
+}
+
+/// A control-socket `run` in stepped mode runs a slice per lock hold
+/// too, draining between slices (no trace loss), and stops between
+/// slices when the run ends.
+#[test]
+fn a_control_socket_run_goes_in_slices_and_stops_when_the_run_ends() {
+    let Some(r) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+        return;
+    };
+    post_big(&r);
+    let dma = &r.device.dma;
+    ring_to(dma, BIG_N);
+    let holds = dma.holds.holds();
+    assert!(
+        control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").ends_with("next=idle")
+    );
+    let slices = dma.holds.holds() - holds;
+    assert!(slices > 50, "one hold per slice: {slices}");
+    assert_eq!(last_record(&r), (u64::from(BIG_N - 1), BIG_LEN, 0));
+    let mut st = dma.lock();
+    st.drain();
+    assert_eq!(st.model.trace_lost(), 0, "drained between slices");
+    assert_exact_tally(&st);
+    drop(st);
+
+    let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+        return;
+    };
+    post_big(&rig);
+    let dma = &rig.device.dma;
+    ring_to(dma, BIG_N);
+    dma.stop();
+    let reply = control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run");
+    assert!(!reply.ends_with("next=idle"), "{reply}");
+    assert!(dma.lock().model.counters().completions < 10);
 }
