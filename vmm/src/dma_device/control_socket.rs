@@ -5,7 +5,8 @@
 //! thread's (`device_thread.rs`).
 //!
 //! The socket works in every timing mode; it is created by default only in
-//! stepped mode, where it is the only way time moves.
+//! stepped mode, where it is the only way time moves. Steps to a cycle or
+//! to idle run a slice per device-lock hold (`Dma::step`).
 
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use device_model::regs::{self, channel_reg};
 pub use dmalab_protocol::control::MAX_LINE;
 use dmalab_protocol::control::{
     Answer, ChannelInfo, GlobalRegisters, Line, MsixEntry, Registers, Request, Stats, Status,
-    TraceAction, VERSION,
+    StepTo, TraceAction, MAX_STEP_CYCLES, VERSION,
 };
 
 use super::{steps, watch, DeviceState, Dma, TimingMode};
@@ -102,7 +103,21 @@ fn answer(dma: &Dma, pause: &PauseGate, request: Request) -> Result<Answer, Stri
                     dma.clock.mode().name()
                 ));
             }
-            let result = steps::step(&mut st, to);
+            let result = match to {
+                StepTo::Cycles(n) if n > MAX_STEP_CYCLES => Err(format!(
+                    "step moves at most {MAX_STEP_CYCLES} cycles at a time, not {n}"
+                )),
+                StepTo::Cycles(n) => {
+                    let to = st.model.now().saturating_add(n);
+                    st = dma.step(st, Some(to));
+                    Ok(())
+                }
+                StepTo::Idle => {
+                    st = dma.step(st, None);
+                    Ok(())
+                }
+                _ => steps::step(&mut st, to),
+            };
             dma.settle(&mut st);
             dma.stepped();
             result?;
