@@ -503,3 +503,30 @@ fn bad_output_paths_are_refused_before_the_run() {
     }
     assert!(!missing.parent().unwrap().exists(), "no directory created");
 }
+
+#[test]
+fn sigterm_stops_the_vm_cleanly() {
+    if !kvm_usable("sigterm_stops_the_vm_cleanly") {
+        return;
+    }
+    let scratch = Scratch::new("ctl-signal");
+    let report = scratch.path().join("report.json");
+    let sock = socket(&scratch);
+    let (mut vm, mut ctl) = paused_vm(
+        &scratch,
+        &["--scenario", "stress", "--report", report.to_str().unwrap()],
+    );
+    ctl.ask(Request::Resume).unwrap();
+    drop(ctl);
+    let pid = libc::pid_t::try_from(vm.child.id()).unwrap();
+    // SAFETY: a plain syscall signalling our own child by its pid.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let status = wait_until(&mut vm.child, LIMIT).expect("dmalab did not exit");
+    assert_eq!(
+        status.code(),
+        Some(i32::from(dmalab_protocol::status::SIGTERM))
+    );
+    assert!(report.exists(), "the report was written");
+    assert!(!sock.exists(), "the socket was removed");
+}

@@ -53,6 +53,25 @@ use dmalab_protocol::symbols::Symbols;
 /// coalesced ring (`console_ring.rs`).
 const CONSOLE_POLL: Duration = Duration::from_millis(20);
 
+/// The signal (SIGINT or SIGTERM) that asked the run to stop, 0 if none.
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(num: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // Async-signal-safe: one atomic store.
+    STOP_SIGNAL.store(num, Ordering::Release);
+}
+
+/// SIGINT and SIGTERM stop the run cleanly: the main thread sees the flag
+/// within `CONSOLE_POLL` and stops the VM as on a timeout; the summary,
+/// `--trace` and `--report` are written and the control socket removed.
+fn install_stop_signals() -> Result<(), Error> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        vmm_sys_util::signal::register_signal_handler(sig, on_stop_signal)
+            .map_err(Error::Signal)?;
+    }
+    Ok(())
+}
+
 /// How long kicked vCPU threads get to report their registers.
 const KICK_GRACE: Duration = Duration::from_secs(2);
 
@@ -94,6 +113,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         }
     }
     vcpu_kick::install().map_err(Error::Signal)?;
+    install_stop_signals()?;
 
     let vm = Vm::new(
         &VmConfig {
@@ -383,6 +403,16 @@ fn supervise(
             dma.stop();
             let reports = stop_all(&stop, &threads, &inbox);
             flush_console(vm);
+            let signal = STOP_SIGNAL.load(Ordering::Acquire);
+            if signal != 0 {
+                let (name, code) = if signal == libc::SIGTERM {
+                    ("SIGTERM", status::SIGTERM)
+                } else {
+                    ("SIGINT", status::SIGINT)
+                };
+                eprintln!("dmalab: {name}: stopped the VM");
+                return Ok(code);
+            }
             eprintln!(
                 "dmalab: timeout: the guest did not exit within {:.1} s; stopped it",
                 timeout.as_secs_f64()
@@ -411,12 +441,12 @@ fn first_report(
         let deadline = start + timeout + pause.paused_total();
         let paused = pause.is_paused();
         let left = deadline.saturating_duration_since(Instant::now());
-        let wait = if ring.is_some() || paused {
-            left.min(CONSOLE_POLL)
-        } else {
-            left
-        };
+        // Polled, so that a stop signal is seen within CONSOLE_POLL.
+        let wait = left.min(CONSOLE_POLL);
         match inbox.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) if STOP_SIGNAL.load(Ordering::Acquire) != 0 => {
+                return Err(RecvTimeoutError::Timeout)
+            }
             Err(RecvTimeoutError::Timeout) if !left.is_zero() || paused => {
                 if !paused && ring.is_some_and(RingPeek::pending) {
                     kick_bsp(threads);

@@ -22,6 +22,11 @@ pub const INTERNAL: u8 = 70;
 pub const TRIPLE_FAULT: u8 = 71;
 /// KVM internal error, e.g. an instruction the emulator cannot run.
 pub const KVM_INTERNAL: u8 = 72;
+/// Stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal's number, as a
+/// shell reports it; the summary, `--trace` and `--report` are written
+/// first and the control socket removed.
+pub const SIGINT: u8 = 130;
+pub const SIGTERM: u8 = 143;
 /// The guest did not exit within `--timeout`.
 pub const TIMEOUT: u8 = 73;
 
