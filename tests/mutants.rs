@@ -130,6 +130,8 @@ fn campaign(kernel: &Path, out: &Path) -> Verdict {
             RANDOM,
             "--seed",
             SEED,
+            "--retries",
+            RETRIES,
         ])
         .arg("--kernel")
         .arg(kernel)
