@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::{kvm_usable, run_dmalab, stepper, Run, Scratch};
 use dmalab_campaign::random;
-use dmalab_protocol::control::Request;
+use dmalab_protocol::control::{Request, StepTo};
+
+const NEXT: Request = Request::Step { to: StepTo::Event };
 use dmalab_protocol::report::RunReport;
 
 const LIMIT: Duration = Duration::from_secs(170);
@@ -330,8 +332,7 @@ fn a_random_plan_run_twice_gives_identical_fault_logs_and_traces_in_instant_and_
             let trace = scratch.path().join(format!("{timing}-{round}.trace.json"));
             let report = scratch.path().join(format!("{timing}-{round}.report.json"));
             let socket = scratch.path().join(format!("{timing}-{round}.sock"));
-            let steps =
-                (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
+            let steps = (timing == "stepped").then(|| stepper(socket.clone(), NEXT, LIMIT));
             let run = run_dmalab(
                 &[
                     "run",

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{dmalab, kvm_usable, wait_until, Scratch};
-use dmalab_protocol::control::{Reply, Request, Status};
+use dmalab_protocol::control::{Answer, Event, Line, Request, Status, StepTo};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -92,6 +92,9 @@ impl Drop for Vm {
 struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    next_id: u64,
+    /// Events read while waiting for a reply.
+    events: Vec<Event>,
 }
 
 impl Client {
@@ -107,19 +110,37 @@ impl Client {
         Self {
             reader: BufReader::new(stream.try_clone().expect("a socket clone")),
             writer: stream,
+            next_id: 1,
+            events: Vec::new(),
         }
     }
 
-    fn ask(&mut self, request: Request) -> Reply {
-        writeln!(self.writer, "{request}").expect("send");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("a reply");
-        Reply::parse(&line).unwrap_or_else(|e| panic!("{request}: {e}"))
+    /// The next line from the VM, `None` once it closed the socket.
+    fn line(&mut self) -> Option<Line> {
+        let mut text = String::new();
+        match self.reader.read_line(&mut text) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(Line::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"))),
+        }
+    }
+
+    fn ask(&mut self, request: Request) -> Result<Answer, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        writeln!(self.writer, "{}", request.to_line(id)).expect("send");
+        loop {
+            match self.line().expect("a reply") {
+                Line::Ok { id: got, ok } if got == id => return Ok(ok),
+                Line::Error { id: got, error } if got == id => return Err(error),
+                Line::Event { event } => self.events.push(event),
+                other => panic!("reply to another request: {other:?}"),
+            }
+        }
     }
 
     fn status(&mut self) -> Status {
         match self.ask(Request::Status) {
-            Reply::Status(s) => s,
+            Ok(Answer::Status(s)) => s,
             other => panic!("status answered {other:?}"),
         }
     }
@@ -150,7 +171,7 @@ fn a_paused_vm_stands_still_and_resumes_to_a_clean_pass() {
     let mut ctl = Client::connect(&sock);
     // The scenario's first line: requests are in flight from here on.
     vm.wait_for("stress:");
-    assert!(matches!(ctl.ask(Request::Pause), Reply::Time { .. }));
+    assert!(matches!(ctl.ask(Request::Pause), Ok(Answer::Time { .. })));
     let before = ctl.status();
     assert!(before.paused, "{before:?}");
     assert_eq!(before.parked, before.vcpus, "{before:?}");
@@ -159,9 +180,27 @@ fn a_paused_vm_stands_still_and_resumes_to_a_clean_pass() {
     assert_eq!(after.now, before.now, "device time moved while paused");
     assert_eq!(after.next, before.next);
     assert!(after.paused_ms >= 100, "{after:?}");
-    assert!(matches!(ctl.ask(Request::Resume), Reply::Time { .. }));
-    let running = ctl.status();
-    assert!(!running.paused && running.parked == 0, "{running:?}");
+    assert!(matches!(ctl.ask(Request::Resume), Ok(Answer::Time { .. })));
+    let refused = ctl.ask(Request::Step {
+        to: StepTo::Cycles(1),
+    });
+    assert!(
+        refused.is_err(),
+        "step in realtime, not paused: {refused:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let running = ctl.status();
+        assert!(!running.paused, "{running:?}");
+        if running.parked == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the vCPUs stay parked: {running:?}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     drop(ctl);
     let (code, lines) = vm.finish();
     let result = lines
@@ -175,4 +214,275 @@ fn a_paused_vm_stands_still_and_resumes_to_a_clean_pass() {
         json["violations"], 0,
         "the paused span was stolen time: {json}"
     );
+}
+
+/// Starts `dmalab run ARGS --control SOCK` and pauses it as soon as the
+/// socket is up (before or just after the guest's first instructions).
+fn paused_vm(scratch: &Scratch, args: &[&str]) -> (Vm, Client) {
+    let sock = socket(scratch);
+    let mut argv = vec![
+        "run",
+        "--timeout",
+        "60",
+        "--control",
+        sock.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(args);
+    let vm = Vm::spawn(&argv);
+    let mut ctl = Client::connect(&sock);
+    ctl.ask(Request::Pause).expect("pause");
+    (vm, ctl)
+}
+
+fn result_json(lines: &[String]) -> serde_json::Value {
+    let result = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("DMALAB-RESULT "))
+        .unwrap_or_else(|| panic!("no result line: {lines:#?}"));
+    serde_json::from_str(result).unwrap()
+}
+
+#[test]
+fn a_dropped_interrupt_injected_by_hand_is_recovered_and_logged() {
+    if !kvm_usable("a_dropped_interrupt_injected_by_hand_is_recovered_and_logged") {
+        return;
+    }
+    let scratch = Scratch::new("ctl-inject");
+    let report = scratch.path().join("report.json");
+    let (vm, mut ctl) = paused_vm(
+        &scratch,
+        &["--scenario", "copy", "--report", report.to_str().unwrap()],
+    );
+    let injected = ctl.ask(Request::Inject {
+        effect: "drop-interrupt".into(),
+        channel: None,
+    });
+    assert_eq!(injected, Ok(Answer::Injected { rule: 0 }));
+    ctl.ask(Request::Resume).expect("resume");
+    drop(ctl);
+    let (code, lines) = vm.finish();
+    let json = result_json(&lines);
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(json["status"], "pass", "{json}");
+    assert!(
+        json["watchdog_recoveries"].as_u64() >= Some(1),
+        "the watchdog found the completion: {json}"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let report = dmalab_protocol::report::RunReport::from_json(&text).unwrap();
+    assert_eq!(report.faults("drop-interrupt").len(), 1, "{text}");
+    let seq = report.faults("drop-interrupt")[0];
+    assert!(
+        report.plan.contains(&format!("nth = {seq}")),
+        "the report's plan replays it: {}",
+        report.plan
+    );
+}
+
+#[test]
+fn stepping_to_the_next_completion_lands_on_one_and_watch_sees_the_driver() {
+    if !kvm_usable("stepping_to_the_next_completion_lands_on_one_and_watch_sees_the_driver") {
+        return;
+    }
+    let scratch = Scratch::new("ctl-step");
+    let sock = socket(&scratch);
+    let vm = Vm::spawn(&[
+        "run",
+        "--scenario",
+        "copy",
+        "--cmdline",
+        "markers=1",
+        "--timing",
+        "stepped",
+        "--timeout",
+        "60",
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
+    let mut ctl = Client::connect(&sock);
+    assert_eq!(ctl.ask(Request::Watch), Ok(Answer::Done));
+    // Step until the first completion: the step lands on it.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "no completion");
+        match ctl.ask(Request::Step {
+            to: StepTo::Completion,
+        }) {
+            Ok(Answer::Time { now, .. }) => {
+                // Events of this step arrive before the next reply.
+                ctl.ask(Request::Now).unwrap();
+                let last = ctl
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.what == "completion")
+                    .expect("a completion event");
+                assert_eq!(last.cycle, now, "the step stopped at the completion");
+                break;
+            }
+            Err(idle) if idle.contains("idle") => thread::sleep(Duration::from_millis(1)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Step on, watching, until the driver completed an IRP.
+    while !ctl.events.iter().any(|e| e.what == "irp-complete") {
+        assert!(
+            Instant::now() < deadline,
+            "no IRP completion: {:?}",
+            ctl.events
+        );
+        // An error here only says the device is idle: the guest runs.
+        let _ = ctl.ask(Request::Step { to: StepTo::Event });
+        thread::sleep(Duration::from_micros(200));
+    }
+    let order: Vec<&str> = ctl
+        .events
+        .iter()
+        .map(|e| e.what.as_str())
+        .filter(|w| ["completion", "msi-sent", "isr", "dpc", "irp-complete"].contains(w))
+        .collect();
+    let first = |w: &str| order.iter().position(|x| *x == w);
+    let (c, m, i, d, irp) = (
+        first("completion"),
+        first("msi-sent"),
+        first("isr"),
+        first("dpc"),
+        first("irp-complete"),
+    );
+    assert!(
+        c < m && m < i && i < d && d < irp && c.is_some(),
+        "completion → MSI → ISR → DPC → IRP completion: {order:?}"
+    );
+    // Step it to the end, as any client would.
+    drop(ctl);
+    let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);
+    let (code, lines) = vm.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    assert!(steps.join().unwrap().0 > 0);
+}
+
+#[test]
+fn control_never_removes_a_file_and_refuses_a_live_socket() {
+    if !kvm_usable("control_never_removes_a_file_and_refuses_a_live_socket") {
+        return;
+    }
+    let scratch = Scratch::new("ctl-hazard");
+    let run = |path: &Path| {
+        common::run_dmalab(
+            &[
+                "run",
+                "--scenario",
+                "dma-smoke",
+                "--timing",
+                "instant",
+                "--control",
+                path.to_str().unwrap(),
+            ],
+            LIMIT,
+        )
+    };
+    // A user's file: refused, left as it was.
+    let file = scratch.file("notes.json", b"{\"mine\": true}");
+    let refused = run(&file);
+    assert_eq!(refused.code(), 64, "{refused}");
+    assert!(refused.stderr.contains("is not a socket"), "{refused}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"{\"mine\": true}");
+    // A directory: the same.
+    let refused = run(scratch.path());
+    assert_eq!(refused.code(), 64, "{refused}");
+    // A stale socket (nobody serves it): taken over.
+    let stale = scratch.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let ok = run(&stale);
+    assert_eq!(ok.code(), 0, "{ok}");
+    assert!(!stale.exists(), "removed at exit");
+    // A live socket: refused, and its owner keeps it.
+    let (vm, mut ctl) = paused_vm(&scratch, &["--scenario", "dma-smoke"]);
+    let refused = run(&socket(&scratch));
+    assert_eq!(refused.code(), 64, "{refused}");
+    assert!(
+        refused.stderr.contains("another running dmalab"),
+        "{refused}"
+    );
+    assert!(ctl.status().paused, "the first VM still answers");
+    ctl.ask(Request::Resume).unwrap();
+    drop(ctl);
+    let (code, _) = vm.finish();
+    assert_eq!(code, 0);
+}
+
+/// The variant of a reply (`ok` answer's kind, or `error`).
+fn kind(line: &Line) -> String {
+    match line {
+        Line::Ok { ok, .. } => match serde_json::to_value(ok).unwrap() {
+            serde_json::Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
+            other => other.to_string(),
+        },
+        Line::Error { .. } => "error".into(),
+        Line::Event { .. } => "event".into(),
+    }
+}
+
+#[test]
+fn the_documented_examples_run_as_written() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/control-api.md"
+    ))
+    .unwrap();
+    let mut pairs = Vec::new();
+    let mut pending = None;
+    for line in doc.lines().map(str::trim) {
+        if let Some(req) = line.strip_prefix("→ ") {
+            let (id, r) = Request::parse_line(req).unwrap_or_else(|e| panic!("{req}: {e:?}"));
+            pending = Some((id, r));
+        } else if let Some(reply) = line.strip_prefix("← ") {
+            let reply = Line::parse(reply).unwrap_or_else(|e| panic!("{reply}: {e}"));
+            if let Some(req) = pending.take() {
+                pairs.push((req, reply));
+            }
+        }
+    }
+    assert!(pairs.len() >= 15, "{} examples", pairs.len());
+    if !kvm_usable("the_documented_examples_run_as_written") {
+        return;
+    }
+    let scratch = Scratch::new("ctl-doc");
+    let sock = socket(&scratch);
+    let vm = Vm::spawn(&[
+        "run",
+        "--scenario",
+        "copy",
+        "--timing",
+        "stepped",
+        "--timeout",
+        "60",
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
+    let mut ctl = Client::connect(&sock);
+    for ((id, request), documented) in &pairs {
+        writeln!(ctl.writer, "{}", request.to_line(*id)).unwrap();
+        let got = loop {
+            match ctl.line().expect("a reply") {
+                Line::Event { .. } => {}
+                line => break line,
+            }
+        };
+        let got_id = match &got {
+            Line::Ok { id, .. } | Line::Error { id, .. } => *id,
+            Line::Event { .. } => unreachable!(),
+        };
+        assert_eq!(got_id, *id, "{got}");
+        // How far the guest got before the pause decides these two.
+        if !matches!(request, Request::Step { .. } | Request::Vcpu { .. }) {
+            assert_eq!(kind(&got), kind(documented), "{request:?}: got {got}");
+        }
+    }
+    drop(ctl);
+    let _ = std::fs::remove_file("/tmp/dmalab-control-api-trace.json");
+    let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);
+    let (code, lines) = vm.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    steps.join().unwrap();
 }

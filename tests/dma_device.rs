@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{kvm_usable, run_dmalab, stepper, Run, Scratch};
-use dmalab_protocol::control::{Reply, Request};
+use dmalab_protocol::control::{Answer, Line, Request, StepTo};
+
+const NEXT: Request = Request::Step { to: StepTo::Event };
 use dmalab_protocol::report::RunReport;
 use serde_json::Value;
 
@@ -83,7 +85,7 @@ fn a_copy_completes_with_correct_data_in_each_timing_mode() {
     for timing in ["instant", "realtime", "stepped"] {
         let socket = scratch.path().join(format!("{timing}.sock"));
         let rep = scratch.path().join(format!("{timing}.json"));
-        let steps = (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), NEXT, LIMIT));
         let run = run_scenario(
             "dma-smoke",
             &[
@@ -103,7 +105,7 @@ fn a_copy_completes_with_correct_data_in_each_timing_mode() {
         if let Some(steps) = steps {
             let (n, first) = steps.join().unwrap();
             assert!(
-                matches!(first, Some(Reply::Time { .. })),
+                matches!(first, Some(Line::Ok { .. } | Line::Error { .. })),
                 "first reply {first:?}"
             );
             assert!(n > 10, "the stepper drove the device ({n} requests)");
@@ -288,7 +290,7 @@ fn same_plan_and_seed_give_byte_identical_traces_in_instant_and_stepped_mode() {
     for timing in ["instant", "stepped"] {
         let trace = scratch.path().join(format!("{timing}.trace.json"));
         let socket = scratch.path().join("ctl.sock");
-        let steps = (timing == "stepped").then(|| stepper(socket.clone(), Request::Next, LIMIT));
+        let steps = (timing == "stepped").then(|| stepper(socket.clone(), NEXT, LIMIT));
         let run = run_scenario(
             "dma-smoke",
             &[
@@ -393,26 +395,27 @@ fn ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64() {
         assert!(std::time::Instant::now() < deadline, "no control socket");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let run = run_dmalab(&["ctl", s(&socket), "version", "now", "step 0"], LIMIT);
+    let ctl = |words: &[&str]| {
+        let mut argv = vec!["ctl", "--socket", s(&socket), "--json"];
+        argv.extend_from_slice(words);
+        run_dmalab(&argv, LIMIT)
+    };
+    let run = ctl(&["version"]);
     assert_eq!(run.code(), 0, "{run}");
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{run}");
     assert_eq!(
-        lines[0],
-        format!("ok version={}", dmalab_protocol::control::VERSION)
+        run.stdout.trim(),
+        format!("{{\"version\":{}}}", dmalab_protocol::control::VERSION)
     );
-    for line in &lines[1..] {
-        assert!(
-            matches!(Reply::parse(line), Ok(Reply::Time { .. })),
-            "{line}"
-        );
+    for words in [&["now"][..], &["step", "0"]] {
+        let run = ctl(words);
+        assert_eq!(run.code(), 0, "{run}");
+        let answer: Answer = serde_json::from_str(run.stdout.trim()).expect("an answer");
+        assert!(matches!(answer, Answer::Time { .. }), "{run}");
     }
-    let bad = run_dmalab(&["ctl", s(&socket), "jump"], LIMIT);
+    let bad = ctl(&["jump"]);
     assert_eq!(bad.code(), 64, "{bad}");
     // The VM runs on: step it to the end, as any client would.
-    let (n, _) = stepper(socket.clone(), Request::Next, LIMIT)
-        .join()
-        .unwrap();
+    let (n, _) = stepper(socket.clone(), NEXT, LIMIT).join().unwrap();
     assert!(n > 0);
     while vm.running() {
         assert!(
@@ -421,7 +424,7 @@ fn ctl_talks_to_a_stepped_run_and_rejects_bad_requests_with_64() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let gone = run_dmalab(&["ctl", s(&socket), "now"], LIMIT);
+    let gone = ctl(&["now"]);
     assert_eq!(gone.code(), 64, "{gone}");
     assert!(
         gone.stderr.contains("cannot connect to control socket"),

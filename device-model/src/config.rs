@@ -66,7 +66,19 @@ impl Default for TimingConfig {
     }
 }
 
+/// Named timing profiles (`--device-profile`, `docs/timing-profiles.md`).
+pub const PROFILES: &[&str] = &["ioat-cb3"];
+
 impl TimingConfig {
+    /// The profile called `name`: `ioat-cb3` is the default model (see the
+    /// module documentation). `None` for an unknown name.
+    pub fn profile(name: &str) -> Option<TimingConfig> {
+        match name {
+            "ioat-cb3" => Some(TimingConfig::default()),
+            _ => None,
+        }
+    }
+
     /// Bus cycles a burst of `bytes` occupies: `ceil(bytes · clock / bandwidth)`,
     /// at least 1.
     ///

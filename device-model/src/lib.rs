@@ -55,7 +55,7 @@ mod pci;
 pub mod regs;
 pub mod trace;
 
-pub use config::{ConfigError, DeviceConfig, TimingConfig};
+pub use config::{ConfigError, DeviceConfig, TimingConfig, PROFILES};
 pub use controller::{Controller, Progress};
 pub use interrupt_sink::{CountingSink, InterruptSink, MsiMessage, RecordingSink};
 pub use pci::BarReprogrammed;

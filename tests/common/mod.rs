@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dmalab_protocol::control::{Reply, Request};
+use dmalab_protocol::control::{Answer, Line, Request};
 
 /// The `dmalab` binary cargo built for these tests.
 pub fn dmalab() -> &'static str {
@@ -226,7 +226,7 @@ pub fn stepper(
     path: PathBuf,
     request: Request,
     limit: Duration,
-) -> thread::JoinHandle<(u64, Option<Reply>)> {
+) -> thread::JoinHandle<(u64, Option<Line>)> {
     thread::spawn(move || {
         let deadline = Instant::now() + limit;
         let stream = loop {
@@ -240,7 +240,7 @@ pub fn stepper(
         let mut writer = stream;
         let (mut n, mut first) = (0u64, None);
         loop {
-            if writeln!(writer, "{request}").is_err() {
+            if writeln!(writer, "{}", request.to_line(n)).is_err() {
                 break;
             }
             let mut line = String::new();
@@ -249,8 +249,16 @@ pub fn stepper(
                 Ok(_) => {}
             }
             n += 1;
-            let reply = Reply::parse(&line).unwrap_or_else(|e| panic!("{e}"));
-            let idle = matches!(reply, Reply::Time { next: None, .. });
+            let reply = Line::parse(&line).unwrap_or_else(|e| panic!("{e}"));
+            // An error is a step with nothing to step to: the device is idle.
+            let idle = matches!(
+                reply,
+                Line::Error { .. }
+                    | Line::Ok {
+                        ok: Answer::Time { next: None, .. },
+                        ..
+                    }
+            );
             first.get_or_insert(reply);
             if idle {
                 thread::sleep(Duration::from_micros(200));

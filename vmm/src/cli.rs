@@ -56,6 +56,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", value_enum, default_value = DEFAULT_DOORBELL)]
     pub doorbell: DoorbellMode,
 
+    /// The DMA controller's timing profile (docs/timing-profiles.md).
+    #[arg(long, value_name = "NAME", default_value = "ioat-cb3", value_parser = parse_profile)]
+    pub device_profile: device_model::TimingConfig,
+
     /// Fault plan (TOML, docs/fault-plans.md) for the DMA controller.
     #[arg(long, value_name = "PLAN")]
     pub faults: Option<PathBuf>,
@@ -183,6 +187,16 @@ pub fn parse_scenario(text: &str) -> Result<String, String> {
     dmalab_protocol::scenario_name(text)
 }
 
+/// `--device-profile`: a name from `device_model::PROFILES`.
+pub fn parse_profile(text: &str) -> Result<device_model::TimingConfig, String> {
+    device_model::TimingConfig::profile(text).ok_or_else(|| {
+        format!(
+            "unknown device profile (known: {})",
+            device_model::PROFILES.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +297,13 @@ mod tests {
         );
         assert!(run(&["--timing", "fast"]).is_err());
         assert!(run(&["--doorbell", "pio"]).is_err());
+        assert!(run(&["--device-profile", "dsa"]).is_err());
+        assert_eq!(
+            run(&["--device-profile", "ioat-cb3"])
+                .unwrap()
+                .device_profile,
+            device_model::TimingConfig::default()
+        );
         assert!(run(&["--seed", "-1"]).is_err());
     }
 

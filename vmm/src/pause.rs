@@ -30,7 +30,14 @@
 //!
 //! The run ending (`release`) unparks everything for good, so a paused VM
 //! still stops on a timeout or a signal.
+//!
+//! The same goes for a vCPU held inside a register access until stepped
+//! device time reaches idle (`Dma::wait_idle`): the access notes the span
+//! (`note_held`, a thread-local of the vCPU thread) and the vCPU adds it
+//! to its steal time before it enters the guest again, so a driver's DPC
+//! that waits for someone to step the device is not a long DPC either.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -353,9 +360,29 @@ impl PauseGate {
     }
 }
 
+thread_local! {
+    /// Nanoseconds this vCPU thread was held in a device access.
+    static HELD_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Notes that the calling vCPU thread was held `span` inside an access.
+pub fn note_held(span: Duration) {
+    let ns = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+    HELD_NS.with(|h| h.set(h.get().saturating_add(ns)));
+}
+
+/// The span noted by `note_held` since the last call (one thread-local
+/// read when there is none: the vCPU's hot path).
+pub fn take_held() -> Option<Duration> {
+    match HELD_NS.with(|h| h.replace(0)) {
+        0 => None,
+        ns => Some(Duration::from_nanos(ns)),
+    }
+}
+
 /// Adds `span` to the vCPU's KVM steal-time record, if the guest enabled
 /// one. A hostile address (outside guest RAM) is skipped.
-fn add_steal(fd: &VcpuFd, memory: &GuestMemoryMmap, span: Duration) {
+pub fn add_steal(fd: &VcpuFd, memory: &GuestMemoryMmap, span: Duration) {
     let Ok(mut msrs) = Msrs::from_entries(&[kvm_msr_entry {
         index: MSR_KVM_STEAL_TIME,
         ..Default::default()

@@ -99,6 +99,7 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let pause = PauseGate::new(vm.vcpus.len());
     let options = DmaOptions {
         timing: args.timing,
+        profile: args.device_profile,
         doorbell: args.doorbell,
         plan: plan.clone(),
         seed: args.seed,
@@ -146,6 +147,12 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     if args.timings {
         eprint!("{}", timings.report());
         eprintln!("{}", device_exits_line(&timings, &device.dma));
+        eprintln!(
+            "timings: device lock held {} times, longest {} µs (host time), {} µs (CPU time of the holder)",
+            device.dma.holds.holds(),
+            device.dma.holds.longest().as_micros(),
+            device.dma.holds.longest_cpu().as_micros()
+        );
     }
     // Tearing the VM down (here, or at process exit) takes ~13 ms on this
     // platform with the in-kernel irqchip; the `exit` stamp is taken before.
@@ -253,6 +260,7 @@ fn finish(
     let dma = &device.dma;
     let mut st = dma.lock();
     st.drain();
+    let plan = replayable(plan, &st.injected);
     let report = RunReport {
         exit_status: status,
         result: report::parse_result(lock(&vm.result).clone()),
@@ -288,6 +296,25 @@ fn finish(
     }
     eprint!("{}", report::summary(&report));
     Ok(())
+}
+
+/// The plan the run started with, plus one rule per fault injected by hand
+/// as it applied (`nth` = its descriptor's sequence number, which counts
+/// every descriptor): given with the same seed, the report's plan replays
+/// the run's faults.
+fn replayable(plan: &FaultPlan, injected: &[(u64, device_model::fault::FaultEffect)]) -> FaultPlan {
+    let mut plan = plan.clone();
+    for &(seq, effect) in injected {
+        plan.rules.push(device_model::fault::FaultRule {
+            name: Some("injected by hand".into()),
+            trigger: device_model::fault::Trigger {
+                nth: Some(seq),
+                ..Default::default()
+            },
+            effect,
+        });
+    }
+    plan
 }
 
 /// Runs the vCPU threads and turns the first report (or the timeout) into

@@ -188,6 +188,9 @@ impl Vcpu {
                     }
                 }
             }
+            if let Some(span) = crate::pause::take_held() {
+                crate::pause::add_steal(&self.fd, &self.memory, span);
+            }
             if let Some(status) = self.exit_request.get() {
                 return Outcome::GuestExit(status);
             }

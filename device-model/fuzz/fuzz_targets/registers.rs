@@ -3,7 +3,8 @@
 //! against a device over 40 KiB of guest memory with a hole. The device
 //! must never panic, whatever the bytes.
 //!
-//! `cargo +nightly fuzz run registers` from `device-model/`.
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run registers` from `device-model/fuzz/`
+//! (`docs/fuzzing.md`).
 
 #![no_main]
 

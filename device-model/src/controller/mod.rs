@@ -26,7 +26,7 @@ use self::guest_mem::GuestMem;
 use self::interrupts::Causes;
 use crate::config::{ConfigError, DeviceConfig};
 use crate::fault::{AppliedFault, FaultEngine};
-use crate::interrupt_sink::InterruptSink;
+use crate::interrupt_sink::{InterruptSink, MsiMessage};
 use crate::pci::{BarReprogrammed, PciFunction};
 use crate::trace::{chrome, AccessError, Counters, EventKind, Space, Trace, TraceEvent};
 
@@ -282,6 +282,20 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             }
             _ => self.bad(Space::Bar0, offset, data.len(), AccessError::NoRegister),
         }
+    }
+
+    /// BAR0's 32-bit register at `offset` as a guest read would see it, with
+    /// no trace event and no state change (for debuggers; `None` where no
+    /// register is).
+    pub fn peek_bar0(&self, offset: u64) -> Option<u32> {
+        self.read_dword(offset)
+    }
+
+    /// MSI-X vector `v`'s entry: its message, whether it is masked, and
+    /// its pending bit (for debuggers; `None` past the table).
+    pub fn peek_msix(&self, v: usize) -> Option<(MsiMessage, bool, bool)> {
+        let t = self.pci.msix();
+        Some((t.message(v)?, t.masked(v), t.pending(v)))
     }
 
     /// A guest write to BAR `bar` (0 or 2) at `offset` within it.

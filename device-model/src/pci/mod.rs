@@ -78,7 +78,6 @@ impl PciFunction {
     }
 
     /// The MSI-X table.
-    #[cfg(test)]
     pub fn msix(&self) -> &MsixTable {
         &self.msix
     }

@@ -12,6 +12,7 @@ int scenario_wdm_selftest(void); /* scenarios/wdm_selftest.c */
 int scenario_dma_smoke(void);
 int scenario_clock_agree(void);
 int scenario_hostile(void);
+int scenario_flood(void);
 int scenario_irq_bench(void);
 
 /* The WDM-style DMA driver's scenarios (dmadrv/). */
@@ -25,6 +26,7 @@ static const struct scenario scenarios[] = {
 	{ "dma-smoke", scenario_dma_smoke },
 	{ "clock-agree", scenario_clock_agree },
 	{ "hostile", scenario_hostile },
+	{ "flood", scenario_flood },
 	{ "irq-bench", scenario_irq_bench },
 	{ "hello", scenario_hello },
 	{ "fault-test", scenario_fault_test },

@@ -6,7 +6,9 @@
 //!   takes the device lock and rings `doorbell(c, None)` (the tail comes
 //!   from the shadow), unless memory decoding is off;
 //! - the timerfd: `Dma::on_timer` (advance to host time, re-arm);
-//! - the control socket: one reply line per request (`control_socket.rs`).
+//! - the control socket: one reply line per request (`control_socket.rs`);
+//! - the watch eventfd: events wait for watching connections; they are
+//!   written to each (a watcher too slow to take them is dropped).
 //!
 //! In exit-doorbell instant mode nothing would wake the thread but the
 //! socket (if any) and the stop event; it still runs, idle in epoll.
@@ -22,13 +24,16 @@ use std::thread::JoinHandle;
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use super::control_socket::{self, MAX_LINE};
+use dmalab_protocol::control::Line;
+
+use super::control_socket::{self, Subscription, MAX_LINE};
 use super::{Dma, DmaOptions, TimingMode};
 use crate::pause::PauseGate;
 
 const TIMER: u32 = 1 << 20;
 const STOP: u32 = TIMER + 1;
 const LISTENER: u32 = TIMER + 2;
+const WATCH: u32 = TIMER + 3;
 const CLIENT: u32 = 1 << 21;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,12 @@ pub enum Error {
         "cannot listen on the control socket {0} (give --control a path in a writable directory)"
     )]
     Listen(PathBuf, #[source] std::io::Error),
+    #[error(
+        "--control {0}: the path exists and is not a socket (give a new path; nothing was removed)"
+    )]
+    NotASocket(PathBuf),
+    #[error("--control {0}: another running dmalab serves this socket (give another path)")]
+    InUse(PathBuf),
     #[error("cannot spawn the device thread")]
     Spawn(#[source] std::io::Error),
 }
@@ -48,6 +59,7 @@ pub enum Error {
 struct Client {
     stream: UnixStream,
     buf: Vec<u8>,
+    watching: bool,
 }
 
 struct DeviceLoop {
@@ -97,6 +109,7 @@ impl DeviceLoop {
                     Client {
                         stream,
                         buf: Vec::new(),
+                        watching: false,
                     },
                 );
             }
@@ -124,23 +137,79 @@ impl DeviceLoop {
                 }
             }
         }
-        while let Some(end) = client.buf.iter().position(|&b| b == b'\n') {
+        while !closed {
+            let Some(client) = self.clients.get_mut(&id) else {
+                return;
+            };
+            let Some(end) = client.buf.iter().position(|&b| b == b'\n') else {
+                break;
+            };
             let line: Vec<u8> = client.buf.drain(..=end).collect();
             let text = String::from_utf8_lossy(&line[..end]);
-            let reply = control_socket::handle(&self.dma, &self.pause, text.trim());
-            if write_line(&client.stream, &reply).is_err() {
-                closed = true;
-                break;
+            let (reply, subscription) = control_socket::handle(&self.dma, &self.pause, text.trim());
+            match subscription {
+                Subscription::Watch if !client.watching => {
+                    client.watching = true;
+                    control_socket::watch(&self.dma);
+                }
+                Subscription::Unwatch if client.watching => {
+                    client.watching = false;
+                    control_socket::unwatch(&self.dma);
+                }
+                _ => {}
             }
+            // Events the request caused go out before its reply.
+            self.push_events(ops);
+            let Some(client) = self.clients.get(&id) else {
+                return;
+            };
+            closed = write_line(&client.stream, &reply.to_string()).is_err();
         }
-        if client.buf.len() > MAX_LINE {
-            let _ = write_line(&client.stream, "error request line too long");
+        let too_long = |c: &Client| c.buf.len() > MAX_LINE;
+        if !closed && self.clients.get(&id).is_some_and(too_long) {
+            if let Some(client) = self.clients.get(&id) {
+                let _ = write_line(
+                    &client.stream,
+                    &Line::reply(0, Err("request line too long".into())).to_string(),
+                );
+            }
             closed = true;
         }
         if closed {
-            if let Some(c) = self.clients.remove(&id) {
-                let _ = ops.remove(Events::with_data(&c.stream, id, EventSet::IN));
+            self.close(id, ops);
+        }
+    }
+
+    fn close(&mut self, id: u32, ops: &mut EventOps) {
+        if let Some(c) = self.clients.remove(&id) {
+            let _ = ops.remove(Events::with_data(&c.stream, id, EventSet::IN));
+            if c.watching {
+                control_socket::unwatch(&self.dma);
             }
+        }
+    }
+
+    /// Writes the waiting events to every watching connection.
+    fn push_events(&mut self, ops: &mut EventOps) {
+        let _ = self.dma.watch_ready.read();
+        let events = std::mem::take(&mut self.dma.lock().watch.events);
+        if events.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for event in events {
+            text.push_str(&Line::Event { event }.to_string());
+            text.push('\n');
+        }
+        let text = text.trim_end();
+        let gone: Vec<u32> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.watching && write_line(&c.stream, text).is_err())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            self.close(id, ops);
         }
     }
 }
@@ -175,6 +244,7 @@ impl MutEventSubscriber for DeviceLoop {
                 self.stopped.store(true, Ordering::Release);
             }
             LISTENER => self.accept(ops),
+            WATCH => self.push_events(ops),
             id if id >= CLIENT => self.serve(id, ops),
             channel => self.doorbell(channel as usize),
         }
@@ -193,6 +263,13 @@ impl MutEventSubscriber for DeviceLoop {
         }
         if let Err(e) = ops.add(Events::with_data(&self.stop, STOP, EventSet::IN)) {
             log::error!("device thread: cannot watch the stop event: {e}");
+        }
+        if let Err(e) = ops.add(Events::with_data(
+            &self.dma.watch_ready,
+            WATCH,
+            EventSet::IN,
+        )) {
+            log::error!("device thread: cannot watch the watch event: {e}");
         }
         if let Some(l) = &self.listener {
             if let Err(e) = ops.add(Events::with_data(l, LISTENER, EventSet::IN)) {
@@ -227,11 +304,18 @@ impl DeviceThread {
         };
         let listener = match &control {
             Some(path) => {
-                let _ = std::fs::remove_file(path);
-                let l = UnixListener::bind(path).map_err(|e| Error::Listen(path.clone(), e))?;
-                l.set_nonblocking(true)
-                    .map_err(|e| Error::Listen(path.clone(), e))?;
-                eprintln!("dmalab: control socket {}", path.display());
+                let l = claim(path)?;
+                eprintln!(
+                    "dmalab: control socket {0} (connect: dmalab ctl --socket {0} status)",
+                    path.display()
+                );
+                if options.timing == TimingMode::Stepped {
+                    eprintln!(
+                        "dmalab: stepped timing: device time moves only when a client steps it; \
+                         waiting for one (dmalab ctl --socket {} step completion)",
+                        path.display()
+                    );
+                }
                 Some(l)
             }
             None => None,
@@ -277,6 +361,30 @@ impl Drop for DeviceThread {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Binds the control socket at `path`. A file already there is removed
+/// only if it is a socket nobody serves (left by a run that died);
+/// anything else, or a live socket, is refused.
+fn claim(path: &std::path::Path) -> Result<UnixListener, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Listen(path.to_path_buf(), e)),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(Error::NotASocket(path.to_path_buf()))
+        }
+        Ok(_) => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(Error::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(|e| Error::Listen(path.to_path_buf(), e))?;
+        }
+    }
+    let l = UnixListener::bind(path).map_err(|e| Error::Listen(path.to_path_buf(), e))?;
+    l.set_nonblocking(true)
+        .map_err(|e| Error::Listen(path.to_path_buf(), e))?;
+    Ok(l)
 }
 
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {

@@ -6,7 +6,9 @@
 use device_model::regs::{self, channel_reg};
 
 use super::testing::{rig, Rig};
-use super::{control_socket, DeviceState, Dma, DoorbellMode, TimingMode};
+use dmalab_protocol::control::{Answer, Line};
+
+use super::{DeviceState, Dma, DoorbellMode, TimingMode};
 
 fn ring_to(dma: &Dma, tail: u32) {
     dma.access(|m| m.mmio_write(0, channel_reg(0, regs::CH_TAIL), &tail.to_le_bytes()));
@@ -89,9 +91,8 @@ fn instant_mode_stops_between_slices_when_the_run_ends() {
     assert!(st.model.counters().completions < 10);
 }
 
-/// A control-socket `run` in stepped mode does the whole doorbell in
-/// one call and overflows the model's trace buffer: the tally is still
-/// exact.
+/// One unsliced run of the whole doorbell (no drain between slices)
+/// overflows the model's trace buffer: the tally is still exact.
 #[test]
 fn the_tally_is_exact_when_the_model_trace_overflows() {
     let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
@@ -100,10 +101,64 @@ fn the_tally_is_exact_when_the_model_trace_overflows() {
     post_big(&rig);
     let dma = &rig.device.dma;
     ring_to(dma, BIG_N);
-    assert!(control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").starts_with("ok"));
+    dma.lock().model.run_until_idle();
     assert_eq!(last_record(&rig), (u64::from(BIG_N - 1), BIG_LEN, 0));
     let mut st = dma.lock();
     st.drain();
     assert!(st.model.trace_lost() > 0, "the model's buffer overflowed");
     assert_exact_tally(&st);
+}
+
+/// A control-socket `run` (`step idle`).
+fn run(dma: &Dma) -> Line {
+    super::control_socket::handle(dma, &crate::pause::PauseGate::new(0), "run").0
+}
+
+/// A control-socket `run` in stepped mode runs a slice per lock hold
+/// too, draining between slices (no trace loss), and stops between
+/// slices when the run ends.
+#[test]
+fn a_control_socket_run_goes_in_slices_and_stops_when_the_run_ends() {
+    let Some(r) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+        return;
+    };
+    post_big(&r);
+    let dma = &r.device.dma;
+    ring_to(dma, BIG_N);
+    let holds = dma.holds.holds();
+    assert!(matches!(
+        run(dma),
+        Line::Ok {
+            ok: Answer::Time { next: None, .. },
+            ..
+        }
+    ));
+    let slices = dma.holds.holds() - holds;
+    assert!(slices > 50, "one hold per slice: {slices}");
+    assert_eq!(last_record(&r), (u64::from(BIG_N - 1), BIG_LEN, 0));
+    let mut st = dma.lock();
+    st.drain();
+    assert_eq!(st.model.trace_lost(), 0, "drained between slices");
+    assert_exact_tally(&st);
+    drop(st);
+
+    let Some(rig) = rig(TimingMode::Stepped, DoorbellMode::Exit) else {
+        return;
+    };
+    post_big(&rig);
+    let dma = &rig.device.dma;
+    ring_to(dma, BIG_N);
+    dma.stop();
+    let reply = run(dma);
+    assert!(
+        !matches!(
+            reply,
+            Line::Ok {
+                ok: Answer::Time { next: None, .. },
+                ..
+            }
+        ),
+        "{reply}"
+    );
+    assert!(dma.lock().model.counters().completions < 10);
 }

@@ -39,20 +39,24 @@
 
 pub mod clock;
 pub mod control_socket;
+pub mod device_lock;
 pub mod device_thread;
 pub mod doorbell;
 pub mod lateness;
 pub mod msix_delivery;
 pub mod pci_adapter;
 pub mod stats;
+pub mod steps;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use device_model::fault::{FaultEngine, FaultPlan};
-use device_model::{Controller, DeviceConfig, TraceEvent};
+use device_model::fault::{FaultEffect, FaultEngine, FaultPlan};
+use device_model::{Controller, DeviceConfig, EventKind, TraceEvent};
+use dmalab_protocol::control::CompletionInfo;
 use kvm_ioctls::VmFd;
 use vm_memory::GuestMemoryMmap;
 
@@ -63,6 +67,7 @@ use crate::pause::{PauseGate, PauseListener};
 
 use clock::DeviceClock;
 pub use clock::TimingMode;
+use device_lock::{DeviceGuard, HoldStats};
 use msix_delivery::IrqRoutes;
 use stats::{RegisterExits, Tally};
 
@@ -81,6 +86,9 @@ const KEEP_AT_MOST: usize = 1 << 20;
 /// here): the model runs in slices of this many bytes' worth of bursts,
 /// and the lock is released between slices.
 const SLICE_BYTES: u64 = 1 << 20;
+/// Realtime: host ns the device lock's holder spins for an event about to
+/// fall due rather than leaving it to the timer (`Dma::spin_due`).
+const SPIN_NS: u64 = 5_000;
 
 /// Model events per slice: two per burst of `burst_bytes`, bounded.
 fn slice_events(burst_bytes: u32) -> u64 {
@@ -110,6 +118,8 @@ impl DoorbellMode {
 #[derive(Debug, Clone)]
 pub struct DmaOptions {
     pub timing: TimingMode,
+    /// `--device-profile`: the timing model's parameters.
+    pub profile: device_model::TimingConfig,
     pub doorbell: DoorbellMode,
     pub plan: FaultPlan,
     pub seed: u64,
@@ -138,13 +148,22 @@ pub enum Error {
     Bars(#[source] crate::devices::bus::Error),
     #[error("cannot start the device thread")]
     Thread(#[source] device_thread::Error),
+    #[error("cannot create the watch eventfd")]
+    WatchFd(#[source] std::io::Error),
 }
 
 impl Error {
     /// True for the user's mistakes (a `--control` path that cannot be
     /// bound): exit status 64.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Thread(device_thread::Error::Listen(..)))
+        matches!(
+            self,
+            Error::Thread(
+                device_thread::Error::Listen(..)
+                    | device_thread::Error::NotASocket(_)
+                    | device_thread::Error::InUse(_)
+            )
+        )
     }
 }
 
@@ -164,6 +183,20 @@ pub struct DeviceState {
     /// Channels whose ioeventfd doorbell rang while the VM was paused
     /// (bit per channel), rung on resume.
     deferred: u64,
+    /// When the device was built (watch events' host time).
+    started: Instant,
+    /// Each channel's last completion record (`channels`).
+    pub last_completion: Vec<Option<CompletionInfo>>,
+    /// Rules in the plan the run started with; rules past them were
+    /// injected by hand.
+    pub planned_rules: usize,
+    /// Hand-injected faults as applied: (descriptor seq, effect), for the
+    /// report's replayable plan.
+    pub injected: Vec<(u64, FaultEffect)>,
+    /// Events waiting for watchers.
+    pub watch: watch::WatchQueue,
+    /// `trace start` … `trace stop`: the events recorded so far.
+    pub recording: Option<Vec<TraceEvent>>,
     /// Realtime: how late events were processed against their modelled time.
     pub lateness: lateness::LatenessTally,
 }
@@ -173,8 +206,46 @@ impl DeviceState {
     /// trace) and takes the model's exact counters into the tally.
     pub fn drain(&mut self) {
         self.model.drain_trace(&mut self.scratch);
+        let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
         for e in &self.scratch {
             self.tally.log(e);
+            match e.kind {
+                EventKind::Completion {
+                    channel,
+                    seq,
+                    index,
+                    status,
+                    bytes,
+                    written,
+                } => {
+                    if let Some(slot) = self.last_completion.get_mut(usize::from(channel)) {
+                        *slot = Some(CompletionInfo {
+                            cycle: e.cycle,
+                            seq,
+                            index,
+                            status,
+                            bytes,
+                            written,
+                        });
+                    }
+                }
+                EventKind::FaultApplied {
+                    seq, rule, effect, ..
+                } if usize::try_from(rule).unwrap_or(usize::MAX) >= self.planned_rules => {
+                    self.injected.push((seq, effect));
+                }
+                _ => {}
+            }
+            if self.watch.watchers > 0 {
+                if let Some(ev) = watch::event(e, host_us) {
+                    self.watch.push(ev);
+                }
+            }
+            if let Some(rec) = &mut self.recording {
+                if rec.len() < KEEP_AT_MOST {
+                    rec.push(*e);
+                }
+            }
         }
         self.tally.set_counters(self.model.counters());
         match &mut self.kept {
@@ -222,10 +293,18 @@ pub struct Dma {
     stopping: AtomicBool,
     /// vCPU accesses waiting for steps now.
     waiting: AtomicUsize,
+    /// A control-socket step is running (between its slices too): waiting
+    /// accesses go on waiting, so they act where the whole step ends.
+    stepping: AtomicBool,
     /// The VM is paused: device time stands still.
     paused: AtomicBool,
+    /// Written when events wait for watchers (the device thread pushes
+    /// them).
+    pub watch_ready: vmm_sys_util::eventfd::EventFd,
     /// Model events per device-lock hold.
     slice: u64,
+    /// How long the device lock was held (`--timings`).
+    pub holds: HoldStats,
     pub clock: DeviceClock,
     pub doorbell: DoorbellMode,
     pub exits: RegisterExits,
@@ -234,8 +313,8 @@ pub struct Dma {
 
 impl Dma {
     /// The device lock.
-    pub fn lock(&self) -> MutexGuard<'_, DeviceState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn lock(&self) -> DeviceGuard<'_> {
+        DeviceGuard::new(device_lock::lock_state(&self.state), &self.holds)
     }
 
     /// One vCPU access (register or config) under the device lock, with
@@ -282,10 +361,7 @@ impl Dma {
 
     /// Ends one lock hold between slices: drains the trace if it piles up,
     /// lets waiting threads in, takes the lock again.
-    fn next_slice<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, DeviceState>,
-    ) -> MutexGuard<'a, DeviceState> {
+    fn next_slice<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
         }
@@ -297,33 +373,58 @@ impl Dma {
     /// lock hold; stops early when the run ends.
     /// Each slice's guest-observable events are measured against host time
     /// (`lateness.rs`) before the trace can drain.
-    fn catch_up<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
+    fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         let target = self.clock.now_cycles();
-        loop {
-            let from = st.model.trace_events().len();
-            let done = st.model.advance_slice(target, self.slice).done;
-            let host_ns = self.clock.elapsed_ns();
-            let s = &mut *st;
-            let released = s.model.trace_events().get(from..).unwrap_or(&[]);
-            s.lateness
-                .observe(released, host_ns, |c| self.clock.modelled_ns(c));
-            if done || self.stopping() {
-                return st;
-            }
+        while !self.advance_measured(&mut st, target) && !self.stopping() {
             st = self.next_slice(st);
+        }
+        st
+    }
+
+    /// One slice of realtime progress up to `target`, its guest-observable
+    /// events measured against host time; whether the model reached it.
+    fn advance_measured(&self, st: &mut DeviceState, target: u64) -> bool {
+        let from = st.model.trace_events().len();
+        let done = st.model.advance_slice(target, self.slice).done;
+        let host_ns = self.clock.elapsed_ns();
+        let released = st.model.trace_events().get(from..).unwrap_or(&[]);
+        st.lateness
+            .observe(released, host_ns, |c| self.clock.modelled_ns(c));
+        done
+    }
+
+    /// Realtime: events due within `SPIN_NS` of host time are waited for
+    /// by spinning and processed at once, instead of by a timer wake-up
+    /// (tens of µs here). A doorbell's fetch, a small copy's record and its
+    /// interrupt fall due within about a µs of each other. The spin is
+    /// bounded by `SPIN_NS` per call; a frozen clock never spins.
+    fn spin_due(&self, st: &mut DeviceState) {
+        let limit = self.clock.elapsed_ns().saturating_add(SPIN_NS);
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > limit || self.clock.frozen() {
+                return;
+            }
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if !self.advance_measured(st, self.clock.now_cycles()) {
+                return;
+            }
         }
     }
 
     /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
     /// slice per lock hold, and stops early when the run ends.
-    fn settle_sliced<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) {
+    fn settle_sliced<'a>(&'a self, mut st: DeviceGuard<'a>) {
         if self.clock.mode() == TimingMode::Instant {
             while !st.model.run_slice(self.slice).done && !self.stopping() {
                 st = self.next_slice(st);
             }
-            if st.model.trace_events().len() >= DRAIN_AT {
-                st.drain();
-            }
+            self.drain_if_due(&mut st);
             return;
         }
         self.settle(&mut st);
@@ -331,18 +432,40 @@ impl Dma {
 
     /// Stepped mode: waits until the device has no pending event (or the
     /// run ends).
-    fn wait_idle<'a>(&'a self, mut st: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
-        if st.model.next_event().is_none() {
+    fn wait_idle<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let busy = |st: &DeviceState| {
+            st.model.next_event().is_some() || self.stepping.load(Ordering::Acquire)
+        };
+        if !busy(&st) {
             return st;
         }
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        while st.model.next_event().is_some() && !self.stopping.load(Ordering::Acquire) {
-            st = match self.stepped.wait_timeout(st, Duration::from_millis(50)) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+        let held = Instant::now();
+        while busy(&st) && !self.stopping.load(Ordering::Acquire) {
+            st = st.wait_timeout(&self.stepped, Duration::from_millis(50));
         }
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // The vCPU ran no guest code meanwhile: steal time for the guest.
+        crate::pause::note_held(held.elapsed());
+        st
+    }
+
+    /// A control-socket step: the model to `cycle`, or to idle with
+    /// `None`, a slice per lock hold (vCPU accesses keep waiting in
+    /// between); stops early when the run ends.
+    pub fn step<'a>(&'a self, mut st: DeviceGuard<'a>, cycle: Option<u64>) -> DeviceGuard<'a> {
+        self.stepping.store(true, Ordering::Release);
+        loop {
+            let p = match cycle {
+                Some(c) => st.model.advance_slice(c, self.slice),
+                None => st.model.run_slice(self.slice),
+            };
+            if p.done || self.stopping() {
+                break;
+            }
+            st = self.next_slice(st);
+        }
+        self.stepping.store(false, Ordering::Release);
         st
     }
 
@@ -363,17 +486,31 @@ impl Dma {
     }
 
     /// After an access or a step: run to idle (instant) or re-arm the
-    /// timer (realtime); drain the trace if it piles up.
+    /// timer (realtime); drain the trace if it piles up, or at once while
+    /// someone watches.
     pub fn settle(&self, st: &mut DeviceState) {
         match self.clock.mode() {
             TimingMode::Instant => {
                 st.model.run_until_idle();
             }
-            TimingMode::Realtime => self.rearm(st),
+            TimingMode::Realtime => {
+                self.spin_due(st);
+                self.rearm(st);
+            }
             TimingMode::Stepped => {}
         }
-        if st.model.trace_events().len() >= DRAIN_AT {
+        self.drain_if_due(st);
+    }
+
+    /// Drains the trace if it piles up or someone watches; tells the
+    /// device thread when events wait for watchers.
+    pub fn drain_if_due(&self, st: &mut DeviceState) {
+        let watching = st.watch.watchers > 0;
+        if watching || st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
+        }
+        if watching && !st.watch.events.is_empty() {
+            let _ = self.watch_ready.write(1);
         }
     }
 
@@ -413,10 +550,9 @@ impl Dma {
         let mut st = self.lock();
         st.armed = None;
         st = self.catch_up(st);
+        self.spin_due(&mut st);
         self.rearm(&mut st);
-        if st.model.trace_events().len() >= DRAIN_AT {
-            st.drain();
-        }
+        self.drain_if_due(&mut st);
     }
 }
 
@@ -467,7 +603,10 @@ impl DmaDevice {
         mmio: &MmioBus,
         options: &DmaOptions,
     ) -> Result<Self, Error> {
-        let config = DeviceConfig::default();
+        let config = DeviceConfig {
+            timing: options.profile,
+            ..DeviceConfig::default()
+        };
         config.validate().map_err(Error::Config)?;
         let irq = IrqRoutes::new(vm.clone(), config.vectors()).map_err(Error::Irq)?;
         let model = Controller::new(config, memory.clone(), irq)
@@ -483,13 +622,23 @@ impl DmaDevice {
                 scratch: Vec::with_capacity(DRAIN_AT),
                 armed: None,
                 deferred: 0,
+                started: Instant::now(),
+                last_completion: vec![None; usize::from(config.channels)],
+                planned_rules: options.plan.rules.len(),
+                injected: Vec::new(),
+                watch: watch::WatchQueue::default(),
+                recording: None,
                 lateness: Default::default(),
             }),
             stepped: Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            stepping: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            watch_ready: vmm_sys_util::eventfd::EventFd::new(vmm_sys_util::eventfd::EFD_NONBLOCK)
+                .map_err(Error::WatchFd)?,
             slice: slice_events(config.timing.burst_bytes),
+            holds: HoldStats::default(),
             clock,
             doorbell: options.doorbell,
             exits: RegisterExits::default(),
@@ -522,161 +671,8 @@ pub(crate) fn guest_warn(args: std::fmt::Arguments<'_>) {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    //! A device attached to a throw-away KVM VM (tests skip without KVM).
-    use super::*;
-    use crate::devices::pci::PciBus;
-    use device_model::regs::{self, channel_reg};
-    use kvm_ioctls::Kvm;
-    use vm_memory::{Bytes, GuestAddress};
-
-    pub struct Rig {
-        pub vm: Arc<VmFd>,
-        pub memory: GuestMemoryMmap,
-        pub pci: PciBus,
-        pub mmio: MmioBus,
-        pub device: DmaDevice,
-    }
-
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-    /// `None` if /dev/kvm is unusable, after the one skip rule of
-    /// `dmalab_protocol::kvm_skip` (a loud line, or a failure under
-    /// `DMALAB_REQUIRE_KVM=1` or `CI=true`).
-    pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
-        let test = dmalab_protocol::kvm_skip::current_test();
-        if !dmalab_protocol::kvm_skip::kvm_usable(&test) {
-            return None;
-        }
-        let kvm =
-            Kvm::new().unwrap_or_else(|e| panic!("{test}: /dev/kvm opens but KVM does not: {e}"));
-        let vm = Arc::new(kvm.create_vm().unwrap());
-        vm.create_irq_chip().unwrap();
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
-        let mut pci = PciBus::new();
-        let mmio = MmioBus::default();
-        let options = DmaOptions {
-            timing,
-            doorbell,
-            plan: FaultPlan::default(),
-            seed: 0,
-            keep_trace: true,
-            control: Some(std::env::temp_dir().join(format!(
-                "dmalab-test-{}-{}.sock",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ))),
-            pause: PauseGate::new(0),
-        };
-        let device = DmaDevice::attach(&vm, &memory, &mut pci, &mmio, &options).unwrap();
-        Some(Rig {
-            vm,
-            memory,
-            pci,
-            mmio,
-            device,
-        })
-    }
-
-    impl Rig {
-        /// Channel 0 up (ring 0x1000, completions 0x2000, shadow 0x3000),
-        /// one 64-byte copy 0x8000 → 0x9000 with IOC posted, shadow tail 1;
-        /// the doorbell not rung.
-        pub fn post_one_copy(&self) {
-            let dma = &self.device.dma;
-            let w =
-                |r, v: u32| dma.access(|m| m.mmio_write(0, channel_reg(0, r), &v.to_le_bytes()));
-            dma.access(|m| m.config_write(4, &[0x06, 0]));
-            w(regs::CH_RING_BASE, 0x1000);
-            w(regs::CH_RING_SIZE, 16);
-            w(regs::CH_COMP_BASE, 0x2000);
-            w(regs::CH_SHADOW_BASE, 0x3000);
-            w(regs::CH_CTRL, regs::CTRL_ENABLE);
-            self.memory
-                .write_slice(&[7u8; 64], GuestAddress(0x8000))
-                .unwrap();
-            let d = device_model::descriptor::Descriptor {
-                src: 0x8000,
-                dst: 0x9000,
-                len: 64,
-                op: device_model::descriptor::OP_COPY,
-                flags: device_model::descriptor::FLAG_IOC,
-                cookie: 9,
-            };
-            self.memory
-                .write_slice(&d.to_bytes(), GuestAddress(0x1000))
-                .unwrap();
-            self.memory.write_obj(1u32, GuestAddress(0x3000)).unwrap();
-        }
-
-        pub fn copied(&self) -> bool {
-            let mut out = [0u8; 64];
-            self.memory
-                .read_slice(&mut out, GuestAddress(0x9000))
-                .unwrap();
-            out == [7u8; 64]
-        }
-    }
-}
-
-#[cfg(test)]
 mod long_work_tests;
 #[cfg(test)]
-mod tests {
-    use super::testing::rig;
-    use super::*;
-    use device_model::regs::{self, channel_reg};
-    use std::time::Instant;
-
-    fn ring(dma: &Dma) {
-        dma.access(|m| m.mmio_write(0, channel_reg(0, regs::CH_TAIL), &1u32.to_le_bytes()));
-    }
-
-    #[test]
-    fn instant_mode_completes_within_the_doorbell_access() {
-        let Some(rig) = rig(TimingMode::Instant, DoorbellMode::Exit) else {
-            return;
-        };
-        rig.post_one_copy();
-        ring(&rig.device.dma);
-        assert!(rig.copied(), "done before the access returned");
-        let st = rig.device.dma.lock();
-        assert_eq!(st.model.next_event(), None);
-        assert_eq!(
-            st.model.interrupts().counts().per_slot[0],
-            0,
-            "MSI-X is off"
-        );
-    }
-
-    #[test]
-    fn realtime_mode_completes_when_host_time_reaches_the_modelled_time() {
-        let Some(rig) = rig(TimingMode::Realtime, DoorbellMode::Exit) else {
-            return;
-        };
-        rig.post_one_copy();
-        let dma = &rig.device.dma;
-        ring(dma);
-        // The device thread's timerfd releases the events (~1 µs of model
-        // time after the doorbell); poll, bounded.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !rig.copied() {
-            assert!(Instant::now() < deadline, "the timer never ran the copy");
-            std::thread::yield_now();
-        }
-        let done_at = loop {
-            let st = dma.lock();
-            if st.model.next_event().is_none() {
-                break st.model.now();
-            }
-            drop(st);
-            assert!(Instant::now() < deadline, "events left pending");
-            std::thread::yield_now();
-        };
-        assert!(
-            done_at >= 500,
-            "at least the fetch latency passed: {done_at}"
-        );
-        assert!(dma.clock.now_cycles() >= done_at);
-    }
-}
+pub(crate) mod testing;
+#[cfg(test)]
+mod timing_tests;

@@ -66,7 +66,7 @@ pub const EXT1_EDX_HIDDEN: u32 = bits(&[27]);
 /// line's `clearcpuid=` clears where ring 0 is emulated, each for an
 /// instruction the kernel would run at ring 0 that the emulator fails on
 /// (measured here: `xrstor` in the FPU set-up with XSAVE left on; the
-/// others as the probe and `docs/platform.md` found). Clearing
+/// others as the QEMU feasibility probe and `docs/platform.md` found). Clearing
 /// XSAVE also clears AVX and everything built on it (cpuid-deps.c).
 pub const LINUX_CLEARED: [(u32, &str); 7] = [
     (32 + 27, "rdtscp"),
