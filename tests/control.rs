@@ -486,3 +486,20 @@ fn the_documented_examples_run_as_written() {
     assert_eq!(code, 0, "{lines:#?}");
     steps.join().unwrap();
 }
+
+#[test]
+fn bad_output_paths_are_refused_before_the_run() {
+    let scratch = Scratch::new("ctl-outputs");
+    let missing = scratch.path().join("no-such-dir/report.json");
+    for (flag, path) in [
+        ("--report", missing.to_str().unwrap()),
+        ("--trace", scratch.path().to_str().unwrap()),
+    ] {
+        let run = common::run_dmalab(&["run", flag, path], LIMIT);
+        assert_eq!(run.code(), 64, "{run}");
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {run}");
+        assert!(run.stderr.contains("nothing ran"), "{run}");
+        assert!(run.stdout.is_empty(), "the guest did not run: {run}");
+    }
+    assert!(!missing.parent().unwrap().exists(), "no directory created");
+}

@@ -74,6 +74,12 @@ pub enum Error {
     },
     #[error("cannot set up the DMA controller")]
     Dma(#[source] crate::dma_device::Error),
+    #[error("{what} '{}': {why} (checked before the run; nothing ran)", path.display())]
+    OutputPath {
+        what: &'static str,
+        path: PathBuf,
+        why: String,
+    },
     #[error("cannot write {what} '{}'", path.display())]
     Output {
         what: &'static str,
@@ -94,7 +100,8 @@ impl Error {
             | Error::InitrdNeedsLinux
             | Error::Cmdline(_)
             | Error::PlanRead { .. }
-            | Error::PlanInvalid { .. } => status::USAGE,
+            | Error::PlanInvalid { .. }
+            | Error::OutputPath { .. } => status::USAGE,
             Error::Dma(e) if e.is_usage() => status::USAGE,
             Error::Gdb(e) if e.is_usage() => status::USAGE,
             Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,

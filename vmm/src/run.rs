@@ -82,6 +82,17 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let cmdline = crate::kernel_file::cmdline(args, &kernel);
     kernel.check_cmdline(&cmdline).map_err(Error::Cmdline)?;
     let plan = fault_plan(args, !kernel.is_linux())?;
+    for (what, path) in [("--trace", &args.trace), ("--report", &args.report)] {
+        if let Some(path) = path {
+            if let Some(why) = dmalab_protocol::output_path_problem(path) {
+                return Err(Error::OutputPath {
+                    what,
+                    path: path.clone(),
+                    why,
+                });
+            }
+        }
+    }
     vcpu_kick::install().map_err(Error::Signal)?;
 
     let vm = Vm::new(

@@ -81,3 +81,54 @@ mod tests {
         }
     }
 }
+
+/// Why `path` cannot be an output file of a run (`--trace`, `--report`,
+/// `--junit`, `--out` files), or `None`: checked before anything runs, so
+/// a bad path costs no run. A directory is refused, and so is a parent
+/// directory that does not exist (nothing creates directories silently)
+/// or that cannot be written.
+pub fn output_path_problem(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.is_dir() {
+        return Some("is a directory".into());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Some(format!(
+            "directory '{}' does not exist (create it first)",
+            parent.display()
+        ));
+    }
+    let writable = |p: &std::path::Path| {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `c` is a valid NUL-terminated path; access only reads it.
+        unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    };
+    if !writable(parent) {
+        return Some(format!("directory '{}' is not writable", parent.display()));
+    }
+    if path.exists() && !writable(path) {
+        return Some("is not writable".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod output_path_tests {
+    use super::output_path_problem;
+    use std::path::Path;
+
+    #[test]
+    fn directories_and_missing_parents_are_refused() {
+        let tmp = std::env::temp_dir();
+        assert!(output_path_problem(&tmp).is_some());
+        assert!(output_path_problem(&tmp.join("no-such-dir-dmalab/x.json")).is_some());
+        assert_eq!(output_path_problem(&tmp.join("dmalab-new-file.json")), None);
+        assert_eq!(output_path_problem(Path::new("relative.json")), None);
+    }
+}
