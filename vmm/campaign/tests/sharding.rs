@@ -46,6 +46,18 @@ fn ten_shards_cover_every_plan_once_and_cost_shards_balance_time() {
         let scenarios: Vec<_> = (0..PLANS)
             .map(|k| random::scenario(seed, k, &Fixed::default()))
             .collect();
+        // The random mode's mix, for docs/benchmarks.md.
+        let mut mix = std::collections::BTreeMap::<String, u32>::new();
+        for s in &scenarios {
+            let cancel = if s.cmdline.contains("cancel_every") {
+                " cancel"
+            } else {
+                ""
+            };
+            *mix.entry(format!("{} {}{cancel}", s.timing.name(), s.workload))
+                .or_default() += 1;
+        }
+        eprintln!("mix seed {seed}: {mix:?}");
         for scheme in ["hash", "count", "cost"] {
             let (owners, counts, seconds) = deal(scheme, &scenarios);
             let wrong: Vec<_> = owners
