@@ -14,6 +14,7 @@
 //! - `device_thread.rs`: the event loop (event-manager) that takes the
 //!   ioeventfd doorbells, the timerfd and the control socket;
 //! - `control_socket.rs`: the stepped mode's line protocol;
+//! - `device_state.rs`: what the device lock guards, and the trace drain;
 //! - `stats.rs`: the counters of the run report.
 //!
 //! Locking: the model lives in one `Mutex<DeviceState>` (the "device
@@ -40,6 +41,7 @@
 pub mod clock;
 pub mod control_socket;
 pub mod device_lock;
+mod device_state;
 pub mod device_thread;
 pub mod doorbell;
 pub mod lateness;
@@ -54,9 +56,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use device_model::fault::{FaultEffect, FaultEngine, FaultPlan};
-use device_model::{Controller, DeviceConfig, EventKind, TraceEvent};
-use dmalab_protocol::control::CompletionInfo;
+use device_model::fault::{FaultEngine, FaultPlan};
+use device_model::{Controller, DeviceConfig};
 use kvm_ioctls::VmFd;
 use vm_memory::GuestMemoryMmap;
 
@@ -66,6 +67,7 @@ use crate::devices::pci::PciBus;
 use crate::pause::{PauseGate, PauseListener};
 
 use clock::DeviceClock;
+pub use device_state::DeviceState;
 pub use clock::TimingMode;
 use device_lock::{DeviceGuard, HoldStats};
 use msix_delivery::IrqRoutes;
@@ -80,8 +82,6 @@ pub const BAR2_ADDR: u64 = 0xc000_1000;
 
 /// Trace events drained from the model once this many wait in its buffer.
 const DRAIN_AT: usize = 1 << 15;
-/// Most trace events kept for `--trace`; later ones are counted as lost.
-const KEEP_AT_MOST: usize = 1 << 20;
 /// Data one device-lock hold may move at most (about 0.1–1 ms of copying
 /// here): the model runs in slices of this many bytes' worth of bursts,
 /// and the lock is released between slices.
@@ -169,119 +169,6 @@ impl Error {
 
 /// The model as the VMM instantiates it.
 pub type Model = Controller<GuestMemoryMmap, IrqRoutes>;
-
-/// Everything behind the device lock.
-#[derive(Debug)]
-pub struct DeviceState {
-    pub model: Model,
-    pub tally: Tally,
-    kept: Option<Vec<TraceEvent>>,
-    kept_lost: u64,
-    scratch: Vec<TraceEvent>,
-    /// The cycle the realtime timer is armed for.
-    armed: Option<u64>,
-    /// Channels whose ioeventfd doorbell rang while the VM was paused
-    /// (bit per channel), rung on resume.
-    deferred: u64,
-    /// When the device was built (watch events' host time).
-    started: Instant,
-    /// Each channel's last completion record (`channels`).
-    pub last_completion: Vec<Option<CompletionInfo>>,
-    /// Rules in the plan the run started with; rules past them were
-    /// injected by hand.
-    pub planned_rules: usize,
-    /// Hand-injected faults as applied: (descriptor seq, effect), for the
-    /// report's replayable plan.
-    pub injected: Vec<(u64, FaultEffect)>,
-    /// Events waiting for watchers.
-    pub watch: watch::WatchQueue,
-    /// `trace start` … `trace stop`: the events recorded so far.
-    pub recording: Option<Vec<TraceEvent>>,
-    /// Realtime: how late events were processed against their modelled time.
-    pub lateness: lateness::LatenessTally,
-}
-
-impl DeviceState {
-    /// Moves the model's trace events into the fault log (and the kept
-    /// trace) and takes the model's exact counters into the tally.
-    pub fn drain(&mut self) {
-        self.model.drain_trace(&mut self.scratch);
-        let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        for e in &self.scratch {
-            self.tally.log(e);
-            match e.kind {
-                EventKind::Completion {
-                    channel,
-                    seq,
-                    index,
-                    status,
-                    bytes,
-                    written,
-                } => {
-                    if let Some(slot) = self.last_completion.get_mut(usize::from(channel)) {
-                        *slot = Some(CompletionInfo {
-                            cycle: e.cycle,
-                            seq,
-                            index,
-                            status,
-                            bytes,
-                            written,
-                        });
-                    }
-                }
-                EventKind::FaultApplied {
-                    seq, rule, effect, ..
-                } if usize::try_from(rule).unwrap_or(usize::MAX) >= self.planned_rules => {
-                    self.injected.push((seq, effect));
-                }
-                _ => {}
-            }
-            if self.watch.watchers > 0 {
-                if let Some(ev) = watch::event(e, host_us) {
-                    self.watch.push(ev);
-                }
-            }
-            if let Some(rec) = &mut self.recording {
-                if rec.len() < KEEP_AT_MOST {
-                    rec.push(*e);
-                }
-            }
-        }
-        self.tally.set_counters(self.model.counters());
-        match &mut self.kept {
-            Some(kept) if kept.len() + self.scratch.len() <= KEEP_AT_MOST => {
-                kept.append(&mut self.scratch);
-            }
-            Some(_) => {
-                self.kept_lost += self.scratch.len() as u64;
-                self.scratch.clear();
-            }
-            None => self.scratch.clear(),
-        }
-    }
-
-    /// Trace events lost: by the model (buffer full) and by the VMM (kept
-    /// trace full).
-    pub fn trace_lost(&self) -> u64 {
-        self.model.trace_lost() + self.kept_lost
-    }
-
-    /// The trace kept for `--trace`, rendered as Chrome trace JSON.
-    /// In realtime mode the trace's `metadata.realtime_lateness` carries the
-    /// lateness per event kind, as in the run report.
-    pub fn chrome_json(&self) -> Option<String> {
-        let json = self.model.chrome_json(self.kept.as_ref()?);
-        let lateness = self.lateness.summaries();
-        if lateness.is_empty() {
-            return Some(json);
-        }
-        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&json) else {
-            return Some(json);
-        };
-        value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
-        Some(value.to_string())
-    }
-}
 
 /// The device as the VMM's threads share it.
 #[derive(Debug)]

@@ -1,0 +1,131 @@
+//! What the device lock guards (`DeviceState`): the model, the run's
+//! tally, the kept trace, and what the control socket shows (last
+//! completion records, hand-injected faults, watchers, recordings,
+//! realtime lateness). `drain` moves the model's trace events to each of
+//! them; `Dma` in `mod.rs` decides when.
+
+use std::time::Instant;
+
+use device_model::fault::FaultEffect;
+use device_model::{EventKind, TraceEvent};
+use dmalab_protocol::control::CompletionInfo;
+
+use super::stats::Tally;
+use super::{lateness, watch, Model};
+
+/// Most trace events kept for `--trace`; later ones are counted as lost.
+pub(super) const KEEP_AT_MOST: usize = 1 << 20;
+
+/// Everything behind the device lock.
+#[derive(Debug)]
+pub struct DeviceState {
+    pub model: Model,
+    pub tally: Tally,
+    pub(super) kept: Option<Vec<TraceEvent>>,
+    pub(super) kept_lost: u64,
+    pub(super) scratch: Vec<TraceEvent>,
+    /// The cycle the realtime timer is armed for.
+    pub(super) armed: Option<u64>,
+    /// Channels whose ioeventfd doorbell rang while the VM was paused
+    /// (bit per channel), rung on resume.
+    pub(super) deferred: u64,
+    /// When the device was built (watch events' host time).
+    pub(super) started: Instant,
+    /// Each channel's last completion record (`channels`).
+    pub last_completion: Vec<Option<CompletionInfo>>,
+    /// Rules in the plan the run started with; rules past them were
+    /// injected by hand.
+    pub planned_rules: usize,
+    /// Hand-injected faults as applied: (descriptor seq, effect), for the
+    /// report's replayable plan.
+    pub injected: Vec<(u64, FaultEffect)>,
+    /// Events waiting for watchers.
+    pub watch: watch::WatchQueue,
+    /// `trace start` … `trace stop`: the events recorded so far.
+    pub recording: Option<Vec<TraceEvent>>,
+    /// Realtime: how late events were processed against their modelled time.
+    pub lateness: lateness::LatenessTally,
+}
+
+impl DeviceState {
+    /// Moves the model's trace events into the fault log (and the kept
+    /// trace) and takes the model's exact counters into the tally.
+    pub fn drain(&mut self) {
+        self.model.drain_trace(&mut self.scratch);
+        let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        for e in &self.scratch {
+            self.tally.log(e);
+            match e.kind {
+                EventKind::Completion {
+                    channel,
+                    seq,
+                    index,
+                    status,
+                    bytes,
+                    written,
+                } => {
+                    if let Some(slot) = self.last_completion.get_mut(usize::from(channel)) {
+                        *slot = Some(CompletionInfo {
+                            cycle: e.cycle,
+                            seq,
+                            index,
+                            status,
+                            bytes,
+                            written,
+                        });
+                    }
+                }
+                EventKind::FaultApplied {
+                    seq, rule, effect, ..
+                } if usize::try_from(rule).unwrap_or(usize::MAX) >= self.planned_rules => {
+                    self.injected.push((seq, effect));
+                }
+                _ => {}
+            }
+            if self.watch.watchers > 0 {
+                if let Some(ev) = watch::event(e, host_us) {
+                    self.watch.push(ev);
+                }
+            }
+            if let Some(rec) = &mut self.recording {
+                if rec.len() < KEEP_AT_MOST {
+                    rec.push(*e);
+                }
+            }
+        }
+        self.tally.set_counters(self.model.counters());
+        match &mut self.kept {
+            Some(kept) if kept.len() + self.scratch.len() <= KEEP_AT_MOST => {
+                kept.append(&mut self.scratch);
+            }
+            Some(_) => {
+                self.kept_lost += self.scratch.len() as u64;
+                self.scratch.clear();
+            }
+            None => self.scratch.clear(),
+        }
+    }
+
+    /// Trace events lost: by the model (buffer full) and by the VMM (kept
+    /// trace full).
+    pub fn trace_lost(&self) -> u64 {
+        self.model.trace_lost() + self.kept_lost
+    }
+
+    /// The trace kept for `--trace`, rendered as Chrome trace JSON.
+    /// In realtime mode the trace's `metadata.realtime_lateness` carries the
+    /// lateness per event kind, as in the run report.
+    pub fn chrome_json(&self) -> Option<String> {
+        let json = self.model.chrome_json(self.kept.as_ref()?);
+        let lateness = self.lateness.summaries();
+        if lateness.is_empty() {
+            return Some(json);
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return Some(json);
+        };
+        value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
+        Some(value.to_string())
+    }
+}
+
