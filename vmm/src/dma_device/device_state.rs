@@ -128,4 +128,3 @@ impl DeviceState {
         Some(value.to_string())
     }
 }
-

@@ -67,9 +67,9 @@ use crate::devices::pci::PciBus;
 use crate::pause::{PauseGate, PauseListener};
 
 use clock::DeviceClock;
-pub use device_state::DeviceState;
 pub use clock::TimingMode;
 use device_lock::{DeviceGuard, HoldStats};
+pub use device_state::DeviceState;
 use msix_delivery::IrqRoutes;
 use stats::{RegisterExits, Tally};
 
