@@ -304,6 +304,23 @@ fn a_bad_scenario_file_is_one_line_and_exit_64_before_anything_runs() {
     );
     let run = run_dmalab(&["campaign", "--partition", "4/3"], LIMIT);
     assert_eq!(run.code(), 64, "{run}");
+
+    // Output paths are checked before anything runs; no directory is made.
+    let junit = scratch.path().join("no-such-dir").join("x.xml");
+    let good = scratch.path().join("good.toml");
+    let run = run_dmalab(&["campaign", s(&good), "--junit", s(&junit)], LIMIT);
+    assert_eq!(run.code(), 64, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(run.stderr.contains("does not exist"), "{run}");
+    assert!(!run.stdout.contains("campaign:"), "nothing ran\n{run}");
+    assert!(!junit.parent().unwrap().exists(), "{run}");
+    let nested = scratch.path().join("a").join("b");
+    let run = run_dmalab(&["campaign", s(&good), "--out", s(&nested)], LIMIT);
+    assert_eq!(run.code(), 64, "{run}");
+    assert!(!nested.parent().unwrap().exists(), "{run}");
+    let run = run_dmalab(&["campaign", s(&good), "--out", s(&good)], LIMIT);
+    assert_eq!(run.code(), 64, "{run}");
+    assert!(run.stderr.contains("is not a directory"), "{run}");
 }
 
 #[test]

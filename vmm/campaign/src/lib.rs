@@ -139,6 +139,8 @@ pub enum Error {
     Linux { why: String },
     #[error("cannot find the dmalab binary to run scenarios")]
     Exe(#[source] std::io::Error),
+    #[error("cannot write '{}': {why} (give a writable path)", path.display())]
+    BadOutput { path: PathBuf, why: String },
     #[error("cannot write '{}'", path.display())]
     Output {
         path: PathBuf,
@@ -388,6 +390,34 @@ fn run_dir(args: &CampaignArgs) -> PathBuf {
     std::env::temp_dir().join(format!("dmalab-campaign-{}", std::process::id()))
 }
 
+/// `--junit FILE` and `--out DIR` can be written, checked before any
+/// scenario runs: nothing is lost to a bad path at the end, and no parent
+/// directory is created silently (only `--out` itself, or the `.files`
+/// directory beside the JUnit file, is made).
+fn check_outputs(args: &CampaignArgs) -> Result<(), Error> {
+    let bad = |path: &Path, why: String| Error::BadOutput {
+        path: path.to_path_buf(),
+        why,
+    };
+    if let Some(junit) = &args.junit {
+        if let Some(why) = dmalab_protocol::output_path_problem(junit) {
+            return Err(bad(junit, why));
+        }
+    }
+    if let Some(dir) = &args.out {
+        if dir.exists() && !dir.is_dir() {
+            return Err(bad(dir, "is not a directory".into()));
+        }
+        if !dir.exists() {
+            // The directory itself may be made; its parent must be there.
+            if let Some(why) = dmalab_protocol::output_path_problem(dir) {
+                return Err(bad(dir, why));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `dmalab campaign`: returns the exit status. `builtin_guest` is the
 /// guest image `dmalab run` uses without `--kernel` (its symbols name
 /// where a timed-out guest was).
@@ -402,6 +432,7 @@ pub fn run(args: &CampaignArgs, builtin_guest: &[u8]) -> u8 {
 }
 
 fn campaign_run(args: &CampaignArgs, builtin_guest: &[u8]) -> Result<u8, Error> {
+    check_outputs(args)?;
     let all = campaign(args)?;
     let keep = args.keep || args.replay.is_some();
     let builtin = symbols::Symbols::from_elf(builtin_guest);
