@@ -24,17 +24,7 @@ const GUEST_LINES: usize = 6;
 const BEFORE: usize = 3;
 const AFTER: usize = 5;
 
-/// Kinds whose fault can fail a request, retry it or time it out.
-const BREAKING: &[&str] = &[
-    "dma-error",
-    "fetch-error",
-    "halt",
-    "hang",
-    "missing-completion",
-    "stale-completion",
-    "short-transfer",
-    "surprise-removal",
-];
+use crate::oracle::BREAKING;
 
 /// Whether a console line points at a driver bug or a failed request.
 fn telling(line: &str) -> bool {

@@ -49,20 +49,25 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The JUnit document.
-pub fn render(cases: &[Case], seconds: f64) -> String {
-    let failures = cases.iter().filter(|c| !c.failures.is_empty()).count();
+/// The document's opening: the XML declaration, `<testsuites>` and the
+/// one `<testsuite>` (`render` here and the merged document of `merge.rs`).
+pub(crate) fn header(tests: usize, failures: usize, seconds: f64) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"dmalab\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">",
-        cases.len()
+        "<testsuites name=\"dmalab\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">"
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"dmalab-campaign\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">",
-        cases.len()
+        "  <testsuite name=\"dmalab-campaign\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">"
     );
+    out
+}
+
+/// The JUnit document.
+pub fn render(cases: &[Case], seconds: f64) -> String {
+    let failures = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    let mut out = header(cases.len(), failures, seconds);
     for case in cases {
         let _ = write!(
             out,

@@ -130,17 +130,7 @@ pub fn test_cases(xml: &str) -> Result<Vec<TestCase>, String> {
 pub fn render(cases: &[TestCase]) -> String {
     let failures = cases.iter().filter(|c| c.failed).count();
     let seconds: f64 = cases.iter().map(|c| c.seconds).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"dmalab\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">",
-        cases.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"dmalab-campaign\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">",
-        cases.len()
-    );
+    let mut out = crate::junit::header(cases.len(), failures, seconds);
     for case in cases {
         let _ = writeln!(out, "    {}", case.xml);
     }

@@ -85,8 +85,9 @@ pub struct Bound {
     pub slow: bool,
 }
 
-/// Kinds that break a transfer so that the driver retries or fails it.
-const BREAKING: &[&str] = &[
+/// Kinds that break a transfer so that the driver retries or fails it
+/// (the failure block also shows the fault log around them).
+pub(crate) const BREAKING: &[&str] = &[
     "dma-error",
     "fetch-error",
     "halt",
