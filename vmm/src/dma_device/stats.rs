@@ -188,7 +188,7 @@ fn channel_name(reg: u64) -> Option<&'static str> {
         regs::CH_COALESCE_COUNT => "COALESCE_COUNT",
         regs::CH_COALESCE_TIME => "COALESCE_TIME",
         regs::CH_SHADOW_BASE | regs::CH_SHADOW_BASE_HI => "SHADOW_BASE",
-        regs::CH_COMPLETED | 0x44 => "COMPLETED",
+        regs::CH_COMPLETED => "COMPLETED",
         _ => return None,
     })
 }
