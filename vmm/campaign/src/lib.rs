@@ -25,6 +25,7 @@ pub mod junit;
 pub mod merge;
 pub mod oracle;
 pub mod oracle_params;
+mod outputs;
 pub mod partition;
 pub mod random;
 pub mod relation;
@@ -377,47 +378,6 @@ fn listed(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     Ok(all)
 }
 
-/// Where the run's files go, and whether this run created the directory.
-fn run_dir(args: &CampaignArgs) -> PathBuf {
-    if let Some(dir) = &args.out {
-        return dir.clone();
-    }
-    if let Some(junit) = &args.junit {
-        let mut name = junit.file_name().unwrap_or_default().to_os_string();
-        name.push(".files");
-        return junit.with_file_name(name);
-    }
-    std::env::temp_dir().join(format!("dmalab-campaign-{}", std::process::id()))
-}
-
-/// `--junit FILE` and `--out DIR` can be written, checked before any
-/// scenario runs: nothing is lost to a bad path at the end, and no parent
-/// directory is created silently (only `--out` itself, or the `.files`
-/// directory beside the JUnit file, is made).
-fn check_outputs(args: &CampaignArgs) -> Result<(), Error> {
-    let bad = |path: &Path, why: String| Error::BadOutput {
-        path: path.to_path_buf(),
-        why,
-    };
-    if let Some(junit) = &args.junit {
-        if let Some(why) = dmalab_protocol::output_path_problem(junit) {
-            return Err(bad(junit, why));
-        }
-    }
-    if let Some(dir) = &args.out {
-        if dir.exists() && !dir.is_dir() {
-            return Err(bad(dir, "is not a directory".into()));
-        }
-        if !dir.exists() {
-            // The directory itself may be made; its parent must be there.
-            if let Some(why) = dmalab_protocol::output_path_problem(dir) {
-                return Err(bad(dir, why));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `dmalab campaign`: returns the exit status. `builtin_guest` is the
 /// guest image `dmalab run` uses without `--kernel` (its symbols name
 /// where a timed-out guest was).
@@ -432,7 +392,7 @@ pub fn run(args: &CampaignArgs, builtin_guest: &[u8]) -> u8 {
 }
 
 fn campaign_run(args: &CampaignArgs, builtin_guest: &[u8]) -> Result<u8, Error> {
-    check_outputs(args)?;
+    outputs::check(args)?;
     let all = campaign(args)?;
     let keep = args.keep || args.replay.is_some();
     let builtin = symbols::Symbols::from_elf(builtin_guest);
@@ -455,7 +415,7 @@ fn campaign_run(args: &CampaignArgs, builtin_guest: &[u8]) -> Result<u8, Error> 
         .map(|(s, _)| s)
         .collect();
     let exe = std::env::current_exe().map_err(Error::Exe)?;
-    let dir = run_dir(args);
+    let dir = outputs::run_dir(args);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Output {
         path: dir.clone(),
         source,
