@@ -53,6 +53,7 @@ impl DeviceState {
     pub fn drain(&mut self) {
         self.model.drain_trace(&mut self.scratch);
         let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let clock_hz = self.model.config().timing.clock_hz;
         for e in &self.scratch {
             self.tally.log(e);
             match e.kind {
@@ -83,7 +84,7 @@ impl DeviceState {
                 _ => {}
             }
             if self.watch.watchers > 0 {
-                if let Some(ev) = watch::event(e, host_us) {
+                if let Some(ev) = watch::event(e, clock_hz, host_us) {
                     self.watch.push(ev);
                 }
             }
