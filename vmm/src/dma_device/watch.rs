@@ -112,7 +112,11 @@ pub fn event(e: &TraceEvent, clock_hz: u64, host_us: u64) -> Option<Event> {
                 Marker::Begin(r) => (channel, r.name().into(), format!("tag {arg}")),
                 Marker::End(r) => {
                     guest_us = Some(u32::from(arg));
-                    (channel, format!("{}-end", r.name()), String::new())
+                    (
+                        channel,
+                        format!("{}-end", r.name()),
+                        format!("guest {arg} µs"),
+                    )
                 }
                 Marker::IrpStart => (channel, "irp-start".into(), format!("tag {arg}")),
                 Marker::IrpComplete => (channel, "irp-complete".into(), format!("tag {arg}")),

@@ -146,10 +146,6 @@ impl std::fmt::Display for Event {
             channel,
             self.what,
             self.detail
-        )?;
-        if let Some(us) = self.guest_us {
-            write!(f, " (guest {us} µs)")?;
-        }
-        Ok(())
+        )
     }
 }
