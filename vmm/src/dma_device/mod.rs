@@ -18,7 +18,9 @@
 //! - `stats.rs`: the counters of the run report.
 //!
 //! Locking: the model lives in one `Mutex<DeviceState>` (the "device
-//! lock"). A vCPU holds it for one register access (MMIO exit, or a config
+//! lock", handed fairly between slices of long work: `device_lock.rs`).
+//! Once the run is stopping, no thread does model work any more, so a
+//! vCPU's last access and the summary never wait behind the device. A vCPU holds it for one register access (MMIO exit, or a config
 //! access through conf1), the device thread for one doorbell, timer expiry
 //! or control request. Interrupt delivery inside it is an eventfd write
 //! (no lock); route updates are an ioctl that waits on no lock of ours
@@ -53,7 +55,7 @@ pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use device_model::fault::{FaultEngine, FaultPlan};
@@ -173,9 +175,9 @@ pub type Model = Controller<GuestMemoryMmap, IrqRoutes>;
 /// The device as the VMM's threads share it.
 #[derive(Debug)]
 pub struct Dma {
-    state: Mutex<DeviceState>,
+    state: parking_lot::Mutex<DeviceState>,
     /// Stepped mode: signalled when a step may have made the device idle.
-    stepped: Condvar,
+    stepped: parking_lot::Condvar,
     /// Set when the run ends: waiting accesses stop waiting.
     stopping: AtomicBool,
     /// vCPU accesses waiting for steps now.
@@ -247,13 +249,13 @@ impl Dma {
     }
 
     /// Ends one lock hold between slices: drains the trace if it piles up,
-    /// lets waiting threads in, takes the lock again.
+    /// hands the lock to a waiting thread, takes it again.
     fn next_slice<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
         }
-        drop(st);
-        self.lock()
+        st.yield_fair();
+        st
     }
 
     /// Realtime: processes the events host time has made due, a slice per
@@ -262,7 +264,7 @@ impl Dma {
     /// (`lateness.rs`) before the trace can drain.
     fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         let target = self.clock.now_cycles();
-        while !self.advance_measured(&mut st, target) && !self.stopping() {
+        while !self.stopping() && !self.advance_measured(&mut st, target) {
             st = self.next_slice(st);
         }
         st
@@ -308,7 +310,7 @@ impl Dma {
     /// slice per lock hold, and stops early when the run ends.
     fn settle_sliced<'a>(&'a self, mut st: DeviceGuard<'a>) {
         if self.clock.mode() == TimingMode::Instant {
-            while !st.model.run_slice(self.slice).done && !self.stopping() {
+            while !self.stopping() && !st.model.run_slice(self.slice).done {
                 st = self.next_slice(st);
             }
             self.drain_if_due(&mut st);
@@ -374,9 +376,10 @@ impl Dma {
 
     /// After an access or a step: run to idle (instant) or re-arm the
     /// timer (realtime); drain the trace if it piles up, or at once while
-    /// someone watches.
+    /// someone watches. Once the run is stopping, only the drain.
     pub fn settle(&self, st: &mut DeviceState) {
         match self.clock.mode() {
+            _ if self.stopping() => {}
             TimingMode::Instant => {
                 st.model.run_until_idle();
             }
@@ -431,7 +434,7 @@ impl Dma {
     /// hold) and re-arm.
     pub fn on_timer(&self) {
         self.clock.acknowledge();
-        if self.is_paused() {
+        if self.is_paused() || self.stopping() {
             return;
         }
         let mut st = self.lock();
@@ -501,7 +504,7 @@ impl DmaDevice {
             .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
         let clock = DeviceClock::new(options.timing, config.timing).map_err(Error::Clock)?;
         let dma = Arc::new(Dma {
-            state: Mutex::new(DeviceState {
+            state: parking_lot::Mutex::new(DeviceState {
                 model,
                 tally: Tally::default(),
                 kept: options.keep_trace.then(Vec::new),
@@ -517,7 +520,7 @@ impl DmaDevice {
                 recording: None,
                 lateness: Default::default(),
             }),
-            stepped: Condvar::new(),
+            stepped: parking_lot::Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             stepping: AtomicBool::new(false),
