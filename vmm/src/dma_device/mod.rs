@@ -132,6 +132,10 @@ pub struct DmaOptions {
     /// The VM's pause gate: the device listens to it, the control socket
     /// drives it.
     pub pause: Arc<PauseGate>,
+    /// `--realtime-priority`: the device thread's SCHED_FIFO priority.
+    pub realtime_priority: Option<u8>,
+    /// `--realtime-spin`: µs the device thread wakes early and spins.
+    pub realtime_spin_us: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -430,6 +434,33 @@ impl Dma {
         }
     }
 
+    /// Realtime with a timer lead (`--realtime-spin`): the timer fired up
+    /// to the lead early; events due within it are waited for by spinning
+    /// with the device lock released (vCPU accesses go on meanwhile) and
+    /// processed as each falls due. Stops when the clock freezes or the
+    /// run ends.
+    fn spin_ahead<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let lead = self.clock.lead_ns();
+        if lead == 0 {
+            return st;
+        }
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > self.clock.elapsed_ns().saturating_add(lead) {
+                break;
+            }
+            drop(st);
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() || self.stopping() {
+                    return self.lock();
+                }
+                std::hint::spin_loop();
+            }
+            st = self.catch_up(self.lock());
+        }
+        st
+    }
+
     /// Realtime: the timer expired; process what is due (a slice per lock
     /// hold) and re-arm.
     pub fn on_timer(&self) {
@@ -440,6 +471,7 @@ impl Dma {
         let mut st = self.lock();
         st.armed = None;
         st = self.catch_up(st);
+        st = self.spin_ahead(st);
         self.spin_due(&mut st);
         self.rearm(&mut st);
         self.drain_if_due(&mut st);
@@ -502,7 +534,9 @@ impl DmaDevice {
         let model = Controller::new(config, memory.clone(), irq)
             .map_err(Error::Config)?
             .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
-        let clock = DeviceClock::new(options.timing, config.timing).map_err(Error::Clock)?;
+        let clock = DeviceClock::new(options.timing, config.timing)
+            .map_err(Error::Clock)?
+            .with_lead(u64::from(options.realtime_spin_us) * 1000);
         let dma = Arc::new(Dma {
             state: parking_lot::Mutex::new(DeviceState {
                 model,
