@@ -326,7 +326,8 @@ fn race_rules(shape: &Shape, rng: &mut SplitMix64) -> Vec<FaultRule> {
             trigger: Trigger {
                 nth: Some(rng.range(1, 8)),
                 every: Some(1),
-                channel: (shape.channels > 1).then(|| rng.range32(0, 3) as u8),
+                channel: (shape.channels > 1)
+                    .then(|| rng.pick(&[0, 1, 2, 3][..usize::from(shape.channels.min(4))])),
                 max_times: Some(rng.range(4, 9)),
                 ..Trigger::default()
             },
