@@ -139,6 +139,8 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         keep_trace: args.trace.is_some(),
         control: args.control.clone(),
         pause: pause.clone(),
+        realtime_priority: args.realtime_priority,
+        realtime_spin_us: args.realtime_spin,
     };
     let mut device = {
         let mut pci = lock(&vm.pci);

@@ -306,18 +306,33 @@ const SHAPE_SALT: u64 = 0x5348_4150_4521_0001;
 /// watchdog and the late DpcForIsr race for one record), duplicates and
 /// stale records on the same descriptors, errors on several channels at
 /// once (a workload on several channels), a lost interrupt beside an
-/// error.
+/// error, or 4–9 descriptors in a row that move 0 bytes (reposts that
+/// must count against the retry bound).
 fn race_rules(shape: &Shape, rng: &mut SplitMix64) -> Vec<FaultRule> {
     let every = rng.range(2, 6);
     let on = |t: Trigger| Trigger {
         every: Some(every),
         ..t
     };
-    let mut pick = rng.range(0, 3);
+    let mut pick = rng.range(0, 4);
     if pick == 2 && shape.channels < 2 {
         pick = 3;
     }
     match pick {
+        4 => vec![FaultRule {
+            // Transfers that move nothing, several in a row on one
+            // channel: each repost counts against the retry bound.
+            name: Some("race-zero-bytes".into()),
+            trigger: Trigger {
+                nth: Some(rng.range(1, 8)),
+                every: Some(1),
+                channel: (shape.channels > 1)
+                    .then(|| rng.pick(&[0, 1, 2, 3][..usize::from(shape.channels.min(4))])),
+                max_times: Some(rng.range(4, 9)),
+                ..Trigger::default()
+            },
+            effect: FaultEffect::ShortTransfer { bytes: 0 },
+        }],
         0 => {
             let cycles = if shape.timing == Timing::Realtime {
                 rng.range(WATCHDOG_CYCLES / 2, 3 * WATCHDOG_CYCLES)

@@ -92,6 +92,11 @@ const SLICE_BYTES: u64 = 1 << 20;
 /// fall due rather than leaving it to the timer (`Dma::spin_due`).
 const SPIN_NS: u64 = 5_000;
 
+/// A vCPU access this long or longer is reported to the guest as stolen
+/// time (`Dma::access`): well above a plain exit's ~10 µs, so that the
+/// usual access costs no steal-time update.
+const HELD_FROM: Duration = Duration::from_micros(100);
+
 /// Model events per slice: two per burst of `burst_bytes`, bounded.
 fn slice_events(burst_bytes: u32) -> u64 {
     (2 * SLICE_BYTES / u64::from(burst_bytes.max(1))).clamp(16, 1 << 13)
@@ -132,6 +137,10 @@ pub struct DmaOptions {
     /// The VM's pause gate: the device listens to it, the control socket
     /// drives it.
     pub pause: Arc<PauseGate>,
+    /// `--realtime-priority`: the device thread's SCHED_FIFO priority.
+    pub realtime_priority: Option<u8>,
+    /// `--realtime-spin`: µs the device thread wakes early and spins.
+    pub realtime_spin_us: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,15 +217,29 @@ impl Dma {
 
     /// One vCPU access (register or config) under the device lock, with
     /// the clock handled as the timing mode says.
+    ///
+    /// An access that kept its vCPU out of the guest for `HELD_FROM` or
+    /// more — waiting for the lock, catching the device up to host time,
+    /// running it to idle — reports that span to the guest as stolen time
+    /// (`pause::note_held`), as a stepped wait does: it is the VMM's work
+    /// on the device's timeline (an interrupt storm's messages, a large
+    /// copy), not time the guest's code ran, so a driver's verifier must
+    /// not charge it to the routine that made the access.
     pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        let start = Instant::now();
         let mut st = self.lock();
-        match self.clock.mode() {
+        let mode = self.clock.mode();
+        match mode {
             TimingMode::Realtime => st = self.catch_up(st),
             TimingMode::Stepped => st = self.wait_idle(st),
             TimingMode::Instant => {}
         }
         let r = f(&mut st.model);
         self.settle_sliced(st);
+        let held = start.elapsed();
+        if mode != TimingMode::Stepped && held >= HELD_FROM {
+            crate::pause::note_held(held);
+        }
         r
     }
 
@@ -430,6 +453,33 @@ impl Dma {
         }
     }
 
+    /// Realtime with a timer lead (`--realtime-spin`): the timer fired up
+    /// to the lead early; events due within it are waited for by spinning
+    /// with the device lock released (vCPU accesses go on meanwhile) and
+    /// processed as each falls due. Stops when the clock freezes or the
+    /// run ends.
+    fn spin_ahead<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let lead = self.clock.lead_ns();
+        if lead == 0 {
+            return st;
+        }
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > self.clock.elapsed_ns().saturating_add(lead) {
+                break;
+            }
+            drop(st);
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() || self.stopping() {
+                    return self.lock();
+                }
+                std::hint::spin_loop();
+            }
+            st = self.catch_up(self.lock());
+        }
+        st
+    }
+
     /// Realtime: the timer expired; process what is due (a slice per lock
     /// hold) and re-arm.
     pub fn on_timer(&self) {
@@ -440,6 +490,7 @@ impl Dma {
         let mut st = self.lock();
         st.armed = None;
         st = self.catch_up(st);
+        st = self.spin_ahead(st);
         self.spin_due(&mut st);
         self.rearm(&mut st);
         self.drain_if_due(&mut st);
@@ -502,7 +553,9 @@ impl DmaDevice {
         let model = Controller::new(config, memory.clone(), irq)
             .map_err(Error::Config)?
             .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
-        let clock = DeviceClock::new(options.timing, config.timing).map_err(Error::Clock)?;
+        let clock = DeviceClock::new(options.timing, config.timing)
+            .map_err(Error::Clock)?
+            .with_lead(u64::from(options.realtime_spin_us) * 1000);
         let dma = Arc::new(Dma {
             state: parking_lot::Mutex::new(DeviceState {
                 model,
