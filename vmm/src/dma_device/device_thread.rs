@@ -388,6 +388,7 @@ fn claim(path: &std::path::Path) -> Result<UnixListener, Error> {
 }
 
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    crate::seccomp::enter(crate::seccomp::Thread::Device);
     while !stopped.load(Ordering::Acquire) {
         if let Err(e) = manager.run_with_timeout(-1) {
             log::error!("device thread: event loop failed: {e}");
