@@ -162,6 +162,10 @@ const DEVICE: &[Syscall] = &[
         SYS_tgkill,
         "kicking vCPUs out of KVM_RUN for a pause (control socket)"
     ),
+    sys!(
+        SYS_openat,
+        "the control socket's `trace stop` writes the file it names"
+    ),
 ];
 
 const GDB: &[Syscall] = &[
@@ -182,6 +186,7 @@ const GDB: &[Syscall] = &[
         SYS_tgkill,
         "kicking vCPUs out of KVM_RUN to stop the VM for gdb"
     ),
+    sys!(SYS_timerfd_settime, RESUMES),
 ];
 
 const MAIN: &[Syscall] = &[
@@ -191,7 +196,14 @@ const MAIN: &[Syscall] = &[
     ),
     sys!(SYS_openat, "writing --trace and --report at the end"),
     sys!(SYS_unlink, "removing the control socket at the end"),
+    sys!(SYS_timerfd_settime, RESUMES),
+    sys!(SYS_ioctl, "the requests below"),
 ];
+
+/// A thread that ends a pause (gdb's stub, the main thread releasing the
+/// VM at the end, the control socket) restarts the device clock and rings
+/// the doorbells deferred meanwhile: device work on that thread.
+const RESUMES: &str = "ending a pause restarts the device clock and runs deferred doorbells";
 
 macro_rules! req {
     ($name:ident, $why:expr) => {
@@ -247,11 +259,22 @@ fn device_ioctls() -> Vec<Ioctl> {
 }
 
 fn gdb_ioctls() -> Vec<Ioctl> {
-    vec![req!(
-        FIONBIO = libc::FIONBIO,
-        "gdbstub peeks at the connection without blocking"
-    )]
+    vec![
+        req!(
+            FIONBIO = libc::FIONBIO,
+            "gdbstub peeks at the connection without blocking"
+        ),
+        req!(KVM_SET_GSI_ROUTING, PENDING_ROUTE),
+    ]
 }
+
+fn main_ioctls() -> Vec<Ioctl> {
+    vec![req!(KVM_SET_GSI_ROUTING, PENDING_ROUTE)]
+}
+
+/// Device work run on a thread that ends a pause may send a message whose
+/// route change is still to be installed (`msix_delivery.rs`).
+const PENDING_ROUTE: &str = "a deferred doorbell's message installs a route change still pending";
 
 /// The system calls `thread` may make (common ones included).
 pub fn syscalls(thread: Thread) -> Vec<Syscall> {
@@ -267,7 +290,7 @@ pub fn syscalls(thread: Thread) -> Vec<Syscall> {
 /// The `ioctl` requests `thread` may issue.
 pub fn ioctls(thread: Thread) -> Vec<Ioctl> {
     match thread {
-        Thread::Main => Vec::new(),
+        Thread::Main => main_ioctls(),
         Thread::Vcpu => vcpu_ioctls(),
         Thread::Device => device_ioctls(),
         Thread::Gdb => gdb_ioctls(),
