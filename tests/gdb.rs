@@ -1,8 +1,10 @@
 //! The gdb stub against Debian's `gdb` in batch mode (`docs/debugging.md`):
 //! a breakpoint in the DMA driver's DpcForIsr, `bt`, `info registers`,
-//! `stepi`, `delete`, a fifth hardware breakpoint refused, and `continue`
-//! to a clean exit, with the time stopped in gdb credited to the guest as
-//! steal time so that its verifier sees no DPC over its limit.
+//! the x87/SSE registers read and written, `stepi`, `delete`, a fifth
+//! hardware breakpoint refused, and `continue` to a clean exit, with the
+//! time stopped in gdb credited to the guest as steal time so that its
+//! verifier sees no DPC over its limit; and `--gdb` on an address in use
+//! refused before any VM is built.
 
 mod common;
 
@@ -72,8 +74,18 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
         "continue",
         "bt",
         "info registers rip rsp",
+        // KVM's FPU image: the x87 control word at its reset value (the
+        // guest runs no x87 code).
+        "p/x $fctrl",
+        // xmm15 written, read back after a step (gdb fetches the registers
+        // again at every stop), and restored. (MXCSR is not tried: this
+        // platform's KVM reports it as 0 and keeps no write to it.)
+        "set $saved = $xmm15.v2_int64[0]",
+        "set $xmm15.v2_int64[0] = 0x1122334455667788",
         &hold,
         "stepi",
+        "p/x $xmm15.v2_int64[0]",
+        "set $xmm15.v2_int64[0] = $saved",
         "delete",
         // Four debug registers: the fifth breakpoint is refused. The
         // addresses are data, never executed.
@@ -112,6 +124,15 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
         "info registers: {all}"
     );
     assert!(gdb_out.contains("in dmadrv_dpc_for_isr ()\n"), "{all}");
+    let printed: Vec<&str> = gdb_out
+        .lines()
+        .filter_map(|l| l.strip_prefix('$')?.split_once(" = ").map(|(_, v)| v))
+        .collect();
+    assert_eq!(
+        printed,
+        ["0x37f", "0x1122334455667788"],
+        "fctrl; xmm15 written and read back: {all}"
+    );
     assert!(
         gdb_out.contains("Could not insert hardware breakpoint 6")
             || gdb_out.contains("Could not insert hardware breakpoints"),
@@ -203,4 +224,20 @@ fn ctrl_c_from_gdb_stops_a_running_guest_and_detach_lets_it_finish() {
     let run = vm.join().expect("dmalab thread");
     assert_eq!(run.code(), 0, "{run}");
     assert!(run.stdout.contains("\"violations\":0"), "{run}");
+}
+
+#[test]
+fn a_gdb_address_in_use_is_refused_before_any_vm_is_built() {
+    // No KVM needed: the refusal comes before /dev/kvm is opened.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = common::run_dmalab(&["run", "--gdb", &addr], Duration::from_secs(20));
+    assert_eq!(run.code(), 64, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run}");
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen for gdb on {addr}")),
+        "{run}"
+    );
+    assert!(run.stdout.is_empty(), "the guest did not run: {run}");
 }
