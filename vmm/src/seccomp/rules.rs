@@ -15,7 +15,8 @@
 use vmm_sys_util::{ioctl_io_nr, ioctl_ior_nr, ioctl_iow_nr, ioctl_iowr_nr};
 
 use kvm_bindings::{
-    kvm_guest_debug, kvm_ioeventfd, kvm_irq_routing, kvm_msrs, kvm_regs, kvm_sregs, kvm_translation,
+    kvm_fpu, kvm_guest_debug, kvm_ioeventfd, kvm_irq_routing, kvm_msrs, kvm_regs, kvm_sregs,
+    kvm_translation,
 };
 
 use super::Thread;
@@ -27,6 +28,8 @@ ioctl_iow_nr!(KVM_SET_REGS, KVMIO, 0x82, kvm_regs);
 ioctl_ior_nr!(KVM_GET_SREGS, KVMIO, 0x83, kvm_sregs);
 ioctl_iowr_nr!(KVM_TRANSLATE, KVMIO, 0x85, kvm_translation);
 ioctl_iowr_nr!(KVM_GET_MSRS, KVMIO, 0x88, kvm_msrs);
+ioctl_ior_nr!(KVM_GET_FPU, KVMIO, 0x8c, kvm_fpu);
+ioctl_iow_nr!(KVM_SET_FPU, KVMIO, 0x8d, kvm_fpu);
 ioctl_iow_nr!(KVM_SET_GUEST_DEBUG, KVMIO, 0x9b, kvm_guest_debug);
 ioctl_iow_nr!(KVM_SET_GSI_ROUTING, KVMIO, 0x6a, kvm_irq_routing);
 ioctl_iow_nr!(KVM_IOEVENTFD, KVMIO, 0x79, kvm_ioeventfd);
@@ -227,6 +230,8 @@ fn vcpu_ioctls() -> Vec<Ioctl> {
         req!(KVM_RUN, "running the guest"),
         req!(KVM_GET_REGS, "register dumps (timeout, failure) and gdb"),
         req!(KVM_SET_REGS, "gdb writes registers"),
+        req!(KVM_GET_FPU, "gdb reads x87 and SSE registers"),
+        req!(KVM_SET_FPU, "gdb writes x87 and SSE registers"),
         req!(KVM_GET_SREGS, "register dumps and gdb"),
         req!(KVM_TRANSLATE, "register dumps name the code at RIP"),
         req!(
