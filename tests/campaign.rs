@@ -321,6 +321,22 @@ fn a_bad_scenario_file_is_one_line_and_exit_64_before_anything_runs() {
     let run = run_dmalab(&["campaign", s(&good), "--out", s(&good)], LIMIT);
     assert_eq!(run.code(), 64, "{run}");
     assert!(run.stderr.contains("is not a directory"), "{run}");
+
+    // `merge` after a campaign option is the subcommand misplaced, not a
+    // PATH: one line naming the right order, nothing written.
+    let merged = scratch.path().join("all.xml");
+    let run = run_dmalab(
+        &["campaign", "-j", "2", "merge", s(&merged), s(&good)],
+        LIMIT,
+    );
+    assert_eq!(run.code(), 64, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(
+        run.stderr.contains("dmalab campaign merge OUT SHARD"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("campaign:"), "nothing ran\n{run}");
+    assert!(!merged.exists(), "{run}");
 }
 
 #[test]

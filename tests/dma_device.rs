@@ -463,3 +463,77 @@ fn realtime_device_time_agrees_with_the_guest_tsc_and_lateness_is_reported() {
         "{run}"
     );
 }
+
+/// Whether this process may use SCHED_FIFO: CAP_SYS_NICE (bit 23) in its
+/// effective set.
+fn has_sys_nice() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 23) != 0)
+}
+
+/// `--realtime-priority` and `--realtime-spin` keep the guest's and the
+/// device's clocks in agreement; without the privilege to use SCHED_FIFO
+/// the run is refused with one line before the guest runs.
+#[test]
+fn realtime_priority_and_spin_keep_the_clocks_agreed_and_refuse_without_privilege() {
+    if !kvm_usable("realtime_priority_and_spin_keep_the_clocks_agreed_and_refuse_without_privilege")
+    {
+        return;
+    }
+    let args = [
+        "--timing",
+        "realtime",
+        "--realtime-priority",
+        "10",
+        "--realtime-spin",
+        "50",
+    ];
+    let refused = |out: &std::process::Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(70), "{stdout}\n{stderr}");
+        assert!(
+            stderr
+                .contains("--realtime-priority 10: cannot put the device thread under SCHED_FIFO"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(!stdout.contains("boot:"), "the guest never ran: {stdout}");
+    };
+    if has_sys_nice() {
+        let run = run_scenario("clock-agree", &args);
+        assert_eq!(run.code(), 0, "{run}");
+        for check in ["idle-window", "device-work"] {
+            assert!(
+                run.stdout.contains(&format!("clock-agree: {check} ok")),
+                "{check}\n{run}"
+            );
+        }
+        // The same run without CAP_SYS_NICE (util-linux's setpriv).
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--bounding-set",
+                "-sys_nice",
+                "--inh-caps",
+                "-sys_nice",
+                "--",
+            ])
+            .arg(common::dmalab())
+            .args(["run", "--scenario", "clock-agree"])
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs dmalab");
+        refused(&out);
+    } else {
+        let out = std::process::Command::new(common::dmalab())
+            .args(["run", "--scenario", "clock-agree"])
+            .args(args)
+            .output()
+            .expect("spawn dmalab");
+        refused(&out);
+    }
+}

@@ -1,8 +1,11 @@
 //! The gdb stub against Debian's `gdb` in batch mode (`docs/debugging.md`):
-//! a breakpoint in the DMA driver's DpcForIsr, `bt`, `info registers`,
-//! `stepi`, `delete`, a fifth hardware breakpoint refused, and `continue`
-//! to a clean exit, with the time stopped in gdb credited to the guest as
-//! steal time so that its verifier sees no DPC over its limit.
+//! a breakpoint in the DMA driver's DpcForIsr, `bt` and `list` with the
+//! guest's DWARF (source lines, arguments), `info registers`,
+//! the x87/SSE registers read and written, `stepi`, `delete`, a fifth
+//! hardware breakpoint refused, and `continue` to a clean exit, with the
+//! time stopped in gdb credited to the guest as steal time so that its
+//! verifier sees no DPC over its limit; and `--gdb` on an address in use
+//! refused before any VM is built.
 
 mod common;
 
@@ -71,9 +74,20 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
         "break dmadrv_dpc_for_isr",
         "continue",
         "bt",
+        "list dmadrv_dpc_for_isr",
         "info registers rip rsp",
+        // KVM's FPU image: the x87 control word at its reset value (the
+        // guest runs no x87 code).
+        "p/x $fctrl",
+        // xmm15 written, read back after a step (gdb fetches the registers
+        // again at every stop), and restored. (MXCSR is not tried: this
+        // platform's KVM reports it as 0 and keeps no write to it.)
+        "set $saved = $xmm15.v2_int64[0]",
+        "set $xmm15.v2_int64[0] = 0x1122334455667788",
         &hold,
         "stepi",
+        "p/x $xmm15.v2_int64[0]",
+        "set $xmm15.v2_int64[0] = $saved",
         "delete",
         // Four debug registers: the fifth breakpoint is refused. The
         // addresses are data, never executed.
@@ -100,18 +114,45 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
     let run = vm.join().expect("dmalab thread");
     let all = format!("--- gdb ---\n{gdb_out}\n{run}");
 
+    // The guest carries DWARF: the stop names the function with its
+    // arguments and the source line, `bt` walks into the kernel's DPC
+    // dispatch, `list` shows the source.
     assert!(
-        gdb_out.contains("Breakpoint 1, 0x") && gdb_out.contains("in dmadrv_dpc_for_isr ()"),
+        gdb_out.contains("Breakpoint 1, dmadrv_dpc_for_isr (Dpc=0x")
+            && gdb_out.contains("dmadrv/isr_dpc.c:"),
         "{all}"
     );
-    assert!(gdb_out.contains("#0  0x"), "bt: {all}");
+    assert!(
+        gdb_out.contains("#0  dmadrv_dpc_for_isr (") && gdb_out.contains(" in run_dpc ("),
+        "bt: {all}"
+    );
+    assert!(
+        gdb_out.contains("void dmadrv_dpc_for_isr(PKDPC Dpc"),
+        "list: {all}"
+    );
     assert!(
         gdb_out
             .lines()
-            .any(|l| l.starts_with("rip") && l.contains("<dmadrv_dpc_for_isr>")),
+            .any(|l| l.starts_with("rip") && l.contains("<dmadrv_dpc_for_isr")),
         "info registers: {all}"
     );
-    assert!(gdb_out.contains("in dmadrv_dpc_for_isr ()\n"), "{all}");
+    // `stepi` inside a source line: the address, the line, its text.
+    assert!(
+        gdb_out.lines().any(|l| l.starts_with("0x")
+            && l.split('\t')
+                .nth(1)
+                .is_some_and(|n| n.parse::<u32>().is_ok())),
+        "stepi: {all}"
+    );
+    let printed: Vec<&str> = gdb_out
+        .lines()
+        .filter_map(|l| l.strip_prefix('$')?.split_once(" = ").map(|(_, v)| v))
+        .collect();
+    assert_eq!(
+        printed,
+        ["0x37f", "0x1122334455667788"],
+        "fctrl; xmm15 written and read back: {all}"
+    );
     assert!(
         gdb_out.contains("Could not insert hardware breakpoint 6")
             || gdb_out.contains("Could not insert hardware breakpoints"),
@@ -203,4 +244,20 @@ fn ctrl_c_from_gdb_stops_a_running_guest_and_detach_lets_it_finish() {
     let run = vm.join().expect("dmalab thread");
     assert_eq!(run.code(), 0, "{run}");
     assert!(run.stdout.contains("\"violations\":0"), "{run}");
+}
+
+#[test]
+fn a_gdb_address_in_use_is_refused_before_any_vm_is_built() {
+    // No KVM needed: the refusal comes before /dev/kvm is opened.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = common::run_dmalab(&["run", "--gdb", &addr], Duration::from_secs(20));
+    assert_eq!(run.code(), 64, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run}");
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen for gdb on {addr}")),
+        "{run}"
+    );
+    assert!(run.stdout.is_empty(), "the guest did not run: {run}");
 }

@@ -12,7 +12,9 @@
 //!   when the first did. A mutant no scenario kills is a gap in the
 //!   campaign and fails the test. Run it with
 //!   `cargo test -p dmalab --test mutants -- --ignored --nocapture`;
-//!   figures in docs/benchmarks.md.
+//!   figures in docs/benchmarks.md. `DMALAB_MUTANTS=name,name` runs only
+//!   those mutants (after the baseline), e.g. to check that a new
+//!   scenario or invariant kills one.
 
 mod common;
 
@@ -109,6 +111,28 @@ fn every_mutant_applies() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The mutants named by `DMALAB_MUTANTS` (comma-separated), else all.
+fn chosen_mutants() -> Vec<PathBuf> {
+    let all = mutants();
+    let Ok(names) = std::env::var("DMALAB_MUTANTS") else {
+        return all;
+    };
+    let names: Vec<&str> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in &names {
+        assert!(
+            all.iter().any(|p| stem(p) == *name),
+            "DMALAB_MUTANTS: no mutant named {name} in tests/mutants/"
+        );
+    }
+    all.into_iter()
+        .filter(|p| names.contains(&stem(p).as_str()))
+        .collect()
 }
 
 /// What the campaign did to one mutant.
@@ -238,7 +262,8 @@ fn the_campaign_kills_every_mutant() {
             format!(": {}", baseline.killers.join(" "))
         }
     );
-    for patch in mutants() {
+    let chosen = chosen_mutants();
+    for patch in chosen {
         let name = stem(&patch);
         let mut v = run_one(&name, Some(&patch), &work, &driver, &build);
         v.killers.retain(|k| !baseline.killers.contains(k));

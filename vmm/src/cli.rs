@@ -56,6 +56,19 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", value_enum, default_value = DEFAULT_DOORBELL)]
     pub doorbell: DoorbellMode,
 
+    /// Run the device thread under SCHED_FIFO at PRIO (1–99), so that
+    /// realtime events are processed on time on a busy host
+    /// (docs/dma-device.md, "Realtime lateness"); needs CAP_SYS_NICE.
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub realtime_priority: Option<u8>,
+
+    /// Realtime: wake the device thread US µs (0–1000) before each event
+    /// falls due and spin the rest, so the host's timer wake-up latency is
+    /// not added to the event (costs up to US of a CPU per wake-up).
+    #[arg(long, value_name = "US", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub realtime_spin: u16,
+
     /// The DMA controller's timing profile (docs/timing-profiles.md).
     #[arg(long, value_name = "NAME", default_value = "ioat-cb3", value_parser = parse_profile)]
     pub device_profile: device_model::TimingConfig,
@@ -90,6 +103,11 @@ pub struct RunArgs {
     /// continues.
     #[arg(long, requires = "gdb")]
     pub gdb_wait: bool,
+
+    /// Run without the per-thread seccomp filters (for debugging the VMM,
+    /// valgrind, or a kernel without seccomp; docs/hardening.md).
+    #[arg(long)]
+    pub no_seccomp: bool,
 
     /// Write the built-in guest ELF (with its symbols) to PATH and exit.
     #[arg(long, value_name = "PATH")]
@@ -342,5 +360,15 @@ mod tests {
         assert!(run(&["--scenario", "a b"]).is_err());
         assert!(run(&["--memory", "1"]).is_err());
         assert!(run(&["--bogus"]).is_err());
+        assert!(run(&["--realtime-priority", "0"]).is_err());
+        assert!(run(&["--realtime-priority", "100"]).is_err());
+        assert_eq!(
+            run(&["--realtime-priority", "99"])
+                .unwrap()
+                .realtime_priority,
+            Some(99)
+        );
+        assert!(run(&["--realtime-spin", "1001"]).is_err());
+        assert_eq!(run(&[]).unwrap().realtime_spin, 0);
     }
 }

@@ -121,9 +121,16 @@ pub fn summary(report: &RunReport) -> String {
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
+        let omitted = match d.fault_log_omitted {
+            0 => String::new(),
+            n => format!(
+                "; fault log holds the first {}, {n} more",
+                d.fault_log.len()
+            ),
+        };
         let _ = writeln!(
             out,
-            "dmalab: faults applied: {} (seed {})",
+            "dmalab: faults applied: {} (seed {}){omitted}",
             kinds.join(", "),
             report.seed
         );
@@ -194,6 +201,25 @@ mod tests {
         );
         assert!(text.contains("mmio 7 (3 at the device)"), "{text}");
         assert_eq!(text.lines().count(), 4);
+        let mut capped = report.clone();
+        capped
+            .device
+            .fault_counts
+            .insert("drop-interrupt".into(), 5);
+        capped.device.fault_log_omitted = 4;
+        capped
+            .device
+            .fault_log
+            .push(dmalab_protocol::report::FaultEntry {
+                seq: 2,
+                kind: "drop-interrupt".into(),
+                ..Default::default()
+            });
+        let line = summary(&capped);
+        assert!(
+            line.contains("drop-interrupt 5 (seed 4); fault log holds the first 1, 4 more"),
+            "{line}"
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["device"]["faults"]["drop-interrupt"][0], 2);
         assert_eq!(json["exits"]["device_registers"]["ch0.TAIL"], 3);

@@ -112,8 +112,14 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
             }
         }
     }
+    let gdb_listener = args.gdb.as_ref().map(crate::gdb::Listener::bind);
+    let gdb_listener = gdb_listener.transpose().map_err(Error::Gdb)?;
     vcpu_kick::install().map_err(Error::Signal)?;
     install_stop_signals()?;
+    if !args.no_seccomp {
+        // Each thread installs its filter once its setup is done.
+        crate::seccomp::prepare().map_err(Error::Seccomp)?;
+    }
 
     let vm = Vm::new(
         &VmConfig {
@@ -137,6 +143,8 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         keep_trace: args.trace.is_some(),
         control: args.control.clone(),
         pause: pause.clone(),
+        realtime_priority: args.realtime_priority,
+        realtime_spin_us: args.realtime_spin,
     };
     let mut device = {
         let mut pci = lock(&vm.pci);
@@ -149,12 +157,12 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
         )
         .map_err(Error::Dma)?
     };
-    let (gdb, debug) = match &args.gdb {
-        Some(addr) => {
-            let (stub, debug) = start_gdb(args, addr, &vm, &pause)?;
+    let (gdb, debug) = match (&args.gdb, gdb_listener) {
+        (Some(addr), Some(listener)) => {
+            let (stub, debug) = start_gdb(args, addr, listener, &vm, &pause)?;
             (Some(stub), debug)
         }
-        None => (None, Vec::new()),
+        _ => (None, Vec::new()),
     };
     let status = supervise(
         &mut vm,
@@ -191,11 +199,12 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     Ok(status)
 }
 
-/// Binds `--gdb` and says how to connect (the ELF to load: the built-in
-/// guest written out to a file, or `--kernel`).
+/// Starts the gdb stub on `--gdb`'s socket and says how to connect (the
+/// ELF to load: the built-in guest written out to a file, or `--kernel`).
 fn start_gdb(
     args: &RunArgs,
     addr: &crate::gdb::GdbAddr,
+    listener: crate::gdb::Listener,
     vm: &Vm,
     pause: &Arc<PauseGate>,
 ) -> Result<(crate::gdb::GdbStub, Vec<crate::gdb::VcpuDebug>), Error> {
@@ -208,7 +217,7 @@ fn start_gdb(
         })?,
     };
     let stub = crate::gdb::GdbStub::start(
-        addr,
+        listener,
         vm.vcpus.len(),
         args.gdb_wait,
         pause,
@@ -318,7 +327,8 @@ fn finish(
             source,
         })
     };
-    if let (Some(path), Some(json)) = (&args.trace, st.chrome_json()) {
+    let guest_times = args.timing == crate::dma_device::TimingMode::Realtime;
+    if let (Some(path), Some(json)) = (&args.trace, st.chrome_json(guest_times)) {
         write("the trace", path, &json)?;
     }
     drop(st);
@@ -392,6 +402,8 @@ fn supervise(
         threads.push(thread);
     }
     drop(reports);
+    // Last: a filter is inherited by the threads started after it.
+    crate::seccomp::enter(crate::seccomp::Thread::Main);
 
     let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause);
     // Nothing parks any more: the run is ending.

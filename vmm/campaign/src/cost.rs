@@ -1,13 +1,16 @@
 //! What a scenario is expected to cost, in seconds of one core, from its
 //! shape alone (no run): the boot, the requests of its workload, the
-//! timing mode, and what its fault rules add (watchdog recoveries,
-//! interrupt delays that realtime waits out, interrupt storms). Used to
+//! timing mode, and what its fault rules add (the descriptors short
+//! transfers add, each followed by one for the rest of its transfer;
+//! watchdog recoveries, interrupt delays that realtime waits out,
+//! interrupt storms). Random mode bounds every plan by it
+//! (`random::WORK_BUDGET`). Used to
 //! check that shards of a campaign take similar times
 //! (docs/ci-sharding.md) and to size CI budgets. The constants were fitted
 //! to measured runs of random scenarios on the reference machine
 //! (docs/benchmarks.md); they are an estimate, not a promise.
 
-use device_model::fault::FaultEffect;
+use device_model::fault::{FaultEffect, FaultRule};
 
 use crate::scenario::{Scenario, Timing};
 
@@ -41,23 +44,115 @@ const MAX_STORM: f64 = 0.075;
 /// Device cycles per second (1 GHz), for delays realtime waits out.
 const CYCLES_PER_SECOND: f64 = 1e9;
 
-/// The number of requests `cmdline` asks for (`irps=N`), 8 if not said.
-fn irps(cmdline: &str) -> f64 {
-    cmdline
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("irps="))
-        .and_then(|n| n.parse::<u32>().ok())
-        .map_or(8.0, f64::from)
+/// Transfers a request is cut into at most (dmadrv.max_xfer, 64 KiB).
+const MAX_XFER: f64 = 65_536.0;
+/// Bytes of an average request, as a share of the workload's
+/// `max_bytes` (sizes are uniform up to it, every fourth one small).
+const MEAN_REQUEST_SHARE: f64 = 0.4;
+
+/// What a run of a workload is made of, for the estimate.
+#[derive(Debug, Clone, Copy)]
+pub struct Work {
+    /// Requests (`irps=N`).
+    pub requests: f64,
+    /// Bytes of all requests together, about.
+    pub bytes: f64,
+    /// Descriptors the driver posts with nothing going wrong.
+    pub descriptors: f64,
+    pub realtime: bool,
 }
 
-/// How many times a rule fires, about, in a run of `requests` requests.
-fn firings(rule: &device_model::fault::FaultRule, requests: f64) -> f64 {
+/// `key=N` of `cmdline`.
+fn arg(cmdline: &str, key: &str) -> Option<f64> {
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(f64::from)
+}
+
+/// The number of requests `cmdline` asks for (`irps=N`), 8 if not said.
+fn irps(cmdline: &str) -> f64 {
+    arg(cmdline, "irps").unwrap_or(8.0)
+}
+
+impl Work {
+    /// The work of guest scenario `workload` run with `cmdline`: its
+    /// requests' size is `max_bytes=N`, else the scenario's default
+    /// (guest-driver/kernel/scenarios/).
+    pub fn of(workload: &str, cmdline: &str, timing: Timing) -> Work {
+        let default_max = match workload {
+            "fill" | "demo" => 196_608.0,
+            "stress" => 131_072.0,
+            _ => 262_144.0,
+        };
+        let requests = irps(cmdline);
+        let max_bytes = arg(cmdline, "max_bytes").unwrap_or(default_max);
+        let bytes = requests * (MEAN_REQUEST_SHARE * max_bytes).max(1.0);
+        Work {
+            requests,
+            bytes,
+            descriptors: requests
+                .max(bytes / MAX_XFER)
+                .max(requests * DESCRIPTORS_PER_IRP),
+            realtime: timing == Timing::Realtime,
+        }
+    }
+}
+
+/// The share of descriptors a rule's trigger picks, at most (`every`,
+/// `probability`; `nth` alone picks one, counted by [`firings`]).
+fn share(rule: &FaultRule) -> f64 {
     let t = &rule.trigger;
-    let descriptors = requests * DESCRIPTORS_PER_IRP;
-    let mut n = if let Some(every) = t.every {
-        descriptors / every as f64
-    } else if let Some(p) = t.probability {
-        descriptors * p
+    if let Some(every) = t.every {
+        1.0 / every.max(1) as f64
+    } else {
+        t.probability.unwrap_or(0.0)
+    }
+}
+
+/// Descriptors a `short-transfer` rule adds: each short one is followed
+/// by one more for the rest of its transfer, so `share` of all
+/// descriptors (`share = 1`: every transfer moves `bytes` at a time; 0
+/// bytes: retried up to the bound, then the request fails).
+fn short_descriptors(rule: &FaultRule, bytes: u32, work: &Work) -> f64 {
+    let f = share(rule);
+    let by_progress = if bytes == 0 {
+        work.requests * ATTEMPTS
+    } else {
+        work.bytes / f64::from(bytes)
+    };
+    let mut n = if f >= 1.0 {
+        by_progress
+    } else if rule.trigger.every.is_some() || f > 0.0 {
+        (work.descriptors * f / (1.0 - f)).min(by_progress)
+    } else {
+        1.0
+    };
+    if let Some(max) = rule.trigger.max_times {
+        n = n.min(max as f64);
+    }
+    n.max(1.0)
+}
+
+/// Descriptors a run of `rules` posts, about: the workload's plus what
+/// short transfers add.
+fn descriptors(rules: &[FaultRule], work: &Work) -> f64 {
+    work.descriptors
+        + rules
+            .iter()
+            .map(|r| match r.effect {
+                FaultEffect::ShortTransfer { bytes } => short_descriptors(r, bytes, work),
+                _ => 0.0,
+            })
+            .sum::<f64>()
+}
+
+/// How many times a rule fires, about, over `descriptors` descriptors.
+fn firings(rule: &FaultRule, work: &Work, descriptors: f64) -> f64 {
+    let t = &rule.trigger;
+    let mut n = if t.every.is_some() || t.probability.is_some() {
+        descriptors * share(rule)
     } else {
         1.0
     };
@@ -68,34 +163,58 @@ fn firings(rule: &device_model::fault::FaultRule, requests: f64) -> f64 {
     if let Some(max) = t.max_times {
         n = n.min(max as f64);
     }
-    n.clamp(1.0, requests * ATTEMPTS)
+    n.clamp(1.0, descriptors.max(work.requests * ATTEMPTS))
+}
+
+/// Estimated seconds one rule adds to a run of `work` that posts
+/// `descriptors` descriptors.
+fn rule_seconds(rule: &FaultRule, work: &Work, descriptors: f64) -> f64 {
+    let n = firings(rule, work, descriptors);
+    match rule.effect {
+        FaultEffect::MissingCompletion | FaultEffect::Hang => n * TIMEOUT_RECOVERY,
+        FaultEffect::DropInterrupt => n * WATCHDOG_RECOVERY,
+        FaultEffect::Halt | FaultEffect::FetchError | FaultEffect::DmaError { .. } => {
+            n * ERROR_RECOVERY
+        }
+        FaultEffect::InterruptStorm { count } => {
+            n * (f64::from(count) * PER_STORM_IRQ).min(MAX_STORM)
+        }
+        FaultEffect::DelayInterrupt { cycles } | FaultEffect::LatencySpike { cycles }
+            if work.realtime =>
+        {
+            n * cycles as f64 / CYCLES_PER_SECOND
+        }
+        _ => 0.0,
+    }
+}
+
+/// Estimated seconds of a run of `work` under `rules` on one core, and
+/// what each rule adds to it (its short transfers' descriptors
+/// included), in rule order.
+pub fn estimate_rules(rules: &[FaultRule], work: &Work) -> (f64, Vec<f64>) {
+    let per_descriptor =
+        PER_IRP / DESCRIPTORS_PER_IRP * if work.realtime { REALTIME_FACTOR } else { 1.0 };
+    let all = descriptors(rules, work);
+    let parts: Vec<f64> = rules
+        .iter()
+        .map(|r| {
+            let own = match r.effect {
+                FaultEffect::ShortTransfer { bytes } => {
+                    short_descriptors(r, bytes, work) * per_descriptor
+                }
+                _ => 0.0,
+            };
+            own + rule_seconds(r, work, all)
+        })
+        .collect();
+    let seconds = BASE + work.descriptors * per_descriptor + parts.iter().sum::<f64>();
+    (seconds, parts)
 }
 
 /// Estimated seconds of `scenario` on one core.
 pub fn estimate(scenario: &Scenario) -> f64 {
-    let requests = irps(&scenario.cmdline);
-    let realtime = scenario.timing == Timing::Realtime;
-    let mut seconds = BASE + requests * PER_IRP * if realtime { REALTIME_FACTOR } else { 1.0 };
-    for rule in &scenario.plan.rules {
-        let n = firings(rule, requests);
-        seconds += match rule.effect {
-            FaultEffect::MissingCompletion | FaultEffect::Hang => n * TIMEOUT_RECOVERY,
-            FaultEffect::DropInterrupt => n * WATCHDOG_RECOVERY,
-            FaultEffect::Halt | FaultEffect::FetchError | FaultEffect::DmaError { .. } => {
-                n * ERROR_RECOVERY
-            }
-            FaultEffect::InterruptStorm { count } => {
-                n * (f64::from(count) * PER_STORM_IRQ).min(MAX_STORM)
-            }
-            FaultEffect::DelayInterrupt { cycles } | FaultEffect::LatencySpike { cycles }
-                if realtime =>
-            {
-                n * cycles as f64 / CYCLES_PER_SECOND
-            }
-            _ => 0.0,
-        };
-    }
-    seconds
+    let work = Work::of(&scenario.workload, &scenario.cmdline, scenario.timing);
+    estimate_rules(&scenario.plan.rules, &work).0
 }
 
 #[cfg(test)]

@@ -136,6 +136,8 @@ pub enum Error {
     NoSuchScenario { name: String },
     #[error("no guest kernel at '{}'", path.display())]
     Kernel { path: PathBuf },
+    #[error("'merge' comes right after 'campaign' and takes no campaign options: dmalab campaign merge OUT SHARD… (a directory named merge is ./merge)")]
+    MergeNotFirst,
     #[error("the Linux guest image: {why}")]
     Linux { why: String },
     #[error("cannot find the dmalab binary to run scenarios")]
@@ -237,6 +239,11 @@ fn fixed(args: &CampaignArgs) -> random::Fixed {
 /// The whole campaign in campaign order, before partitioning (with
 /// `--replay NAME`: that one scenario).
 pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
+    // `dmalab campaign -j 2 merge …`: clap takes `merge` after an option
+    // for a PATH; the literal word is the subcommand misplaced.
+    if args.paths.iter().any(|p| p.as_os_str() == "merge") {
+        return Err(Error::MergeNotFirst);
+    }
     if let Some(path) = &args.kernel {
         if !path.is_file() {
             return Err(Error::Kernel { path: path.clone() });

@@ -98,6 +98,18 @@ pub(crate) const BREAKING: &[&str] = &[
     "surprise-removal",
 ];
 
+/// The breaking kinds a driver answers with a retry or a reset: all but
+/// `surprise-removal`.
+const RETRIED: &[&str] = &[
+    "dma-error",
+    "fetch-error",
+    "halt",
+    "hang",
+    "missing-completion",
+    "stale-completion",
+    "short-transfer",
+];
+
 /// The driver's counters against the host's fault log.
 pub const BOUNDS: &[Bound] = &[
     // A lost interrupt is one the device dropped (or, in realtime, one
@@ -118,15 +130,18 @@ pub const BOUNDS: &[Bound] = &[
         ],
         slow: true,
     },
-    // Every retry and reset answers an injected fault.
+    // Every retry and reset answers an injected fault, and never a
+    // removal: after one the driver fails requests with
+    // STATUS_DEVICE_REMOVED, it does not repost them (its reset reads
+    // STATUS first and, all ones, gives up before resetting).
     Bound {
         field: "retries",
-        kinds: BREAKING,
+        kinds: RETRIED,
         slow: true,
     },
     Bound {
         field: "resets",
-        kinds: BREAKING,
+        kinds: RETRIED,
         slow: true,
     },
     // Records by status: each error status comes from its fault, or is a

@@ -22,9 +22,9 @@
 //! and every named scenario (`docs/campaign.md`). When trace events were
 //! lost the log may miss faults, and the checks that need it are skipped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use dmalab_protocol::report::RunReport;
+use dmalab_protocol::report::{FaultEntry, RunReport};
 use dmalab_protocol::result::ResultLine;
 
 use crate::scenario::{Scenario, Timing};
@@ -143,6 +143,26 @@ pub fn check(scenario: &Scenario, result: &ResultLine, report: &RunReport, bad: 
                 ));
             }
         }
+        // Reposts that made no progress count against the retry bound.
+        if !removed && !overridden("fail_io") && !overridden("fail_timeout") {
+            let runs = no_progress_runs(log, realtime);
+            let needed: u64 = runs.iter().map(|r| r.len / (bound + 1)).sum();
+            let failed = field("fail_io").unwrap_or(0.0) + field("fail_timeout").unwrap_or(0.0);
+            if failed < needed as f64 {
+                let shown: Vec<String> = runs
+                    .iter()
+                    .filter(|r| r.len > bound)
+                    .map(|r| format!("ch {} seq {}–{}", r.channel, r.first, r.first + r.len - 1))
+                    .collect();
+                bad.push(format!(
+                    "a transfer that moved 0 bytes was posted again beyond the retry bound: \
+                     {} 0-byte descriptors in a row ({}) need {needed} requests failed after \
+                     {bound} retries, fail_io + fail_timeout = {failed}",
+                    runs.iter().map(|r| r.len).max().unwrap_or(0),
+                    shown.join(", ")
+                ));
+            }
+        }
     }
 
     // Cancellation: exactly once, with STATUS_CANCELLED.
@@ -172,9 +192,99 @@ pub fn check(scenario: &Scenario, result: &ResultLine, report: &RunReport, bad: 
     }
 }
 
+/// Descriptors in a row on one channel that each moved 0 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    channel: u8,
+    first: u64,
+    len: u64,
+}
+
+/// The runs of consecutive descriptors (device-wide sequence numbers in a
+/// row, so no other descriptor of any channel came between) on one
+/// channel whose only transfer-breaking fault is a 0-byte short transfer
+/// (nothing that hides or replaces the record: no other breaking kind, no
+/// latency spike in realtime).
+///
+/// Each such descriptor is a repost of its request that made no progress,
+/// so the requests that own a run of `L` fail with at least
+/// `L / (retries + 1)` of them: every request but the run's last one ends
+/// inside it, and it can end only by failing; the last fails too if it
+/// had `retries + 1` attempts there.
+fn no_progress_runs(log: &[FaultEntry], realtime: bool) -> Vec<Run> {
+    // seq → (channel, a 0-byte short, something that spoils it).
+    let mut by_seq: BTreeMap<u64, (u8, bool, bool)> = BTreeMap::new();
+    for e in log {
+        let zero = e.kind == "short-transfer" && e.bytes == Some(0);
+        let spoils = !zero
+            && (BREAKING.iter().any(|(k, _)| *k == e.kind)
+                || realtime && e.kind == "latency-spike");
+        let d = by_seq.entry(e.seq).or_insert((e.channel, false, false));
+        d.1 |= zero;
+        d.2 |= spoils;
+    }
+    let mut runs: Vec<Run> = Vec::new();
+    for (&seq, &(channel, zero, spoiled)) in &by_seq {
+        if !zero || spoiled {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.channel == channel && r.first + r.len == seq => r.len += 1,
+            _ => runs.push(Run {
+                channel,
+                first: seq,
+                len: 1,
+            }),
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(seq: u64, channel: u8, kind: &str, bytes: Option<u32>) -> FaultEntry {
+        FaultEntry {
+            seq,
+            channel,
+            kind: kind.into(),
+            bytes,
+            ..FaultEntry::default()
+        }
+    }
+
+    #[test]
+    fn zero_byte_runs_are_consecutive_clean_descriptors_of_one_channel() {
+        let zero = |seq, ch| entry(seq, ch, "short-transfer", Some(0));
+        let log = vec![
+            zero(2, 0),
+            zero(3, 0),
+            entry(3, 0, "drop-interrupt", None),
+            zero(4, 0),
+            zero(5, 0),
+            // Another channel between: a new run.
+            zero(6, 1),
+            zero(7, 0),
+            // Spoiled by a DMA error: breaks the run.
+            zero(8, 0),
+            entry(8, 0, "dma-error", None),
+            zero(9, 0),
+            entry(10, 0, "short-transfer", Some(8)),
+            zero(12, 0),
+        ];
+        let runs: Vec<(u8, u64, u64)> = no_progress_runs(&log, false)
+            .iter()
+            .map(|r| (r.channel, r.first, r.len))
+            .collect();
+        assert_eq!(
+            runs,
+            [(0, 2, 4), (1, 6, 1), (0, 7, 1), (0, 9, 1), (0, 12, 1)]
+        );
+        let spike = vec![zero(1, 0), entry(1, 0, "latency-spike", None), zero(2, 0)];
+        assert_eq!(no_progress_runs(&spike, false)[0].len, 2);
+        assert_eq!(no_progress_runs(&spike, true).len(), 1);
+    }
 
     #[test]
     fn the_retry_bound_comes_from_the_command_line() {

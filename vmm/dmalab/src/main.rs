@@ -150,7 +150,8 @@ mod tests {
         };
         assert_eq!(m.out, PathBuf::from("all.xml"));
         assert_eq!(m.shards, [PathBuf::from("1.xml"), PathBuf::from("2.xml")]);
-        // No shard: refused. After a campaign option, `merge` is a PATH.
+        // No shard: refused. After a campaign option clap takes `merge`
+        // for a PATH, which the campaign refuses (MergeNotFirst, one line).
         assert!(Cli::try_parse_from(["dmalab", "campaign", "merge", "all.xml"]).is_err());
         let cli = Cli::try_parse_from(["dmalab", "campaign", "-j", "2", "merge", "a.xml"]).unwrap();
         let Command::Campaign(CampaignCommand { action: None, args }) = cli.command else {

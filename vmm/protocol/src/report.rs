@@ -120,8 +120,12 @@ pub struct DeviceCounters {
     /// descriptors (complete unless trace events were lost).
     pub faults: BTreeMap<String, Vec<u64>>,
     /// Every applied fault with its parameters, in the order applied
-    /// (complete unless trace events were lost).
+    /// (complete unless trace events were lost, and bounded: the VMM keeps
+    /// the first few thousand and counts the rest in `fault_log_omitted`).
     pub fault_log: Vec<FaultEntry>,
+    /// Applied faults left out of `fault_log` and `faults` because the log
+    /// was full (they are in `fault_counts`).
+    pub fault_log_omitted: u64,
 }
 
 /// One applied fault: where, when, which rule, and the effect with its

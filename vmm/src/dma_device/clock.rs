@@ -78,6 +78,9 @@ pub struct DeviceClock {
     /// CLOCK_MONOTONIC ns when the clock was frozen; 0 while it runs.
     frozen_at: AtomicU64,
     timer: OwnedFd,
+    /// Realtime: how long before an event's modelled time the timer fires
+    /// (`--realtime-spin`); the device thread spins the rest.
+    lead_ns: u64,
 }
 
 impl DeviceClock {
@@ -100,7 +103,21 @@ impl DeviceClock {
             origin_ns: AtomicU64::new(monotonic_ns()),
             frozen_at: AtomicU64::new(0),
             timer,
+            lead_ns: 0,
         })
+    }
+
+    /// The timer fires `lead_ns` before each event's modelled time
+    /// (`--realtime-spin`: the wake-up's own latency is spent early, the
+    /// rest spun).
+    pub fn with_lead(mut self, lead_ns: u64) -> Self {
+        self.lead_ns = lead_ns;
+        self
+    }
+
+    /// How long before an event the timer fires.
+    pub fn lead_ns(&self) -> u64 {
+        self.lead_ns
     }
 
     pub fn mode(&self) -> TimingMode {
@@ -152,16 +169,19 @@ impl DeviceClock {
         self.frozen_at.load(Ordering::Acquire) != 0
     }
 
-    /// Arms the timer to fire when host time reaches device `cycle`
-    /// (at once if it already has).
+    /// Arms the timer to fire when host time reaches device `cycle`, less
+    /// the lead (at once if it already has).
     pub fn arm_at(&self, cycle: u64) -> Result<(), Error> {
         // One ns late rather than early: `nanos_from_cycles` rounds down, and
-        // a wake-up before `cycle` would find nothing due and re-arm at once.
+        // a wake-up before `cycle` would find nothing due and re-arm at once
+        // (with a lead, the wake-up spins until `cycle` instead).
         let ns = self
             .origin_ns
             .load(Ordering::Acquire)
             .saturating_add(self.timing.nanos_from_cycles(cycle))
-            .saturating_add(1);
+            .saturating_add(1)
+            .saturating_sub(self.lead_ns)
+            .max(1);
         self.settime(ns)
     }
 

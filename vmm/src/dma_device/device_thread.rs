@@ -54,6 +54,11 @@ pub enum Error {
     InUse(PathBuf),
     #[error("cannot spawn the device thread")]
     Spawn(#[source] std::io::Error),
+    #[error(
+        "--realtime-priority {0}: cannot put the device thread under SCHED_FIFO \
+         (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {0})"
+    )]
+    Priority(u8, #[source] std::io::Error),
 }
 
 struct Client {
@@ -121,11 +126,15 @@ impl DeviceLoop {
             return;
         };
         let mut chunk = [0u8; 512];
+        // The peer is done sending (`echo status | socat - UNIX-CONNECT:…`
+        // half-closes right after its request): the lines it sent are still
+        // answered, then the connection is closed.
+        let mut eof = false;
         let mut closed = false;
         loop {
             match client.stream.read(&mut chunk) {
                 Ok(0) => {
-                    closed = true;
+                    eof = true;
                     break;
                 }
                 Ok(n) => client.buf.extend_from_slice(&chunk[..n]),
@@ -175,7 +184,7 @@ impl DeviceLoop {
             }
             closed = true;
         }
-        if closed {
+        if closed || eof {
             self.close(id, ops);
         }
     }
@@ -334,10 +343,34 @@ impl DeviceThread {
             next_client: 0,
             stopped: stopped.clone(),
         });
+        let priority = options.realtime_priority;
+        let (started, start_result) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("dma-device".into())
-            .spawn(move || run(manager, &stopped))
+            .spawn(move || {
+                let set = priority.map_or(Ok(()), set_fifo);
+                let ok = set.is_ok();
+                let _ = started.send(set);
+                if ok {
+                    run(manager, &stopped);
+                }
+            })
             .map_err(Error::Spawn)?;
+        // The thread says whether it got its priority before any guest
+        // code runs; without it, the run does not start.
+        match start_result.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(Error::Priority(priority.unwrap_or(0), e));
+            }
+            Err(_) => {
+                let _ = handle.join();
+                return Err(Error::Spawn(std::io::Error::other(
+                    "the device thread ended before it started",
+                )));
+            }
+        }
         Ok(Self {
             stop,
             handle: Some(handle),
@@ -387,7 +420,21 @@ fn claim(path: &std::path::Path) -> Result<UnixListener, Error> {
     Ok(l)
 }
 
+/// Puts the calling thread under SCHED_FIFO at `priority`.
+fn set_fifo(priority: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param
+    // that outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    crate::seccomp::enter(crate::seccomp::Thread::Device);
     while !stopped.load(Ordering::Acquire) {
         if let Err(e) = manager.run_with_timeout(-1) {
             log::error!("device thread: event loop failed: {e}");

@@ -18,7 +18,9 @@
 //! - `stats.rs`: the counters of the run report.
 //!
 //! Locking: the model lives in one `Mutex<DeviceState>` (the "device
-//! lock"). A vCPU holds it for one register access (MMIO exit, or a config
+//! lock", handed fairly between slices of long work: `device_lock.rs`).
+//! Once the run is stopping, no thread does model work any more, so a
+//! vCPU's last access and the summary never wait behind the device. A vCPU holds it for one register access (MMIO exit, or a config
 //! access through conf1), the device thread for one doorbell, timer expiry
 //! or control request. Interrupt delivery inside it is an eventfd write
 //! (no lock); route updates are an ioctl that waits on no lock of ours
@@ -53,7 +55,7 @@ pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use device_model::fault::{FaultEngine, FaultPlan};
@@ -89,6 +91,11 @@ const SLICE_BYTES: u64 = 1 << 20;
 /// Realtime: host ns the device lock's holder spins for an event about to
 /// fall due rather than leaving it to the timer (`Dma::spin_due`).
 const SPIN_NS: u64 = 5_000;
+
+/// A vCPU access this long or longer is reported to the guest as stolen
+/// time (`Dma::access`): well above a plain exit's ~10 µs, so that the
+/// usual access costs no steal-time update.
+const HELD_FROM: Duration = Duration::from_micros(100);
 
 /// Model events per slice: two per burst of `burst_bytes`, bounded.
 fn slice_events(burst_bytes: u32) -> u64 {
@@ -130,6 +137,10 @@ pub struct DmaOptions {
     /// The VM's pause gate: the device listens to it, the control socket
     /// drives it.
     pub pause: Arc<PauseGate>,
+    /// `--realtime-priority`: the device thread's SCHED_FIFO priority.
+    pub realtime_priority: Option<u8>,
+    /// `--realtime-spin`: µs the device thread wakes early and spins.
+    pub realtime_spin_us: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,9 +184,9 @@ pub type Model = Controller<GuestMemoryMmap, IrqRoutes>;
 /// The device as the VMM's threads share it.
 #[derive(Debug)]
 pub struct Dma {
-    state: Mutex<DeviceState>,
+    state: parking_lot::Mutex<DeviceState>,
     /// Stepped mode: signalled when a step may have made the device idle.
-    stepped: Condvar,
+    stepped: parking_lot::Condvar,
     /// Set when the run ends: waiting accesses stop waiting.
     stopping: AtomicBool,
     /// vCPU accesses waiting for steps now.
@@ -206,15 +217,29 @@ impl Dma {
 
     /// One vCPU access (register or config) under the device lock, with
     /// the clock handled as the timing mode says.
+    ///
+    /// An access that kept its vCPU out of the guest for `HELD_FROM` or
+    /// more — waiting for the lock, catching the device up to host time,
+    /// running it to idle — reports that span to the guest as stolen time
+    /// (`pause::note_held`), as a stepped wait does: it is the VMM's work
+    /// on the device's timeline (an interrupt storm's messages, a large
+    /// copy), not time the guest's code ran, so a driver's verifier must
+    /// not charge it to the routine that made the access.
     pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        let start = Instant::now();
         let mut st = self.lock();
-        match self.clock.mode() {
+        let mode = self.clock.mode();
+        match mode {
             TimingMode::Realtime => st = self.catch_up(st),
             TimingMode::Stepped => st = self.wait_idle(st),
             TimingMode::Instant => {}
         }
         let r = f(&mut st.model);
         self.settle_sliced(st);
+        let held = start.elapsed();
+        if mode != TimingMode::Stepped && held >= HELD_FROM {
+            crate::pause::note_held(held);
+        }
         r
     }
 
@@ -247,13 +272,13 @@ impl Dma {
     }
 
     /// Ends one lock hold between slices: drains the trace if it piles up,
-    /// lets waiting threads in, takes the lock again.
+    /// hands the lock to a waiting thread, takes it again.
     fn next_slice<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         if st.model.trace_events().len() >= DRAIN_AT {
             st.drain();
         }
-        drop(st);
-        self.lock()
+        st.yield_fair();
+        st
     }
 
     /// Realtime: processes the events host time has made due, a slice per
@@ -262,7 +287,7 @@ impl Dma {
     /// (`lateness.rs`) before the trace can drain.
     fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
         let target = self.clock.now_cycles();
-        while !self.advance_measured(&mut st, target) && !self.stopping() {
+        while !self.stopping() && !self.advance_measured(&mut st, target) {
             st = self.next_slice(st);
         }
         st
@@ -308,7 +333,7 @@ impl Dma {
     /// slice per lock hold, and stops early when the run ends.
     fn settle_sliced<'a>(&'a self, mut st: DeviceGuard<'a>) {
         if self.clock.mode() == TimingMode::Instant {
-            while !st.model.run_slice(self.slice).done && !self.stopping() {
+            while !self.stopping() && !st.model.run_slice(self.slice).done {
                 st = self.next_slice(st);
             }
             self.drain_if_due(&mut st);
@@ -374,9 +399,10 @@ impl Dma {
 
     /// After an access or a step: run to idle (instant) or re-arm the
     /// timer (realtime); drain the trace if it piles up, or at once while
-    /// someone watches.
+    /// someone watches. Once the run is stopping, only the drain.
     pub fn settle(&self, st: &mut DeviceState) {
         match self.clock.mode() {
+            _ if self.stopping() => {}
             TimingMode::Instant => {
                 st.model.run_until_idle();
             }
@@ -427,16 +453,44 @@ impl Dma {
         }
     }
 
+    /// Realtime with a timer lead (`--realtime-spin`): the timer fired up
+    /// to the lead early; events due within it are waited for by spinning
+    /// with the device lock released (vCPU accesses go on meanwhile) and
+    /// processed as each falls due. Stops when the clock freezes or the
+    /// run ends.
+    fn spin_ahead<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let lead = self.clock.lead_ns();
+        if lead == 0 {
+            return st;
+        }
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > self.clock.elapsed_ns().saturating_add(lead) {
+                break;
+            }
+            drop(st);
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() || self.stopping() {
+                    return self.lock();
+                }
+                std::hint::spin_loop();
+            }
+            st = self.catch_up(self.lock());
+        }
+        st
+    }
+
     /// Realtime: the timer expired; process what is due (a slice per lock
     /// hold) and re-arm.
     pub fn on_timer(&self) {
         self.clock.acknowledge();
-        if self.is_paused() {
+        if self.is_paused() || self.stopping() {
             return;
         }
         let mut st = self.lock();
         st.armed = None;
         st = self.catch_up(st);
+        st = self.spin_ahead(st);
         self.spin_due(&mut st);
         self.rearm(&mut st);
         self.drain_if_due(&mut st);
@@ -499,9 +553,11 @@ impl DmaDevice {
         let model = Controller::new(config, memory.clone(), irq)
             .map_err(Error::Config)?
             .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
-        let clock = DeviceClock::new(options.timing, config.timing).map_err(Error::Clock)?;
+        let clock = DeviceClock::new(options.timing, config.timing)
+            .map_err(Error::Clock)?
+            .with_lead(u64::from(options.realtime_spin_us) * 1000);
         let dma = Arc::new(Dma {
-            state: Mutex::new(DeviceState {
+            state: parking_lot::Mutex::new(DeviceState {
                 model,
                 tally: Tally::default(),
                 kept: options.keep_trace.then(Vec::new),
@@ -517,7 +573,7 @@ impl DmaDevice {
                 recording: None,
                 lateness: Default::default(),
             }),
-            stepped: Condvar::new(),
+            stepped: parking_lot::Condvar::new(),
             stopping: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             stepping: AtomicBool::new(false),

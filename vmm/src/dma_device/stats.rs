@@ -9,6 +9,13 @@
 //! buffer loses. Only the fault log's sequence numbers come from the trace:
 //! when `trace_lost` is not 0 it may miss some (its per-kind counts in
 //! `fault_counts` stay exact).
+//!
+//! The fault log is bounded: a plan such as `every = 1` on a guest that
+//! never stops would otherwise grow it (and every control-socket `status`
+//! reply, which carries it) without end. The first [`FAULT_LOG_CAP`]
+//! applied faults are logged, in `fault_log` and in `faults`; later ones
+//! are only counted, in `fault_counts` (exact) and in `fault_log_omitted`
+//! (the "N more" of the summary).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +24,9 @@ use device_model::fault::FaultEffect;
 use device_model::regs::{self, decode_bar0, Bar0Reg};
 use device_model::{Counters, EventKind, TraceEvent};
 use dmalab_protocol::report::{DeviceCounters, FaultEntry};
+
+/// Applied faults kept in the fault log; later ones are counted only.
+pub const FAULT_LOG_CAP: usize = 4096;
 
 /// Keeps the report's [`DeviceCounters`] (read through `Deref`): the
 /// model's exact counters, and the fault log from the drained trace.
@@ -52,7 +62,8 @@ impl Tally {
         d.fault_counts = c.faults().map(|(k, n)| (k.to_string(), n)).collect();
     }
 
-    /// Adds a drained event's applied fault to the fault log.
+    /// Adds a drained event's applied fault to the fault log, or counts
+    /// it in `fault_log_omitted` once the log holds [`FAULT_LOG_CAP`].
     pub fn log(&mut self, event: &TraceEvent) {
         if let EventKind::FaultApplied {
             seq,
@@ -61,6 +72,10 @@ impl Tally {
             effect,
         } = event.kind
         {
+            if self.counters.fault_log.len() >= FAULT_LOG_CAP {
+                self.counters.fault_log_omitted += 1;
+                return;
+            }
             self.counters
                 .faults
                 .entry(effect.kind_name().to_string())
@@ -300,5 +315,32 @@ mod tests {
         }));
         assert!(t.fault_log[1].is_fatal_error());
         assert_eq!(t.faults_applied(), 1);
+    }
+
+    #[test]
+    fn the_fault_log_is_capped_and_counts_what_it_left_out() {
+        let mut counters = Counters::new(4);
+        let mut t = Tally::default();
+        let extra = 10;
+        let total = FAULT_LOG_CAP + extra;
+        for seq in 1..=total as u64 {
+            let kind = EventKind::FaultApplied {
+                seq,
+                channel: 1,
+                rule: 0,
+                effect: FaultEffect::DropInterrupt,
+            };
+            counters.count(&kind);
+            t.log(&TraceEvent { cycle: seq, kind });
+        }
+        t.set_counters(&counters);
+        assert_eq!(t.fault_counts.get("drop-interrupt"), Some(&(total as u64)));
+        assert_eq!(t.faults_applied(), total as u64, "counts stay exact");
+        assert_eq!(t.fault_log.len(), FAULT_LOG_CAP);
+        assert_eq!(t.faults["drop-interrupt"].len(), FAULT_LOG_CAP);
+        assert_eq!(t.fault_log_omitted, extra as u64);
+        // The first faults are the ones kept, in order.
+        assert_eq!(t.fault_log[0].seq, 1);
+        assert_eq!(t.fault_log[FAULT_LOG_CAP - 1].seq, FAULT_LOG_CAP as u64);
     }
 }

@@ -42,6 +42,8 @@ pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ))),
         pause: PauseGate::new(0),
+        realtime_priority: None,
+        realtime_spin_us: 0,
     };
     let device = DmaDevice::attach(&vm, &memory, &mut pci, &mmio, &options).unwrap();
     Some(Rig {

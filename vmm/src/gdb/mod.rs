@@ -6,10 +6,11 @@
 //!   stopping the VM is the pause gate's (`pause.rs`: vCPUs parked, device
 //!   time frozen, the stop credited to the guest as steal time);
 //! - `target`: the VM as gdb's multi-threaded target;
-//! - `paging`: guest-virtual addresses through the guest's page tables.
+//! - `paging`: guest-virtual addresses through the guest's page tables;
+//! - `regs`: a vCPU's registers (general, segment, x87, SSE) as gdb's.
 //!
-//! The listener is bound before the VM is built, so a bad address is a
-//! user error (exit 64). One thread accepts a connection, parks every
+//! The listener is bound before the VM is built (before /dev/kvm is
+//! opened), so an address in use is a user error (exit 64). One thread accepts a connection, parks every
 //! vCPU (gdb expects a stopped target), and runs the protocol until gdb
 //! detaches or the VM ends; on detach the vCPUs run free and the next
 //! connection is accepted. When the guest exits the main thread tells the
@@ -17,6 +18,7 @@
 
 mod gate;
 mod paging;
+mod regs;
 mod target;
 
 use std::fmt;
@@ -106,13 +108,17 @@ impl Error {
     }
 }
 
-enum Listener {
+/// `--gdb`'s socket, bound before any VM exists (`Listener::bind`): an
+/// address in use is the user's to fix before /dev/kvm is opened.
+#[derive(Debug)]
+pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, PathBuf),
 }
 
 impl Listener {
-    fn bind(addr: &GdbAddr) -> Result<Self, Error> {
+    /// Binds `addr`; a Unix socket path may replace only a stale socket.
+    pub fn bind(addr: &GdbAddr) -> Result<Self, Error> {
         let listen = |e| Error::Listen(addr.clone(), e);
         match addr {
             GdbAddr::Tcp(a) => TcpListener::bind(a).map(Listener::Tcp).map_err(listen),
@@ -162,17 +168,16 @@ pub struct GdbStub {
 }
 
 impl GdbStub {
-    /// Binds `addr` and starts the stub's thread; returns it with one
-    /// `VcpuDebug` per vCPU. With `wait`, the VM is paused before its first
-    /// guest instruction until gdb resumes it.
+    /// Starts the stub's thread on `listener` (`Listener::bind`); returns
+    /// it with one `VcpuDebug` per vCPU. With `wait`, the VM is paused
+    /// before its first guest instruction until gdb resumes it.
     pub fn start(
-        addr: &GdbAddr,
+        listener: Listener,
         vcpus: usize,
         wait: bool,
         pause: &Arc<PauseGate>,
         memory: GuestMemoryMmap,
     ) -> Result<(Self, Vec<VcpuDebug>), Error> {
-        let listener = Listener::bind(addr)?;
         let (events, inbox) = mpsc::channel();
         let ends = (0..vcpus)
             .map(|_| VcpuDebug::new(events.clone(), pause.clone()))
@@ -218,6 +223,7 @@ impl GdbStub {
 
 /// Accepts gdb connections one at a time until the VM is over.
 fn serve(listener: &Listener, target: &mut VmTarget, connected: &AtomicBool) {
+    crate::seccomp::enter(crate::seccomp::Thread::Gdb);
     while target.exited().is_none() {
         let conn = match listener.accept() {
             Ok(conn) => conn,

@@ -1,7 +1,7 @@
 //! The VM as gdb sees it (`gdbstub`'s multi-threaded target): one thread
-//! per vCPU (thread id = vCPU index + 1), registers from the snapshot each
-//! vCPU sends when it parks, memory through the guest's page tables,
-//! breakpoints in DR0–DR3.
+//! per vCPU (thread id = vCPU index + 1), registers (`regs.rs`: general,
+//! segment, x87 and SSE) from the snapshot each vCPU gives when it parks,
+//! memory through the guest's page tables, breakpoints in DR0–DR3.
 //!
 //! gdb's `break` (a software breakpoint, `Z0`) is placed in a debug
 //! register too: an `int3` written into guest code ends in an emulation
@@ -32,11 +32,11 @@ use gdbstub::target::ext::breakpoints::{
 use gdbstub::target::{Target, TargetError, TargetResult};
 use gdbstub_arch::x86::reg::X86_64CoreRegs;
 use gdbstub_arch::x86::X86_64_SSE;
-use kvm_bindings::{kvm_regs, kvm_sregs};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::gate::{Event, GuestDebug, DR6_BS, HW_BREAKPOINTS};
 use super::paging::Paging;
+use super::regs::Snapshot;
 use crate::pause::{self, PauseGate};
 
 /// How long a vCPU gets to park once asked.
@@ -59,8 +59,6 @@ enum Kind {
     Software,
     Hardware,
 }
-
-type Snapshot = (Box<kvm_regs>, Box<kvm_sregs>);
 
 #[derive(Debug)]
 struct VcpuView {
@@ -138,7 +136,7 @@ impl VmTarget {
                 self.stop_all();
                 let view = self.vcpus.get_mut(i)?;
                 let stepping = std::mem::take(&mut view.stepping);
-                let rip = view.parked.as_ref().map_or(0, |(r, _)| r.rip);
+                let rip = view.parked.as_ref().map_or(0, |p| p.regs.rip);
                 if let Some(full) = view.step_over.take() {
                     // The step past a breakpoint ended: arm them all and go
                     // on, unless gdb asked for the step or it landed on one.
@@ -201,10 +199,7 @@ impl VmTarget {
             // pause came before the threads).
             let deadline = Instant::now() + PARK_GRACE;
             let snapshot = loop {
-                match self
-                    .pause
-                    .with_vcpu(i, |fd| Some((fd.get_regs().ok()?, fd.get_sregs().ok()?)))
-                {
+                match self.pause.with_vcpu(i, Snapshot::read) {
                     Ok(regs) => break regs,
                     Err(pause::Error::NotParked(_)) if Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(5));
@@ -215,7 +210,7 @@ impl VmTarget {
                     }
                 }
             };
-            self.vcpus[i].parked = snapshot.map(|(r, s)| (Box::new(r), Box::new(s)));
+            self.vcpus[i].parked = snapshot;
         }
     }
 
@@ -309,7 +304,7 @@ impl VmTarget {
         len: usize,
         mut each: impl FnMut(GuestAddress, usize, usize) -> bool,
     ) -> Result<usize, TargetError<String>> {
-        let paging = Paging::from_sregs(&self.snapshot(tid)?.1);
+        let paging = Paging::from_sregs(&self.snapshot(tid)?.sregs);
         let mut done = 0usize;
         while done < len {
             let va = start.wrapping_add(done as u64);
@@ -346,38 +341,20 @@ impl Target for VmTarget {
 
 impl MultiThreadBase for VmTarget {
     fn read_registers(&mut self, regs: &mut X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
-        let (r, s) = self.snapshot(tid)?;
-        regs.regs = [
-            r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
-            r.r12, r.r13, r.r14, r.r15,
-        ];
-        regs.rip = r.rip;
-        regs.eflags = u32::try_from(r.rflags & 0xffff_ffff).unwrap_or(0);
-        regs.segments.cs = u32::from(s.cs.selector);
-        regs.segments.ss = u32::from(s.ss.selector);
-        regs.segments.ds = u32::from(s.ds.selector);
-        regs.segments.es = u32::from(s.es.selector);
-        regs.segments.fs = u32::from(s.fs.selector);
-        regs.segments.gs = u32::from(s.gs.selector);
+        *regs = self.snapshot(tid)?.to_gdb();
         Ok(())
     }
 
     fn write_registers(&mut self, regs: &X86_64CoreRegs, tid: Tid) -> TargetResult<(), Self> {
         let i = index(tid);
-        let mut r = self.snapshot(tid)?.0.clone();
-        [
-            r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
-            r.r12, r.r13, r.r14, r.r15,
-        ] = regs.regs;
-        r.rip = regs.rip;
-        r.rflags = (r.rflags & !0xffff_ffff) | u64::from(regs.eflags);
-        let regs = *r;
+        let new = self.snapshot(tid)?.with_gdb(regs);
+        let written = new.clone();
         self.pause
-            .with_vcpu(i, move |fd| fd.set_regs(&regs))
+            .with_vcpu(i, move |fd| written.write(fd))
             .map_err(|e| TargetError::Fatal(e.to_string()))?
             .map_err(|_| TargetError::NonFatal)?;
         if let Some(parked) = self.vcpus.get_mut(i).and_then(|v| v.parked.as_mut()) {
-            parked.0 = r;
+            *parked = new;
         }
         Ok(())
     }
