@@ -335,24 +335,64 @@ fn stepping_to_the_next_completion_lands_on_one_and_watch_sees_the_driver() {
         let _ = ctl.ask(Request::Step { to: StepTo::Event });
         thread::sleep(Duration::from_micros(200));
     }
+    // Wait for the DPC that completed the IRP to return.
+    let irp_at = ctl
+        .events
+        .iter()
+        .position(|e| e.what == "irp-complete")
+        .unwrap();
+    while !ctl.events[irp_at..].iter().any(|e| e.what == "dpc-end") {
+        assert!(Instant::now() < deadline, "no DPC end: {:?}", ctl.events);
+        let _ = ctl.ask(Request::Status);
+        thread::sleep(Duration::from_millis(1));
+    }
     let order: Vec<&str> = ctl
         .events
         .iter()
         .map(|e| e.what.as_str())
-        .filter(|w| ["completion", "msi-sent", "isr", "dpc", "irp-complete"].contains(w))
+        .filter(|w| {
+            [
+                "completion",
+                "msi-sent",
+                "isr",
+                "isr-end",
+                "dpc",
+                "irp-complete",
+                "dpc-end",
+            ]
+            .contains(w)
+        })
         .collect();
     let first = |w: &str| order.iter().position(|x| *x == w);
-    let (c, m, i, d, irp) = (
+    let seq = [
         first("completion"),
         first("msi-sent"),
         first("isr"),
+        first("isr-end"),
         first("dpc"),
         first("irp-complete"),
+    ];
+    let dpc_end = order.iter().rposition(|x| *x == "dpc-end");
+    assert!(
+        seq.iter().all(Option::is_some) && seq.windows(2).all(|w| w[0] < w[1]),
+        "completion → MSI → ISR → its end → DPC → IRP completion: {order:?}"
     );
     assert!(
-        c < m && m < i && i < d && d < irp && c.is_some(),
-        "completion → MSI → ISR → DPC → IRP completion: {order:?}"
+        seq[5] < dpc_end,
+        "the IRP completes inside the DPC: {order:?}"
     );
+    // Three clocks: device cycle, the same in ns (1 GHz), host time; and
+    // the guest's own time on a routine's end.
+    assert!(
+        ctl.events.iter().all(|e| e.ns == e.cycle),
+        "{:?}",
+        ctl.events
+    );
+    assert!(ctl
+        .events
+        .iter()
+        .filter(|e| e.what.ends_with("-end"))
+        .all(|e| e.guest_us.is_some()));
     // Step it to the end, as any client would.
     drop(ctl);
     let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);

@@ -323,7 +323,8 @@ fn finish(
             source,
         })
     };
-    if let (Some(path), Some(json)) = (&args.trace, st.chrome_json()) {
+    let guest_times = args.timing == crate::dma_device::TimingMode::Realtime;
+    if let (Some(path), Some(json)) = (&args.trace, st.chrome_json(guest_times)) {
         write("the trace", path, &json)?;
     }
     drop(st);
