@@ -106,6 +106,11 @@ pub struct RunArgs {
     #[arg(long, requires = "gdb")]
     pub gdb_wait: bool,
 
+    /// Run without the per-thread seccomp filters (for debugging the VMM,
+    /// valgrind, or a kernel without seccomp; docs/hardening.md).
+    #[arg(long)]
+    pub no_seccomp: bool,
+
     /// Write the built-in guest ELF (with its symbols) to PATH and exit.
     #[arg(long, value_name = "PATH")]
     pub print_guest_elf: Option<PathBuf>,

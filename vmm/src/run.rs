@@ -116,6 +116,10 @@ pub fn run(args: &RunArgs, start: Instant) -> Result<u8, Error> {
     let gdb_listener = gdb_listener.transpose().map_err(Error::Gdb)?;
     vcpu_kick::install().map_err(Error::Signal)?;
     install_stop_signals()?;
+    if !args.no_seccomp {
+        // Each thread installs its filter once its setup is done.
+        crate::seccomp::prepare().map_err(Error::Seccomp)?;
+    }
 
     let vm = Vm::new(
         &VmConfig {
@@ -398,6 +402,8 @@ fn supervise(
         threads.push(thread);
     }
     drop(reports);
+    // Last: a filter is inherited by the threads started after it.
+    crate::seccomp::enter(crate::seccomp::Thread::Main);
 
     let mut waited = Duration::ZERO;
     let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause, &mut waited);

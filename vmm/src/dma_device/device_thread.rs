@@ -430,6 +430,7 @@ fn set_fifo(priority: u8) -> std::io::Result<()> {
 }
 
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    crate::seccomp::enter(crate::seccomp::Thread::Device);
     while !stopped.load(Ordering::Acquire) {
         if let Err(e) = manager.run_with_timeout(-1) {
             log::error!("device thread: event loop failed: {e}");
