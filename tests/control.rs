@@ -570,3 +570,76 @@ fn sigterm_stops_the_vm_cleanly() {
     assert!(report.exists(), "the report was written");
     assert!(!sock.exists(), "the socket was removed");
 }
+
+#[test]
+fn the_socat_examples_run_as_written() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/control-api.md"
+    ))
+    .unwrap();
+    // Each `$ … | socat …` line with the reply lines under it.
+    let mut examples: Vec<(String, Vec<Line>)> = Vec::new();
+    for line in doc.lines().map(str::trim) {
+        if let Some(command) = line.strip_prefix("$ ") {
+            if command.contains("| socat ") {
+                examples.push((command.to_string(), Vec::new()));
+            }
+        } else if let (Some(last), Some(reply)) = (examples.last_mut(), line.strip_prefix('{')) {
+            let reply = format!("{{{reply}");
+            last.1
+                .push(Line::parse(&reply).unwrap_or_else(|e| panic!("{reply}: {e}")));
+        } else if !line.is_empty() {
+            // Anything else ends the replies of the last example.
+            if examples.last().is_some_and(|e| !e.1.is_empty()) {
+                examples.push((String::new(), Vec::new()));
+            }
+        }
+    }
+    examples.retain(|e| !e.0.is_empty());
+    assert!(examples.len() >= 4, "{examples:?}");
+    if !kvm_usable("the_socat_examples_run_as_written") {
+        return;
+    }
+    assert!(
+        Command::new("socat").arg("-V").output().is_ok(),
+        "socat is not installed (images/setup-host.sh installs it)"
+    );
+    let scratch = Scratch::new("ctl-socat");
+    let sock = socket(&scratch);
+    let vm = Vm::spawn(&[
+        "run",
+        "--scenario",
+        "copy",
+        "--timing",
+        "stepped",
+        "--timeout",
+        "60",
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
+    drop(Client::connect(&sock));
+    for (command, documented) in &examples {
+        let command = command.replace("/tmp/dma.sock", sock.to_str().unwrap());
+        let out = Command::new("sh").args(["-c", &command]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command}: {out:?}");
+        let got: Vec<Line> = text
+            .lines()
+            .map(|l| Line::parse(l).unwrap_or_else(|e| panic!("{command}: {l}: {e}")))
+            .collect();
+        assert_eq!(got.len(), documented.len(), "{command}: {text}");
+        for (got, documented) in got.iter().zip(documented) {
+            let id = |l: &Line| match l {
+                Line::Ok { id, .. } | Line::Error { id, .. } => Some(*id),
+                Line::Event { .. } => None,
+            };
+            assert_eq!(kind(got), kind(documented), "{command}: {got}");
+            assert_eq!(id(got), id(documented), "{command}: {got}");
+        }
+    }
+    let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);
+    let (code, lines) = vm.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    steps.join().unwrap();
+}
