@@ -29,6 +29,7 @@
 pub mod boot;
 pub mod cli;
 pub mod console_ring;
+pub mod cpu_wait;
 pub mod devices;
 pub mod dma_device;
 pub mod error;
