@@ -11,6 +11,8 @@
 #   xz-utils, cpio
 #   gdb                  the gdb stub's test (tests/gdb.rs) and debugging
 #                        a guest (docs/debugging.md)
+#   socat                the control API's shell examples and their test
+#                        (docs/control-api.md, tests/control.rs)
 #   cargo, rustc         the VMM and the device model (the machine's rustup
 #                        toolchain; this script only checks that it is there)
 #
@@ -19,7 +21,7 @@ set -euo pipefail
 
 packages=(gcc make binutils
           linux-source-6.1 bc bison flex libelf-dev libssl-dev patch xz-utils cpio
-          gdb)
+          gdb socat)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -7,144 +7,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{dmalab, kvm_usable, wait_until, Scratch};
-use dmalab_protocol::control::{Answer, Event, Line, Request, Status, StepTo};
+use common::control::{Client, Vm};
+use common::{kvm_usable, wait_until, Scratch};
+use dmalab_protocol::control::{Answer, Line, Request, StepTo};
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// A `dmalab run` child whose stdout lines arrive on a channel.
-struct Vm {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Vm {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(dmalab())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn dmalab");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stdout line containing `needle`.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + LIMIT;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = line.contains(needle);
-                    self.seen.push(line);
-                    if hit {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {needle:?}: {:#?}", self.seen);
-    }
-
-    /// Waits for the exit; returns the status and every stdout line.
-    fn finish(mut self) -> (i32, Vec<String>) {
-        let status = wait_until(&mut self.child, LIMIT).expect("dmalab did not exit");
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        (status.code().expect("an exit code"), self.seen.clone())
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One connection to a control socket.
-struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-    next_id: u64,
-    /// Events read while waiting for a reply.
-    events: Vec<Event>,
-}
-
-impl Client {
-    fn connect(path: &Path) -> Self {
-        let deadline = Instant::now() + LIMIT;
-        let stream = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(2)),
-                Err(e) => panic!("control socket {}: {e}", path.display()),
-            }
-        };
-        Self {
-            reader: BufReader::new(stream.try_clone().expect("a socket clone")),
-            writer: stream,
-            next_id: 1,
-            events: Vec::new(),
-        }
-    }
-
-    /// The next line from the VM, `None` once it closed the socket.
-    fn line(&mut self) -> Option<Line> {
-        let mut text = String::new();
-        match self.reader.read_line(&mut text) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(Line::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"))),
-        }
-    }
-
-    fn ask(&mut self, request: Request) -> Result<Answer, String> {
-        let id = self.next_id;
-        self.next_id += 1;
-        writeln!(self.writer, "{}", request.to_line(id)).expect("send");
-        loop {
-            match self.line().expect("a reply") {
-                Line::Ok { id: got, ok } if got == id => return Ok(ok),
-                Line::Error { id: got, error } if got == id => return Err(error),
-                Line::Event { event } => self.events.push(event),
-                other => panic!("reply to another request: {other:?}"),
-            }
-        }
-    }
-
-    fn status(&mut self) -> Status {
-        match self.ask(Request::Status) {
-            Ok(Answer::Status(s)) => s,
-            other => panic!("status answered {other:?}"),
-        }
-    }
-}
 
 fn socket(scratch: &Scratch) -> PathBuf {
     scratch.path().join("ctl.sock")
@@ -335,24 +208,64 @@ fn stepping_to_the_next_completion_lands_on_one_and_watch_sees_the_driver() {
         let _ = ctl.ask(Request::Step { to: StepTo::Event });
         thread::sleep(Duration::from_micros(200));
     }
+    // Wait for the DPC that completed the IRP to return.
+    let irp_at = ctl
+        .events
+        .iter()
+        .position(|e| e.what == "irp-complete")
+        .unwrap();
+    while !ctl.events[irp_at..].iter().any(|e| e.what == "dpc-end") {
+        assert!(Instant::now() < deadline, "no DPC end: {:?}", ctl.events);
+        let _ = ctl.ask(Request::Status);
+        thread::sleep(Duration::from_millis(1));
+    }
     let order: Vec<&str> = ctl
         .events
         .iter()
         .map(|e| e.what.as_str())
-        .filter(|w| ["completion", "msi-sent", "isr", "dpc", "irp-complete"].contains(w))
+        .filter(|w| {
+            [
+                "completion",
+                "msi-sent",
+                "isr",
+                "isr-end",
+                "dpc",
+                "irp-complete",
+                "dpc-end",
+            ]
+            .contains(w)
+        })
         .collect();
     let first = |w: &str| order.iter().position(|x| *x == w);
-    let (c, m, i, d, irp) = (
+    let seq = [
         first("completion"),
         first("msi-sent"),
         first("isr"),
+        first("isr-end"),
         first("dpc"),
         first("irp-complete"),
+    ];
+    let dpc_end = order.iter().rposition(|x| *x == "dpc-end");
+    assert!(
+        seq.iter().all(Option::is_some) && seq.windows(2).all(|w| w[0] < w[1]),
+        "completion → MSI → ISR → its end → DPC → IRP completion: {order:?}"
     );
     assert!(
-        c < m && m < i && i < d && d < irp && c.is_some(),
-        "completion → MSI → ISR → DPC → IRP completion: {order:?}"
+        seq[5] < dpc_end,
+        "the IRP completes inside the DPC: {order:?}"
     );
+    // Three clocks: device cycle, the same in ns (1 GHz), host time; and
+    // the guest's own time on a routine's end.
+    assert!(
+        ctl.events.iter().all(|e| e.ns == e.cycle),
+        "{:?}",
+        ctl.events
+    );
+    assert!(ctl
+        .events
+        .iter()
+        .filter(|e| e.what.ends_with("-end"))
+        .all(|e| e.guest_us.is_some()));
     // Step it to the end, as any client would.
     drop(ctl);
     let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);
@@ -529,4 +442,77 @@ fn sigterm_stops_the_vm_cleanly() {
     );
     assert!(report.exists(), "the report was written");
     assert!(!sock.exists(), "the socket was removed");
+}
+
+#[test]
+fn the_socat_examples_run_as_written() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/control-api.md"
+    ))
+    .unwrap();
+    // Each `$ … | socat …` line with the reply lines under it.
+    let mut examples: Vec<(String, Vec<Line>)> = Vec::new();
+    for line in doc.lines().map(str::trim) {
+        if let Some(command) = line.strip_prefix("$ ") {
+            if command.contains("| socat ") {
+                examples.push((command.to_string(), Vec::new()));
+            }
+        } else if let (Some(last), Some(reply)) = (examples.last_mut(), line.strip_prefix('{')) {
+            let reply = format!("{{{reply}");
+            last.1
+                .push(Line::parse(&reply).unwrap_or_else(|e| panic!("{reply}: {e}")));
+        } else if !line.is_empty() {
+            // Anything else ends the replies of the last example.
+            if examples.last().is_some_and(|e| !e.1.is_empty()) {
+                examples.push((String::new(), Vec::new()));
+            }
+        }
+    }
+    examples.retain(|e| !e.0.is_empty());
+    assert!(examples.len() >= 4, "{examples:?}");
+    if !kvm_usable("the_socat_examples_run_as_written") {
+        return;
+    }
+    assert!(
+        Command::new("socat").arg("-V").output().is_ok(),
+        "socat is not installed (images/setup-host.sh installs it)"
+    );
+    let scratch = Scratch::new("ctl-socat");
+    let sock = socket(&scratch);
+    let vm = Vm::spawn(&[
+        "run",
+        "--scenario",
+        "copy",
+        "--timing",
+        "stepped",
+        "--timeout",
+        "60",
+        "--control",
+        sock.to_str().unwrap(),
+    ]);
+    drop(Client::connect(&sock));
+    for (command, documented) in &examples {
+        let command = command.replace("/tmp/dma.sock", sock.to_str().unwrap());
+        let out = Command::new("sh").args(["-c", &command]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command}: {out:?}");
+        let got: Vec<Line> = text
+            .lines()
+            .map(|l| Line::parse(l).unwrap_or_else(|e| panic!("{command}: {l}: {e}")))
+            .collect();
+        assert_eq!(got.len(), documented.len(), "{command}: {text}");
+        for (got, documented) in got.iter().zip(documented) {
+            let id = |l: &Line| match l {
+                Line::Ok { id, .. } | Line::Error { id, .. } => Some(*id),
+                Line::Event { .. } => None,
+            };
+            assert_eq!(kind(got), kind(documented), "{command}: {got}");
+            assert_eq!(id(got), id(documented), "{command}: {got}");
+        }
+    }
+    let steps = common::stepper(sock, Request::Step { to: StepTo::Idle }, LIMIT);
+    let (code, lines) = vm.finish();
+    assert_eq!(code, 0, "{lines:#?}");
+    steps.join().unwrap();
 }

@@ -1,5 +1,6 @@
 //! The gdb stub against Debian's `gdb` in batch mode (`docs/debugging.md`):
-//! a breakpoint in the DMA driver's DpcForIsr, `bt`, `info registers`,
+//! a breakpoint in the DMA driver's DpcForIsr, `bt` and `list` with the
+//! guest's DWARF (source lines, arguments), `info registers`,
 //! the x87/SSE registers read and written, `stepi`, `delete`, a fifth
 //! hardware breakpoint refused, and `continue` to a clean exit, with the
 //! time stopped in gdb credited to the guest as steal time so that its
@@ -73,6 +74,7 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
         "break dmadrv_dpc_for_isr",
         "continue",
         "bt",
+        "list dmadrv_dpc_for_isr",
         "info registers rip rsp",
         // KVM's FPU image: the x87 control word at its reset value (the
         // guest runs no x87 code).
@@ -112,18 +114,36 @@ fn gdb_breaks_in_the_dpc_steps_and_continues_to_a_clean_exit() {
     let run = vm.join().expect("dmalab thread");
     let all = format!("--- gdb ---\n{gdb_out}\n{run}");
 
+    // The guest carries DWARF: the stop names the function with its
+    // arguments and the source line, `bt` walks into the kernel's DPC
+    // dispatch, `list` shows the source.
     assert!(
-        gdb_out.contains("Breakpoint 1, 0x") && gdb_out.contains("in dmadrv_dpc_for_isr ()"),
+        gdb_out.contains("Breakpoint 1, dmadrv_dpc_for_isr (Dpc=0x")
+            && gdb_out.contains("dmadrv/isr_dpc.c:"),
         "{all}"
     );
-    assert!(gdb_out.contains("#0  0x"), "bt: {all}");
+    assert!(
+        gdb_out.contains("#0  dmadrv_dpc_for_isr (") && gdb_out.contains(" in run_dpc ("),
+        "bt: {all}"
+    );
+    assert!(
+        gdb_out.contains("void dmadrv_dpc_for_isr(PKDPC Dpc"),
+        "list: {all}"
+    );
     assert!(
         gdb_out
             .lines()
-            .any(|l| l.starts_with("rip") && l.contains("<dmadrv_dpc_for_isr>")),
+            .any(|l| l.starts_with("rip") && l.contains("<dmadrv_dpc_for_isr")),
         "info registers: {all}"
     );
-    assert!(gdb_out.contains("in dmadrv_dpc_for_isr ()\n"), "{all}");
+    // `stepi` inside a source line: the address, the line, its text.
+    assert!(
+        gdb_out.lines().any(|l| l.starts_with("0x")
+            && l.split('\t')
+                .nth(1)
+                .is_some_and(|n| n.parse::<u32>().is_ok())),
+        "stepi: {all}"
+    );
     let printed: Vec<&str> = gdb_out
         .lines()
         .filter_map(|l| l.strip_prefix('$')?.split_once(" = ").map(|(_, v)| v))

@@ -3,10 +3,11 @@
 //! the in-guest harness built in; the last line it prints is the vmlinux
 //! path), once per test binary, and each test boots it with
 //! `dmalab run --kernel <vmlinux>`, with or without a fault plan, and reads
-//! the harness's `DMALAB-RESULT` line and the VMM's `--report`.
+//! the harness's `DMALAB-RESULT` line (typed: `dmalab_protocol::linux`)
+//! and the VMM's `--report`.
 //!
 //! The boots take the whole machine's attention where ring 0 is emulated
-//! (~25 s each on a quiet host), so they run one at a time. `DMALAB_LINUX_VMLINUX=PATH`
+//! (~15 s each on a quiet host), so they run one at a time. `DMALAB_LINUX_VMLINUX=PATH`
 //! boots a kernel built elsewhere instead of running the build script.
 //! Without /dev/kvm every test prints a SKIPPED line (a failure under
 //! `DMALAB_REQUIRE_KVM=1` or `CI=true`).
@@ -18,11 +19,13 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use serde_json::Value;
+use dmalab_protocol::linux::{Dmatest, Kunit, LinuxResult, PANIC_ERROR};
+use dmalab_protocol::report::RunReport;
+use dmalab_protocol::status;
 
 use common::{kvm_usable, run_dmalab, Run, Scratch};
 
-/// A hard limit per boot. A boot takes ~25 s on a quiet 2-core host with
+/// A hard limit per boot. A boot takes ~15 s on a quiet 2-core host with
 /// an emulated ring 0, and up to ~100 s measured with the load average at
 /// 12 (other builds).
 const LIMIT: Duration = Duration::from_secs(300);
@@ -65,27 +68,39 @@ fn vmlinux() -> PathBuf {
 /// One boot of the Linux guest and what it reported.
 struct Boot {
     run: Run,
-    /// The harness's DMALAB-RESULT JSON.
-    result: Value,
-    /// The VMM's --report JSON.
-    report: Value,
+    /// The harness's DMALAB-RESULT line.
+    result: LinuxResult,
+    /// The VMM's --report.
+    report: Option<RunReport>,
 }
 
 impl Boot {
-    fn num(&self, path: &[&str]) -> u64 {
-        let mut v = &self.result;
-        for key in path {
-            v = &v[*key];
-        }
-        v.as_u64()
-            .unwrap_or_else(|| panic!("no number at {path:?} in the result\n{}", self.run))
+    /// A driver counter (`dmalab_protocol::linux::COUNTERS`).
+    fn counter(&self, name: &str) -> u64 {
+        self.result
+            .counter(name)
+            .unwrap_or_else(|| panic!("no counter {name} in the result\n{}", self.run))
+    }
+
+    fn dmatest(&self) -> &Dmatest {
+        self.result
+            .dmatest
+            .as_ref()
+            .unwrap_or_else(|| panic!("no dmatest totals in the result\n{}", self.run))
+    }
+
+    fn kunit(&self) -> &Kunit {
+        self.result
+            .kunit
+            .as_ref()
+            .unwrap_or_else(|| panic!("no KUnit totals in the result\n{}", self.run))
     }
 
     /// Sequence numbers of the descriptors the device applied `kind` to.
     fn faults(&self, kind: &str) -> Vec<u64> {
-        self.report["device"]["faults"][kind]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        self.report
+            .as_ref()
+            .map(|r| r.faults(kind).to_vec())
             .unwrap_or_default()
     }
 
@@ -131,18 +146,14 @@ fn boot(test: &str, plan: Option<PathBuf>, seed: u64, cmdline: &str) -> Boot {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = run_dmalab(&argv, LIMIT);
-    let line = run
-        .stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.find("DMALAB-RESULT ").map(|at| &l[at + 14..]))
-        .unwrap_or_else(|| panic!("no DMALAB-RESULT line\n{run}"));
-    let result: Value =
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad result line ({e})\n{run}"));
-    let report: Value = std::fs::read_to_string(&report)
+    let result = match LinuxResult::from_console(&run.stdout) {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => panic!("bad result line ({e})\n{run}"),
+        None => panic!("no DMALAB-RESULT line\n{run}"),
+    };
+    let report = std::fs::read_to_string(&report)
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+        .and_then(|t| RunReport::from_json(&t).ok());
     Boot {
         run,
         result,
@@ -159,20 +170,17 @@ fn plan(name: &str) -> PathBuf {
 /// Fault runs leave KUnit out: its cases would meet the plan's faults.
 const NO_KUNIT: &str = "dmalab.kunit=";
 
-/// dmatest ran on all four channels, each with `tests` transfers at
-/// least, and the sum of its failures is what the result says.
+/// dmatest ran on all four channels, each with transfers that all
+/// finished, and the sum of its failures is what the result says.
 fn assert_dmatest_ran(b: &Boot) {
-    let channels = b.result["dmatest"]["channels"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no dmatest channels\n{}", b.run));
-    assert_eq!(channels.len(), 4, "{}", b.run);
-    let mut failures = 0;
-    for c in channels {
-        assert!(c["tests"].as_u64().unwrap_or(0) > 0, "{c}\n{}", b.run);
-        assert_eq!(c["finished"], true, "{c}\n{}", b.run);
-        failures += c["failures"].as_u64().unwrap_or(u64::MAX);
+    let d = b.dmatest();
+    assert_eq!(d.channels.len(), 4, "{}", b.run);
+    for c in &d.channels {
+        assert!(c.tests > 0, "{c:?}\n{}", b.run);
+        assert!(c.finished, "{c:?}\n{}", b.run);
     }
-    assert_eq!(failures, b.num(&["dmatest", "failures"]), "{}", b.run);
+    let failures: u32 = d.channels.iter().map(|c| c.failures).sum();
+    assert_eq!(failures, d.failures, "{}", b.run);
 }
 
 #[test]
@@ -183,14 +191,14 @@ fn linux_boots_and_dmatest_and_kunit_pass() {
     }
     let b = boot(test, None, 0, "");
     assert_eq!(b.run.code(), 0, "{}", b.run);
-    assert_eq!(b.result["status"], "pass", "{}", b.run);
+    assert!(b.result.passed(), "{}", b.run);
     assert_dmatest_ran(&b);
-    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
-    assert!(b.num(&["kunit", "cases"]) > 0, "{}", b.run);
-    assert_eq!(b.num(&["kunit", "failed"]), 0, "{}", b.run);
-    assert_eq!(b.num(&["controllers"]), 1, "{}", b.run);
-    assert!(b.num(&["interrupts"]) > 0, "{}", b.run);
-    assert!(b.num(&["completions"]) > 0, "{}", b.run);
+    assert_eq!(b.dmatest().failures, 0, "{}", b.run);
+    assert!(b.kunit().cases > 0, "{}", b.run);
+    assert_eq!(b.kunit().failed, 0, "{}", b.run);
+    assert_eq!(b.result.controllers, Some(1), "{}", b.run);
+    assert!(b.counter("interrupts") > 0, "{}", b.run);
+    assert!(b.counter("completions") > 0, "{}", b.run);
     b.assert_no_oops();
 }
 
@@ -204,9 +212,9 @@ fn a_dropped_interrupt_is_recovered_by_the_watchdog() {
     assert_eq!(b.faults("drop-interrupt"), [3], "{}", b.run);
     assert_eq!(b.run.code(), 0, "{}", b.run);
     assert_dmatest_ran(&b);
-    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
-    assert!(b.num(&["watchdog_recoveries"]) >= 1, "{}", b.run);
-    assert_eq!(b.num(&["errors_reported"]), 0, "{}", b.run);
+    assert_eq!(b.dmatest().failures, 0, "{}", b.run);
+    assert!(b.counter("watchdog_recoveries") >= 1, "{}", b.run);
+    assert_eq!(b.counter("errors_reported"), 0, "{}", b.run);
     b.assert_no_oops();
 }
 
@@ -219,12 +227,12 @@ fn a_fatal_dma_error_fails_the_transfer_it_hits() {
     let b = boot(test, Some(plan("dma-error-fatal")), 1, NO_KUNIT);
     assert_eq!(b.faults("dma-error"), [2], "{}", b.run);
     // The harness reports the failed transfer and ends the VM itself.
-    assert_eq!(b.run.code(), 1, "{}", b.run);
-    assert_eq!(b.result["status"], "fail", "{}", b.run);
+    assert_eq!(b.run.code(), i32::from(status::GUEST_FAIL), "{}", b.run);
+    assert!(!b.result.passed(), "{}", b.run);
     assert_dmatest_ran(&b);
-    assert!(b.num(&["dmatest", "failures"]) >= 1, "{}", b.run);
-    assert!(b.num(&["errors_reported"]) >= 1, "{}", b.run);
-    assert!(b.num(&["resets"]) >= 1, "{}", b.run);
+    assert!(b.dmatest().failures >= 1, "{}", b.run);
+    assert!(b.counter("errors_reported") >= 1, "{}", b.run);
+    assert!(b.counter("resets") >= 1, "{}", b.run);
     b.assert_no_oops();
 }
 
@@ -238,9 +246,9 @@ fn a_hung_channel_is_reset_and_the_transfer_retried() {
     assert_eq!(b.faults("hang"), [2], "{}", b.run);
     assert_eq!(b.run.code(), 0, "{}", b.run);
     assert_dmatest_ran(&b);
-    assert_eq!(b.num(&["dmatest", "failures"]), 0, "{}", b.run);
-    assert!(b.num(&["resets"]) >= 1, "{}", b.run);
-    assert!(b.num(&["retries"]) >= 1, "{}", b.run);
+    assert_eq!(b.dmatest().failures, 0, "{}", b.run);
+    assert!(b.counter("resets") >= 1, "{}", b.run);
+    assert!(b.counter("retries") >= 1, "{}", b.run);
     b.assert_no_oops();
 }
 
@@ -259,10 +267,10 @@ fn surprise_removal_fails_outstanding_transfers_and_the_vm_exits() {
     let b = boot(test, Some(plan), 1, NO_KUNIT);
     assert_eq!(b.faults("surprise-removal"), [5], "{}", b.run);
     // Ended by the harness through the debug-exit port: not a timeout.
-    assert_eq!(b.run.code(), 1, "{}", b.run);
-    assert_eq!(b.result["status"], "fail", "{}", b.run);
-    assert!(b.num(&["dmatest", "failures"]) >= 1, "{}", b.run);
-    assert!(b.num(&["errors_reported"]) >= 1, "{}", b.run);
+    assert_eq!(b.run.code(), i32::from(status::GUEST_FAIL), "{}", b.run);
+    assert!(!b.result.passed(), "{}", b.run);
+    assert!(b.dmatest().failures >= 1, "{}", b.run);
+    assert!(b.counter("errors_reported") >= 1, "{}", b.run);
     b.assert_no_oops();
 }
 
@@ -280,11 +288,34 @@ fn the_same_seed_gives_the_same_fault_log() {
     let plan = scratch.file("random.toml", RANDOM_DROPS.as_bytes());
     let first = boot(test, Some(plan.clone()), 42, NO_KUNIT);
     let second = boot(test, Some(plan), 42, NO_KUNIT);
-    let log = |b: &Boot| b.report["device"]["faults"].clone();
+    let log = |b: &Boot| b.report.as_ref().map(|r| r.device.faults.clone());
     assert!(!first.faults("drop-interrupt").is_empty(), "{}", first.run);
     assert_eq!(log(&first), log(&second), "{}\n{}", first.run, second.run);
     for b in [&first, &second] {
         assert_eq!(b.run.code(), 0, "{}", b.run);
         b.assert_no_oops();
     }
+}
+
+#[test]
+fn a_kernel_panic_ends_the_run_at_once_with_its_message() {
+    let test = "a_kernel_panic_ends_the_run_at_once_with_its_message";
+    if !kvm_usable(test) {
+        return;
+    }
+    let b = boot(test, None, 0, "dmalab.test_panic=1");
+    assert_eq!(b.run.code(), i32::from(status::LINUX_PANIC), "{}", b.run);
+    let message = "dmalab.test_panic=1: a panic on purpose";
+    assert!(
+        b.run
+            .stdout
+            .contains(&format!("Kernel panic - not syncing: {message}")),
+        "{}",
+        b.run
+    );
+    assert!(!b.result.passed(), "{}", b.run);
+    assert_eq!(b.result.error.as_deref(), Some(PANIC_ERROR), "{}", b.run);
+    // Exit 7 came through the debug-exit port: a panic that spun would
+    // have ended at --timeout with 73.
+    assert_eq!(b.result.panic.as_deref(), Some(message), "{}", b.run);
 }

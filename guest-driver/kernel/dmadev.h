@@ -156,12 +156,17 @@ enum dma_chan_error {
 	DMA_ERR_COMP_WRITE = 10,
 };
 
-/* TRACE_MARKER kinds (bits 31:24). */
+/* TRACE_MARKER kinds (bits 31:24; the host's decoder is
+ * device-model/src/trace/marker.rs). A routine's begin carries the IRP's
+ * tag; its end, the kind | DMA_MARK_END, carries its own guest time in
+ * microseconds (1 at least, 0xffff at most). */
 #define DMA_MARK_ISR 1
 #define DMA_MARK_DPC 2
 #define DMA_MARK_IRP 3
-#define DMA_MARK_WATCHDOG 4
+#define DMA_MARK_WATCHDOG 4 /* the timer DPC acts on the channel */
 #define DMA_MARK_START 5 /* StartIo begins an IRP: IRP start -> completion */
+#define DMA_MARK_START_IO 6
+#define DMA_MARK_END 0x80
 
 struct dma_desc {
 	uint64_t src; /* COPY: source; FILL: the 8-byte pattern */

@@ -56,6 +56,8 @@ pub enum Error {
     Gdb(#[source] crate::gdb::Error),
     #[error("cannot install the vCPU kick signal handler")]
     Signal(#[source] vmm_sys_util::errno::Error),
+    #[error("cannot set up the seccomp filters")]
+    Seccomp(#[source] crate::seccomp::Error),
     #[error("cannot start a vCPU thread")]
     Thread(#[source] std::io::Error),
     #[error("every vCPU thread ended without a report")]
@@ -107,6 +109,7 @@ impl Error {
             Error::Vm(e) if e.kvm_unavailable() => status::KVM_UNAVAILABLE,
             Error::Vm(_)
             | Error::Signal(_)
+            | Error::Seccomp(_)
             | Error::Thread(_)
             | Error::NoReport
             | Error::Dma(_)

@@ -19,7 +19,8 @@
 //! - `dma_device/`: the DMA controller of `device-model` in the VM: PCI
 //!   adapter, MSI-X delivery, ioeventfd doorbells, clocks, device thread,
 //!   control socket;
-//! - `report`: the result line, the run report and the exit summary.
+//! - `report`: the result line, the run report and the exit summary;
+//! - `seccomp/`: the per-thread system-call filters (`--no-seccomp`).
 //!
 //! The `dmalab` binary (`vmm/dmalab`) puts this crate and the campaign
 //! (`vmm/campaign`) under one command; what they share is
@@ -28,6 +29,7 @@
 pub mod boot;
 pub mod cli;
 pub mod console_ring;
+pub mod cpu_wait;
 pub mod devices;
 pub mod dma_device;
 pub mod error;
@@ -38,6 +40,7 @@ pub mod pause;
 pub mod regdump;
 pub mod report;
 pub mod run;
+pub mod seccomp;
 pub mod timings;
 pub mod vcpu;
 pub mod vcpu_kick;

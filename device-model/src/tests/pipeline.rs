@@ -413,7 +413,7 @@ fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
     let marker = list.iter().find(|e| e["cat"] == "driver").unwrap();
     assert_eq!(
         (marker["name"].as_str(), &marker["tid"]),
-        (Some("ISR entry"), &serde_json::json!(1))
+        (Some("ISR"), &serde_json::json!(1))
     );
 }
 

@@ -8,32 +8,34 @@
 //! event (`X`, "bursts") from the first burst's grant to the last one's
 //! end, with the number of bursts and bytes in `args` (the shared bus may
 //! have served other channels in between; a 64 KiB descriptor is 256
-//! bursts, and one event each made a 400-request trace 9.4 MB); a driver's `TRACE_MARKER` writes are
-//! named instants on the channel the marker names ("ISR entry", "DPC
-//! entry", "IRP start", "IRP completion", "watchdog"), and an IRP's start
-//! and completion also open and close an async span ("IRP tag", id
-//! `channel.tag`); everything else is an instant
+//! bursts, and one event each made a 400-request trace 9.4 MB). A driver's
+//! `TRACE_MARKER` writes (`marker.rs`) go on the channel they name: a
+//! routine's begin and end markers are a `B`/`E` pair ("ISR", "DpcForIsr",
+//! "timer DPC", "StartIo"; the end's `args.guest_us` is the routine's own
+//! time as the guest measured it, when kept), an IRP's start and
+//! completion an async span ("IRP tag", id `channel.tag`); markers that
+//! share a device cycle are drawn a tenth of a nanosecond apart in the
+//! order written (`args.cycle` keeps the exact cycle). Everything else is
+//! an instant
 //! (`i`) whose `args.detail` is the event's debug form. Timestamps are
 //! microseconds derived from device cycles and the clock: no wall clock.
 
 use serde_json::{json, Value};
 
+use super::marker::{self, Marker};
 use super::{EventKind, TraceEvent};
+
+/// How far apart, in µs, driver markers that share a device cycle are
+/// drawn: a tenth of a nanosecond, so that an ISR's begin and end (device
+/// time stands still while the guest runs, in instant and stepped timing)
+/// are a span in the order the guest wrote them, never past the next
+/// cycle at clocks up to 1 GHz (a hundred markers in one cycle stay within
+/// it; more pile up at its 99th step).
+const MARKER_STEP_US: f64 = 0.0001;
+const MARKER_STEPS_MAX: u32 = 99;
 
 fn micros(cycle: u64, clock_hz: u64) -> f64 {
     cycle as f64 * 1e6 / clock_hz.max(1) as f64
-}
-
-/// The name of a driver marker's kind (`TRACE_MARKER` bits 31:24).
-fn marker_name(value: u32) -> &'static str {
-    match value >> 24 {
-        1 => "ISR entry",
-        2 => "DPC entry",
-        3 => "IRP completion",
-        4 => "watchdog",
-        5 => "IRP start",
-        _ => "driver marker",
-    }
 }
 
 fn track(kind: &EventKind, channels: u8) -> u64 {
@@ -85,6 +87,8 @@ pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> Str
         );
     }
     let mut runs = vec![None::<BurstRun>; usize::from(channels)];
+    // The last driver marker's cycle and its step within that cycle.
+    let mut same_cycle = (u64::MAX, 0u32);
     for ev in events {
         let ts = micros(ev.cycle, clock_hz);
         let tid = track(&ev.kind, channels);
@@ -134,21 +138,38 @@ pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> Str
                 }
             }
             EventKind::DriverMarker { value } => {
-                out.push(json!({"ph": "i", "s": "t", "pid": 1,
-                    "tid": tid, "ts": ts, "cat": "driver", "name": marker_name(value),
-                    "args": {"value": format!("{value:#010x}"), "tag": value & 0xFFFF}}));
-                // IRP start -> IRP completion: an async span per IRP, keyed
-                // by channel and tag (one IRP at a time per channel).
-                let ph = match value >> 24 {
-                    5 => "b",
-                    3 => "e",
-                    _ => continue,
-                };
-                let id = format!("{}.{}", (value >> 16) & 0xFF, value & 0xFFFF);
-                out.push(
-                    json!({"ph": ph, "cat": "irp", "id": id, "pid": 1, "tid": tid,
-                    "ts": ts, "name": format!("IRP {}", value & 0xFFFF)}),
-                );
+                if ev.cycle == same_cycle.0 {
+                    same_cycle.1 = (same_cycle.1 + 1).min(MARKER_STEPS_MAX);
+                } else {
+                    same_cycle = (ev.cycle, 0);
+                }
+                let ts = ts + f64::from(same_cycle.1) * MARKER_STEP_US;
+                let arg = marker::argument(value);
+                out.push(match Marker::of(value) {
+                    Marker::Begin(r) => json!({"ph": "B", "cat": "driver", "pid": 1,
+                        "tid": tid, "ts": ts, "name": r.title(),
+                        "args": {"cycle": ev.cycle, "tag": arg}}),
+                    // The guest's own time, when the VMM kept it (0: left
+                    // out, so that instant and stepped traces stay the same
+                    // run to run).
+                    Marker::End(_) if arg != 0 => json!({"ph": "E", "pid": 1, "tid": tid,
+                        "ts": ts, "args": {"cycle": ev.cycle, "guest_us": arg}}),
+                    Marker::End(_) => json!({"ph": "E", "pid": 1, "tid": tid, "ts": ts,
+                        "args": {"cycle": ev.cycle}}),
+                    // IRP start -> IRP completion: an async span per IRP,
+                    // keyed by channel and tag (one IRP at a time per
+                    // channel).
+                    Marker::IrpStart | Marker::IrpComplete => {
+                        let start = Marker::of(value) == Marker::IrpStart;
+                        json!({"ph": if start { "b" } else { "e" }, "cat": "irp",
+                            "id": format!("{}.{arg}", marker::channel(value)),
+                            "pid": 1, "tid": tid, "ts": ts, "name": format!("IRP {arg}"),
+                            "args": {"cycle": ev.cycle}})
+                    }
+                    Marker::Other => json!({"ph": "i", "s": "t", "pid": 1, "tid": tid,
+                        "ts": ts, "cat": "driver", "name": "driver marker",
+                        "args": {"value": format!("{value:#010x}")}}),
+                });
             }
             kind => out.push(json!({"ph": "i", "s": "t", "pid": 1, "tid": tid, "ts": ts,
                 "name": kind.name(), "args": {"detail": format!("{kind:?}")}})),
@@ -339,11 +360,48 @@ mod tests {
         assert_eq!(irp[0]["name"], "IRP 7");
         assert_eq!(irp[0]["tid"], 3);
         assert_eq!(irp[1]["ts"], 0.4);
-        let names: Vec<&Value> = list
+        let isr: Vec<&Value> = list.iter().filter(|e| e["cat"] == "driver").collect();
+        assert_eq!(
+            (&isr[0]["name"], &isr[0]["ph"]),
+            (&json!("ISR"), &json!("B"))
+        );
+    }
+
+    #[test]
+    fn routines_are_begin_end_pairs_spread_within_their_cycle() {
+        let marker = |cycle, value: u32| TraceEvent {
+            cycle,
+            kind: EventKind::DriverMarker { value },
+        };
+        // Instant timing: ISR, its end (12 µs of guest time), the DPC, an
+        // IRP completion inside it and the DPC's end, all at cycle 1000.
+        let ev = [
+            marker(1000, 0x0101_0007),
+            marker(1000, 0x8101_000c),
+            marker(1000, 0x0201_0007),
+            marker(1000, 0x0301_0007),
+            marker(1000, 0x8201_0000),
+        ];
+        let v: Value = serde_json::from_str(&to_chrome_json(&ev, 4, 1_000_000_000)).unwrap();
+        let list: Vec<&Value> = v["traceEvents"]
+            .as_array()
+            .unwrap()
             .iter()
-            .filter(|e| e["cat"] == "driver")
-            .map(|e| &e["name"])
+            .filter(|e| e["ph"] != "M")
             .collect();
-        assert_eq!(names, ["IRP start", "ISR entry", "IRP completion"]);
+        let phases: Vec<&str> = list.iter().map(|e| e["ph"].as_str().unwrap()).collect();
+        assert_eq!(phases, ["B", "E", "B", "e", "E"]);
+        assert_eq!(
+            (&list[0]["name"], &list[2]["name"]),
+            (&json!("ISR"), &json!("DpcForIsr"))
+        );
+        assert!(list
+            .iter()
+            .all(|e| e["tid"] == 2 && e["args"]["cycle"] == 1000));
+        let ts: Vec<f64> = list.iter().map(|e| e["ts"].as_f64().unwrap()).collect();
+        assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+        assert!(ts[4] < 1.001, "within the cycle: {ts:?}");
+        assert_eq!(list[1]["args"]["guest_us"], 12);
+        assert!(list[4]["args"].get("guest_us").is_none(), "left out: 0");
     }
 }

@@ -5,11 +5,13 @@
 //! so the hot path never allocates. Every event is first counted in
 //! [`Counters`], which a full or disabled buffer never affects.
 //! `event.rs` holds the event types, `counters.rs` the exact counters,
-//! `chrome.rs` the Chrome trace-event JSON writer.
+//! `chrome.rs` the Chrome trace-event JSON writer, `marker.rs` the
+//! driver's `TRACE_MARKER` values.
 
 pub mod chrome;
 mod counters;
 mod event;
+pub mod marker;
 
 pub use counters::Counters;
 pub use event::{AccessError, DropReason, EventKind, Space, TraceEvent};

@@ -161,6 +161,7 @@ struct dmadrv_chan {
 	KTIMER watchdog;
 	KDPC watchdog_dpc;
 	bool watchdog_armed;
+	bool watchdog_marked; /* this run of the timer DPC wrote its marker */
 	bool starting_from_dpc;
 	/* The IRP the channel holds, and its progress. */
 	PIRP irp;
@@ -256,6 +257,9 @@ NTSTATUS dmadrv_dead_status(const struct dmadrv *d);
  * bound is reached (x->lock held). */
 void dmadrv_retry_or_fail(struct dmadrv_chan *x, NTSTATUS status);
 void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind);
+/* The kernel's dispatch trace hook (markers=1): the end markers of the
+ * ISR, DpcForIsr and timer DPC, and StartIo's begin and end. */
+WDM_TRACE_CALLBACK dmadrv_trace;
 
 /* isr_dpc.c */
 KMESSAGE_SERVICE_ROUTINE dmadrv_isr;

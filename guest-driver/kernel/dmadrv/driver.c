@@ -201,6 +201,7 @@ static void dmadrv_unload(PDRIVER_OBJECT DriverObject)
 	IRQL_REQUIRES(PASSIVE_LEVEL);
 	(void)DriverObject;
 	/* 1. No interrupt, no ISR, the hardware stopped. */
+	WdmSetTraceCallback(NULL, NULL);
 	if (d->msi) {
 		for (i = 0; i < d->dev.nvec; i++)
 			dmadev_msix_mask(&d->dev, i, true);
@@ -277,6 +278,8 @@ static NTSTATUS dmadrv_driver_entry(PDRIVER_OBJECT DriverObject,
 	st = dmadrv_start_device(d);
 	if (!NT_SUCCESS(st))
 		goto undo;
+	if (d->params.markers)
+		WdmSetTraceCallback(dmadrv_trace, d);
 	for (i = 0; i < d->channels; i++)
 		d->chan[i]->dev->Flags &= ~DO_DEVICE_INITIALIZING;
 	return STATUS_SUCCESS;

@@ -34,7 +34,52 @@
 void dmadrv_marker(struct dmadrv_chan *x, unsigned int kind)
 {
 	IRQL_REQUIRES(DISPATCH_LEVEL);
+	if (kind == DMA_MARK_WATCHDOG)
+		x->watchdog_marked = true;
 	dmadev_marker(&x->drv->dev, kind, x->index, (unsigned int)x->tag);
+}
+
+/* The routines mark their own begin (after the IRP's tag is known);
+ * the kernel's dispatch calls this around them, so it writes the ends,
+ * with the time the kernel measured, and StartIo's begin. The timer DPC
+ * ends with a marker only when it acted (a periodic look that finds
+ * nothing to do stays out of the trace: when it runs is host time). */
+void dmadrv_trace(PVOID Context, WDM_TRACE_ROUTINE Routine, BOOLEAN End,
+		  PVOID Object, ULONG Id, ULONG OwnUs)
+{
+	struct dmadrv *d = Context;
+	/* Whole µs, at least 1 (0 is "left out" to the host). */
+	unsigned int i, kind = 0, us = OwnUs < 0xffff ? OwnUs + !OwnUs : 0xffff;
+	struct dmadrv_chan *x = NULL;
+
+	for (i = 0; i < d->channels && !x; i++) {
+		struct dmadrv_chan *c = d->chan[i];
+
+		if (!c)
+			continue;
+		if (Routine == WdmTraceIsr && Id == i)
+			kind = DMA_MARK_ISR;
+		else if (Routine == WdmTraceDpc && Object == &c->dev->Dpc)
+			kind = DMA_MARK_DPC;
+		else if (Routine == WdmTraceDpc && Object == &c->watchdog_dpc &&
+			 c->watchdog_marked)
+			kind = DMA_MARK_WATCHDOG;
+		else if (Routine == WdmTraceStartIo && Object == c->dev)
+			kind = DMA_MARK_START_IO;
+		else
+			continue;
+		x = c;
+	}
+	if (!x)
+		return;
+	if (!End) {
+		if (kind == DMA_MARK_START_IO)
+			dmadev_marker(&d->dev, kind, x->index, 0);
+		return;
+	}
+	if (kind == DMA_MARK_WATCHDOG)
+		x->watchdog_marked = false;
+	dmadev_marker(&d->dev, kind | DMA_MARK_END, x->index, us);
 }
 
 /* Byte k of the result is byte (k + s) % 8 of p. */

@@ -189,6 +189,22 @@ extern uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
  */
 extern uint64_t wdm_isr_check_cycles, wdm_dpc_check_cycles;
 void wdm_isr_timed(ULONG MessageId, uint64_t dt, uint64_t stolen_ns);
+
+/* The dispatch trace hook (WdmSetTraceCallback), NULL when off. */
+extern WDM_TRACE_CALLBACK *wdm_trace_callback;
+extern PVOID wdm_trace_context;
+static inline void wdm_trace(WDM_TRACE_ROUTINE r, BOOLEAN end, PVOID obj,
+			     ULONG id, uint64_t dt, uint64_t stolen_ns)
+{
+	uint64_t us, stolen_us = stolen_ns / 1000;
+
+	if (__builtin_expect(!wdm_trace_callback, 1))
+		return;
+	us = end ? tsc_to_us(dt) : 0;
+	us = us > stolen_us ? us - stolen_us : 0;
+	wdm_trace_callback(wdm_trace_context, r, end, obj, id,
+			   (ULONG)(us < 0xffffffff ? us : 0xffffffff));
+}
 void wdm_dpc_timed(uint64_t dt, uint64_t stolen_ns);
 uint64_t wdm_violation_total(void);
 bool wdm_verifier_strict(void);

@@ -54,6 +54,7 @@ static void message_isr(struct trap_frame *f, void *ctx)
 	prev = wdm_enter(c, in->Name);
 	c->irql = in->Irql;
 	cpu = wdm_cpu_index(); /* the load wdm_cpu() made */
+	wdm_trace(WdmTraceIsr, FALSE, in, in->MessageId, 0, 0);
 	steal0 = steal_ns_own(cpu); /* steal brackets the stamps: verifier.c */
 	t0 = rdtsc();
 	wdm_lock_acquire(c, in->ActualLock, "interrupt dispatch");
@@ -70,6 +71,7 @@ static void message_isr(struct trap_frame *f, void *ctx)
 		isr_false_count++;
 	dt = rdtsc() - t0;
 	stolen = steal_ns_own(cpu) - steal0;
+	wdm_trace(WdmTraceIsr, TRUE, in, in->MessageId, dt, stolen);
 	if (c->locks_held != locks)
 		wdm_violation(WDM_V_SPINLOCK, "ISR returned holding %u spin lock(s)",
 			      c->locks_held - locks);

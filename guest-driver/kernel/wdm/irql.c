@@ -40,17 +40,30 @@
 #include "wdm/internal.h"
 
 struct wdm_cpu wdm_cpus[MAX_CPUS];
+WDM_TRACE_CALLBACK *wdm_trace_callback;
+PVOID wdm_trace_context;
+
+void WdmSetTraceCallback(WDM_TRACE_CALLBACK *Callback, PVOID Context)
+{
+	wdm_trace_callback = NULL; /* never the new routine with the old context */
+	wdm_trace_context = Context;
+	wdm_trace_callback = Callback;
+}
 
 static void run_dpc(struct wdm_cpu *c, PKDPC d, PVOID a1, PVOID a2)
 {
 	const char *prev = wdm_enter(c, d->Name);
 	uint32_t locks = c->locks_held;
 	unsigned int cpu = wdm_cpu_index();
-	uint64_t steal0 = steal_ns_own(cpu), t0 = rdtsc(), stolen, dt;
+	uint64_t steal0, t0, stolen, dt;
 
+	wdm_trace(WdmTraceDpc, FALSE, d, 0, 0, 0);
+	steal0 = steal_ns_own(cpu);
+	t0 = rdtsc();
 	d->DeferredRoutine(d, d->DeferredContext, a1, a2);
 	dt = rdtsc() - t0;
 	stolen = steal_ns_own(cpu) - steal0; /* brackets the stamps: verifier.c */
+	wdm_trace(WdmTraceDpc, TRUE, d, 0, dt, stolen);
 	wdm_stats.dpcs_run++;
 	c->dpcs_run++;
 	if (__builtin_expect(dt > wdm_dpc_check_cycles, 0))

@@ -269,6 +269,22 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason,
 /* 100 ns units since boot, from the tick. */
 void KeQuerySystemTime(PLARGE_INTEGER CurrentTime);
 
+/* The dispatch trace hook (this kernel's slice of ETW's kernel events):
+ * called around every ISR, DPC and DriverStartIo the kernel dispatches,
+ * at the routine's IRQL, with End FALSE before it and TRUE after it.
+ * Object is the KINTERRUPT (Id = its MessageId), the KDPC or the
+ * DEVICE_OBJECT; OwnUs, at the end, is the routine's own time measured
+ * with the TSC, steal time left out (0 at the begin). NULL turns it off. */
+typedef enum _WDM_TRACE_ROUTINE {
+	WdmTraceIsr,
+	WdmTraceDpc,
+	WdmTraceStartIo,
+} WDM_TRACE_ROUTINE;
+typedef void WDM_TRACE_CALLBACK(PVOID Context, WDM_TRACE_ROUTINE Routine,
+				BOOLEAN End, PVOID Object, ULONG Id,
+				ULONG OwnUs);
+void WdmSetTraceCallback(WDM_TRACE_CALLBACK *Callback, PVOID Context);
+
 /* The I/O manager, interrupts, IOCTL codes, drivers. */
 #include "wdm/wdm_io.h"
 

@@ -17,24 +17,34 @@
  *     KUnit totals and the driver's counters (docs/boot-protocol.md,
  *     "Serial conventions"), and
  *  5. ends the VM by writing the status to the debug-exit port 0xF4:
- *     0 when everything passed, 1 otherwise.
+ *     DMALAB_EXIT_PASS (0) when everything passed, DMALAB_EXIT_FAIL (1)
+ *     otherwise.
  *
  * It never returns to the boot, so the KUnit executor does not run the
  * suites a second time and the boot never reaches "No working init found".
  * With dmalab.harness=0 it does nothing and the boot goes on (a full
  * system with an initramfs).
  *
+ * A kernel panic ends the VM at once, harness or not: a panic notifier,
+ * registered from an early initcall, prints a DMALAB-RESULT line with
+ * "error":"kernel panic" and the panic message, flushes the console and
+ * writes DMALAB_EXIT_PANIC (7) to the debug-exit port. Without it the
+ * panicking kernel would spin until the VMM's --timeout. The image is built
+ * with CONFIG_PANIC_ON_OOPS, so an oops ends the run the same way.
+ *
  * Command-line parameters (all optional):
  *   dmalab.harness=0|1       run the harness (1)
  *   dmalab.iterations=N      dmatest transfers per thread (8; 0 starts
  *                            none, then pass dmalab.channels=0 too)
  *   dmalab.threads=N         dmatest threads per channel (1)
- *   dmalab.buf_size=BYTES    dmatest buffer size (1024); every byte is
+ *   dmalab.buf_size=BYTES    dmatest buffer size (256); every byte is
  *                            filled and checked by the CPU, the cost on
  *                            an emulated ring 0
  *   dmalab.channels=N        channels dmatest must have tested to pass (4)
  *   dmalab.kunit=GLOB        suites to run, by name ("*"; "" runs none)
  *   dmalab.timeout_ms=MS     how long dmatest may take in all (60000)
+ *   dmalab.test_panic=1      panic on purpose as the harness starts (a
+ *                            test of the panic exit)
  * With "quiet" on the command line only errors and the result line reach
  * the console.
  *
@@ -42,6 +52,7 @@
  * .noverify, ...) apply as documented in Documentation/driver-api/dmaengine/
  * dmatest.rst.
  */
+#include <linux/console.h>
 #include <linux/device/driver.h>
 #include <linux/dmatest.h>
 #include <linux/glob.h>
@@ -50,6 +61,8 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
+#include <linux/notifier.h>
+#include <linux/panic_notifier.h>
 #include <linux/printk.h>
 #include <linux/reboot.h>
 #include <linux/seq_buf.h>
@@ -76,9 +89,14 @@ static unsigned int threads = 1;
 module_param(threads, uint, 0444);
 MODULE_PARM_DESC(threads, "dmatest threads per channel (default 1)");
 
-static unsigned int buf_size = 1024;
+/*
+ * Lengths 1..256 at random offsets, every byte around them checked; each
+ * byte costs ~30 emulated instructions to fill and check where ring 0 is
+ * emulated, so 1024 made dmatest the largest item of a run's profile.
+ */
+static unsigned int buf_size = 256;
 module_param(buf_size, uint, 0444);
-MODULE_PARM_DESC(buf_size, "dmatest buffer size in bytes (default 1024)");
+MODULE_PARM_DESC(buf_size, "dmatest buffer size in bytes (default 256)");
 
 static unsigned int channels = 4;
 module_param(channels, uint, 0444);
@@ -92,8 +110,16 @@ static unsigned int timeout_ms = 60000;
 module_param(timeout_ms, uint, 0444);
 MODULE_PARM_DESC(timeout_ms, "Time dmatest may take in all (default 60000)");
 
+static bool test_panic;
+module_param(test_panic, bool, 0444);
+MODULE_PARM_DESC(test_panic, "Panic on purpose as the harness starts (default 0)");
+
 /* The debug-exit port of the dmalab VMM: the byte written is the status. */
 #define DMALAB_EXIT_PORT	0xf4
+/* Statuses (vmm/protocol/src/status.rs): all passed, a test failed, panic. */
+#define DMALAB_EXIT_PASS	0
+#define DMALAB_EXIT_FAIL	1
+#define DMALAB_EXIT_PANIC	7
 /* printk's limit for one record is a little under 1024 bytes. */
 #define DMALAB_RESULT_MAX	960
 #define RESULT_START		"DMALAB-RESULT {\"scenario\":\"linux\""
@@ -266,6 +292,63 @@ static int add_driver_counters(struct seq_buf *json)
 
 /* Static, so that no allocation failure can cost the result line. */
 static char result_line[DMALAB_RESULT_MAX] __initdata;
+/* Not __initdata: a panic may come after the init sections were freed. */
+static char panic_line[DMALAB_RESULT_MAX];
+
+/* Appends @msg as the body of a JSON string, cut short to fit the line. */
+static void json_string_body(struct seq_buf *json, const char *msg)
+{
+	/* Room for the longest escape and the closing "}. */
+	const size_t reserve = 8;
+
+	for (; *msg && seq_buf_used(json) + reserve < json->size; msg++) {
+		unsigned char c = *msg;
+
+		if (c == '"' || c == '\\')
+			seq_buf_printf(json, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			seq_buf_printf(json, "\\u%04x", c);
+		else
+			seq_buf_putc(json, c);
+	}
+}
+
+/*
+ * Panic notifier: the result line with the panic message, then the exit
+ * port. panic() printed "Kernel panic - not syncing: <msg>" just before;
+ * the console is flushed so that line and this one are out before the VM
+ * ends. Runs once, on the panicking CPU, with the other CPUs stopped.
+ */
+static int dmalab_panic_exit(struct notifier_block *nb, unsigned long event,
+			     void *msg)
+{
+	struct seq_buf json;
+
+	seq_buf_init(&json, panic_line, sizeof(panic_line));
+	seq_buf_puts(&json, RESULT_START ",\"status\":\"fail\"");
+	seq_buf_puts(&json, ",\"error\":\"kernel panic\",\"panic\":\"");
+	json_string_body(&json, msg ? msg : "");
+	seq_buf_puts(&json, "\"}");
+
+	console_verbose();
+	pr_emerg("%.*s\n", (int)seq_buf_used(&json), panic_line);
+	console_flush_on_panic(CONSOLE_FLUSH_PENDING);
+	outb(DMALAB_EXIT_PANIC, DMALAB_EXIT_PORT);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block dmalab_panic_nb = {
+	.notifier_call = dmalab_panic_exit,
+	/* Before other notifiers, which might not return. */
+	.priority = INT_MAX,
+};
+
+static int __init dmalab_panic_exit_init(void)
+{
+	atomic_notifier_chain_register(&panic_notifier_list, &dmalab_panic_nb);
+	return 0;
+}
+early_initcall(dmalab_panic_exit_init);
 
 static int __init dmalab_harness_run(void)
 {
@@ -277,6 +360,9 @@ static int __init dmalab_harness_run(void)
 		pr_info(HARNESS "off (dmalab.harness=0), the boot goes on\n");
 		return 0;
 	}
+
+	if (test_panic)
+		panic("dmalab.test_panic=1: a panic on purpose");
 
 	wait_for_device_probe();
 
@@ -298,7 +384,7 @@ static int __init dmalab_harness_run(void)
 		seq_buf_puts(&json, ",\"error\":\"result line too long\"}");
 		pass = false;
 	}
-	status = pass ? 0 : 1;
+	status = pass ? DMALAB_EXIT_PASS : DMALAB_EXIT_FAIL;
 	/*
 	 * One record, no prefix: the whole line reaches the console at once,
 	 * and also with "quiet" or "loglevel=" on the command line.

@@ -184,7 +184,9 @@ fn spawn_and_wait(exe: &Path, scenario: &Scenario, files: &Files) -> std::io::Re
         .stdout(File::create(&files.console)?)
         .stderr(File::create(&files.stderr)?)
         .spawn()?;
-    let limit = Duration::from_secs_f64(scenario.timeout) + GRACE;
+    // The child may extend its timeout by as much again for the time its
+    // threads waited for a host CPU (docs/vmm.md, `--timeout`).
+    let limit = Duration::from_secs_f64(2.0 * scenario.timeout) + GRACE;
     let deadline = Instant::now() + limit;
     let exit = loop {
         if let Some(status) = child.try_wait()? {

@@ -8,6 +8,8 @@
 //!   back by the campaign's oracle and the tests;
 //! - [`result`]: the guest's `DMALAB-RESULT {json}` line and the names of
 //!   its fields (checked against the guest's C source by a test);
+//! - [`linux`]: the Linux guest harness's result line, typed, and the
+//!   names of its fields (checked against its C source the same way);
 //! - [`control`]: the control socket's requests and replies;
 //! - [`symbols`]: a guest ELF's function symbols, to name a RIP as
 //!   `function+offset` (the VMM's exception and register-dump lines, the
@@ -21,6 +23,7 @@
 
 pub mod control;
 pub mod kvm_skip;
+pub mod linux;
 pub mod report;
 pub mod result;
 pub mod status;

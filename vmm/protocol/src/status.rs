@@ -9,6 +9,11 @@ pub const PASS: u8 = 0;
 pub const GUEST_FAIL: u8 = 1;
 /// A guest kernel exception (the guest prints an `EXCEPTION` line).
 pub const GUEST_EXCEPTION: u8 = 3;
+/// The Linux guest's kernel panicked: the harness's panic notifier printed
+/// a `DMALAB-RESULT` line with the message and wrote this status
+/// (`guest-driver/linux/harness/dmalab_harness.c`). The dmalab guest uses
+/// 4–6 for statuses of its own.
+pub const LINUX_PANIC: u8 = 7;
 /// Highest status a guest can ask for.
 pub const GUEST_MAX: u8 = 63;
 /// Bad arguments, memory size, missing or non-ELF kernel, bad plan or
@@ -41,6 +46,7 @@ pub fn failure(code: i32) -> Option<&'static str> {
     };
     Some(match code {
         GUEST_EXCEPTION => "guest exception",
+        LINUX_PANIC => "Linux guest kernel panic",
         USAGE => "dmalab rejected the run's arguments",
         KVM_UNAVAILABLE => "KVM unavailable",
         INTERNAL => "VMM internal error",
@@ -57,7 +63,7 @@ mod tests {
 
     #[test]
     fn vmm_statuses_are_failures_and_guest_statuses_are_not() {
-        for code in [3, 64, 69, 70, 71, 72, 73, -1, 300] {
+        for code in [3, 7, 64, 69, 70, 71, 72, 73, -1, 300] {
             assert!(failure(code).is_some(), "{code}");
         }
         for code in [0, 1, 4, 5, 63] {

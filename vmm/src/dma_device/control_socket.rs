@@ -141,7 +141,10 @@ fn answer(dma: &Dma, pause: &PauseGate, request: Request) -> Result<Answer, Stri
             Answer::Registers(registers(&st, dma.channels))
         }
         Request::Inject { effect, channel } => inject(&mut st, dma.channels, effect, channel)?,
-        Request::Trace { action, file } => trace(&mut st, action, file.as_deref())?,
+        Request::Trace { action, file } => {
+            let guest_times = dma.clock.mode() == TimingMode::Realtime;
+            trace(&mut st, action, file.as_deref(), guest_times)?
+        }
         Request::Pause | Request::Resume | Request::Vcpu { .. } => unreachable!("answered above"),
     };
     Ok(answer)
@@ -267,7 +270,12 @@ fn inject(
     Ok(Answer::Injected { rule })
 }
 
-fn trace(st: &mut DeviceState, action: TraceAction, file: Option<&Path>) -> Result<Answer, String> {
+fn trace(
+    st: &mut DeviceState,
+    action: TraceAction,
+    file: Option<&Path>,
+    guest_times: bool,
+) -> Result<Answer, String> {
     st.drain();
     match (action, file) {
         (TraceAction::Start, _) => {
@@ -276,10 +284,13 @@ fn trace(st: &mut DeviceState, action: TraceAction, file: Option<&Path>) -> Resu
         }
         (TraceAction::Stop, None) => Err("trace stop needs a FILE".into()),
         (TraceAction::Stop, Some(path)) => {
-            let events = st
+            let mut events = st
                 .recording
                 .take()
                 .ok_or("no trace recording (send 'trace start' first)")?;
+            if !guest_times {
+                super::device_state::without_guest_times(&mut events);
+            }
             std::fs::write(path, st.model.chrome_json(&events))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             Ok(Answer::Done)

@@ -53,6 +53,7 @@ impl DeviceState {
     pub fn drain(&mut self) {
         self.model.drain_trace(&mut self.scratch);
         let host_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let clock_hz = self.model.config().timing.clock_hz;
         for e in &self.scratch {
             self.tally.log(e);
             match e.kind {
@@ -83,7 +84,7 @@ impl DeviceState {
                 _ => {}
             }
             if self.watch.watchers > 0 {
-                if let Some(ev) = watch::event(e, host_us) {
+                if let Some(ev) = watch::event(e, clock_hz, host_us) {
                     self.watch.push(ev);
                 }
             }
@@ -112,11 +113,20 @@ impl DeviceState {
         self.model.trace_lost() + self.kept_lost
     }
 
-    /// The trace kept for `--trace`, rendered as Chrome trace JSON.
+    /// The trace kept for `--trace`, rendered as Chrome trace JSON, with
+    /// the guest's own routine times when `guest_times` (realtime timing:
+    /// `without_guest_times`).
     /// In realtime mode the trace's `metadata.realtime_lateness` carries the
     /// lateness per event kind, as in the run report.
-    pub fn chrome_json(&self) -> Option<String> {
-        let json = self.model.chrome_json(self.kept.as_ref()?);
+    pub fn chrome_json(&self, guest_times: bool) -> Option<String> {
+        let kept = self.kept.as_ref()?;
+        let json = if guest_times {
+            self.model.chrome_json(kept)
+        } else {
+            let mut events = kept.clone();
+            without_guest_times(&mut events);
+            self.model.chrome_json(&events)
+        };
         let lateness = self.lateness.summaries();
         if lateness.is_empty() {
             return Some(json);
@@ -126,5 +136,23 @@ impl DeviceState {
         };
         value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
         Some(value.to_string())
+    }
+}
+
+/// Clears the guest's own time from the driver's routine end markers.
+///
+/// The guest measures it with its TSC, which on KVM is host time: no two
+/// runs read the same values, whatever the timing mode. Instant and
+/// stepped traces are the same bytes run to run (their stamps are device
+/// cycles, and device time moves only with the guest's register accesses
+/// or the stepper), so they leave it out; the live watch stream keeps it.
+pub fn without_guest_times(events: &mut [TraceEvent]) {
+    use device_model::trace::marker::Marker;
+    for e in events {
+        if let EventKind::DriverMarker { value } = &mut e.kind {
+            if matches!(Marker::of(*value), Marker::End(_)) {
+                *value &= !u32::from(u16::MAX);
+            }
+        }
     }
 }

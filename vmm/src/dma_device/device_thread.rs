@@ -126,11 +126,15 @@ impl DeviceLoop {
             return;
         };
         let mut chunk = [0u8; 512];
+        // The peer is done sending (`echo status | socat - UNIX-CONNECT:…`
+        // half-closes right after its request): the lines it sent are still
+        // answered, then the connection is closed.
+        let mut eof = false;
         let mut closed = false;
         loop {
             match client.stream.read(&mut chunk) {
                 Ok(0) => {
-                    closed = true;
+                    eof = true;
                     break;
                 }
                 Ok(n) => client.buf.extend_from_slice(&chunk[..n]),
@@ -180,7 +184,7 @@ impl DeviceLoop {
             }
             closed = true;
         }
-        if closed {
+        if closed || eof {
             self.close(id, ops);
         }
     }
@@ -430,6 +434,8 @@ fn set_fifo(priority: u8) -> std::io::Result<()> {
 }
 
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    crate::cpu_wait::count_this_thread();
+    crate::seccomp::enter(crate::seccomp::Thread::Device);
     while !stopped.load(Ordering::Acquire) {
         if let Err(e) = manager.run_with_timeout(-1) {
             log::error!("device thread: event loop failed: {e}");

@@ -92,6 +92,11 @@ const SLICE_BYTES: u64 = 1 << 20;
 /// fall due rather than leaving it to the timer (`Dma::spin_due`).
 const SPIN_NS: u64 = 5_000;
 
+/// A vCPU access this long or longer is reported to the guest as stolen
+/// time (`Dma::access`): well above a plain exit's ~10 µs, so that the
+/// usual access costs no steal-time update.
+const HELD_FROM: Duration = Duration::from_micros(100);
+
 /// Model events per slice: two per burst of `burst_bytes`, bounded.
 fn slice_events(burst_bytes: u32) -> u64 {
     (2 * SLICE_BYTES / u64::from(burst_bytes.max(1))).clamp(16, 1 << 13)
@@ -212,15 +217,29 @@ impl Dma {
 
     /// One vCPU access (register or config) under the device lock, with
     /// the clock handled as the timing mode says.
+    ///
+    /// An access that kept its vCPU out of the guest for `HELD_FROM` or
+    /// more — waiting for the lock, catching the device up to host time,
+    /// running it to idle — reports that span to the guest as stolen time
+    /// (`pause::note_held`), as a stepped wait does: it is the VMM's work
+    /// on the device's timeline (an interrupt storm's messages, a large
+    /// copy), not time the guest's code ran, so a driver's verifier must
+    /// not charge it to the routine that made the access.
     pub fn access<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        let start = Instant::now();
         let mut st = self.lock();
-        match self.clock.mode() {
+        let mode = self.clock.mode();
+        match mode {
             TimingMode::Realtime => st = self.catch_up(st),
             TimingMode::Stepped => st = self.wait_idle(st),
             TimingMode::Instant => {}
         }
         let r = f(&mut st.model);
         self.settle_sliced(st);
+        let held = start.elapsed();
+        if mode != TimingMode::Stepped && held >= HELD_FROM {
+            crate::pause::note_held(held);
+        }
         r
     }
 

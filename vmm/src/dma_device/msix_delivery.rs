@@ -2,8 +2,8 @@
 //!
 //! Slot *i* (MSI-X table entry *i*, or slot 0 for the single MSI message)
 //! is KVM GSI `24 + i`, with an irqfd registered on it once at start-up.
-//! `signal` is one eventfd write: no lock, no ioctl, so it is safe to call
-//! from inside the device lock on any thread (a vCPU in its MMIO exit, the
+//! `signal` is one eventfd write: no ioctl, so it is cheap to call from
+//! inside the device lock on any thread (a vCPU in its MMIO exit, the
 //! device thread).
 //!
 //! Routing: `KVM_SET_GSI_ROUTING` replaces KVM's whole table, so the table
@@ -17,16 +17,27 @@
 //! its PBA and signals them after the unmask, always after it reported the
 //! new route (`route_changed` comes before the first `signal` with it).
 //!
-//! `route_changed` runs inside the device lock (it is called by the model).
-//! The ioctl it makes takes no lock of ours and waits for nothing a vCPU
-//! holds in user space: KVM serialises routing updates with its own
-//! `irq_lock` and an SRCU grace period on `irq_srcu`, whose readers are
-//! interrupt injections, never a vCPU stopped in user space. So updating
-//! there is safe, and keeps the order "route, then signal" without a queue.
-//! The message's destination APIC ID (address bits 19:12) goes to KVM as
-//! given, so the interrupt reaches the vCPU the guest programmed.
+//! **The routing ioctl runs outside the device lock.** `KVM_SET_GSI_ROUTING`
+//! waits for an SRCU grace period of KVM's `irq_srcu` (measured here:
+//! see `docs/hardening.md`), far longer than a register access. So
+//! `route_changed` (called by the model, under the device lock) only
+//! records the new table in [`Routing`] and marks it pending; the vCPU
+//! that made the register or config access installs it with
+//! [`Routing::flush`] once the device lock is released (`pci_adapter.rs`).
+//! The order "route, then signal" still holds: `signal` installs a pending
+//! table itself before its eventfd write (under the device lock, only when
+//! a route change and a message fall in the same hold: an unmask that
+//! releases a pending message). `Routing`'s own mutex makes concurrent
+//! installs of the same table harmless: the last table reported is the
+//! one KVM ends up with, and every message is written after it.
+//! The ioctl takes no lock of ours and waits for nothing a vCPU holds in
+//! user space (KVM serialises routing updates with its `irq_lock`; the
+//! SRCU readers are interrupt injections, never a vCPU stopped in user
+//! space). The message's destination APIC ID (address bits 19:12) goes to
+//! KVM as given, so the interrupt reaches the vCPU the guest programmed.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use device_model::regs::{hi32, lo32};
 use device_model::{InterruptSink, MsiMessage};
@@ -61,18 +72,83 @@ pub enum Error {
 pub struct SignalCounts {
     /// Messages signalled per slot.
     pub per_slot: Vec<u64>,
-    /// Route updates made.
+    /// Route changes the model reported.
     pub route_updates: u64,
-    /// Route updates KVM refused (logged).
-    pub route_failures: u64,
+}
+
+/// The routing table KVM should have, and whether it still has to be
+/// installed. Shared by the sink (inside the model, under the device lock)
+/// and the vCPU access paths (outside it).
+#[derive(Debug)]
+pub struct Routing {
+    vm: Arc<VmFd>,
+    routes: Mutex<Vec<Option<MsiMessage>>>,
+    pending: AtomicBool,
+    installs: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Routing {
+    /// Installs the latest table if a change is pending. Call it without
+    /// the device lock (it may wait for KVM's grace period).
+    pub fn flush(&self) {
+        if !self.pending.load(Ordering::Acquire) {
+            return;
+        }
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have installed it while we waited.
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        match self.install(&routes) {
+            Ok(()) => {
+                self.installs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                log::warn!("cannot route MSI slots ({:x?}): {e}", *routes);
+            }
+        }
+    }
+
+    fn install(&self, routes: &[Option<MsiMessage>]) -> Result<(), Error> {
+        let table = routing_table(routes)?;
+        self.vm.set_gsi_routing(&table).map_err(Error::Routing)
+    }
+
+    fn set(&self, slot: usize, route: Option<MsiMessage>) -> bool {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = routes.get_mut(slot) else {
+            return false;
+        };
+        *entry = route;
+        self.pending.store(true, Ordering::Release);
+        true
+    }
+
+    /// The current route of each slot.
+    pub fn routes(&self) -> Vec<Option<MsiMessage>> {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Tables installed since start-up (the first included), and installs
+    /// KVM refused.
+    pub fn installs(&self) -> (u64, u64) {
+        (
+            self.installs.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The device's interrupt sink: irqfds + GSI routes.
 #[derive(Debug)]
 pub struct IrqRoutes {
-    vm: Arc<VmFd>,
     irqfds: Vec<EventFd>,
-    routes: Vec<Option<MsiMessage>>,
+    routing: Arc<Routing>,
     counts: SignalCounts,
 }
 
@@ -87,17 +163,22 @@ impl IrqRoutes {
                 .map_err(|e| Error::Irqfd(gsi, e))?;
             irqfds.push(fd);
         }
-        let routes = IrqRoutes {
+        let routing = Arc::new(Routing {
             vm,
+            routes: Mutex::new(vec![None; usize::from(slots)]),
+            pending: AtomicBool::new(false),
+            installs: AtomicU64::new(1),
+            failures: AtomicU64::new(0),
+        });
+        routing.install(&routing.routes())?;
+        Ok(IrqRoutes {
             irqfds,
-            routes: vec![None; usize::from(slots)],
+            routing,
             counts: SignalCounts {
                 per_slot: vec![0; usize::from(slots)],
                 ..SignalCounts::default()
             },
-        };
-        routes.install()?;
-        Ok(routes)
+        })
     }
 
     /// Counters so far.
@@ -105,14 +186,10 @@ impl IrqRoutes {
         &self.counts
     }
 
-    /// The current route of each slot.
-    pub fn routes(&self) -> &[Option<MsiMessage>] {
-        &self.routes
-    }
-
-    fn install(&self) -> Result<(), Error> {
-        let table = routing_table(&self.routes)?;
-        self.vm.set_gsi_routing(&table).map_err(Error::Routing)
+    /// The routing table, for installing pending changes outside the
+    /// device lock.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.clone()
     }
 }
 
@@ -122,6 +199,8 @@ impl InterruptSink for IrqRoutes {
         let Some(fd) = self.irqfds.get(slot) else {
             return;
         };
+        // A route reported in this hold goes to KVM before its message.
+        self.routing.flush();
         if let Err(e) = fd.write(1) {
             guest_warn(format_args!("irqfd write for slot {slot} failed: {e}"));
             return;
@@ -130,14 +209,8 @@ impl InterruptSink for IrqRoutes {
     }
 
     fn route_changed(&mut self, vector: u16, route: Option<MsiMessage>) {
-        let Some(entry) = self.routes.get_mut(usize::from(vector)) else {
-            return;
-        };
-        *entry = route;
-        self.counts.route_updates += 1;
-        if let Err(e) = self.install() {
-            self.counts.route_failures += 1;
-            log::warn!("cannot route MSI slot {vector} ({route:x?}): {e}");
+        if self.routing.set(usize::from(vector), route) {
+            self.counts.route_updates += 1;
         }
     }
 }
@@ -212,6 +285,47 @@ mod tests {
         // SAFETY: this entry was built as an MSI entry.
         let m = unsafe { last.u.msi };
         assert_eq!((m.address_lo, m.address_hi, m.data), (0xfee0_1000, 0, 0x41));
+    }
+
+    /// A VM with an irqchip, or `None` under the KVM skip rule.
+    fn vm() -> Option<Arc<VmFd>> {
+        let test = dmalab_protocol::kvm_skip::current_test();
+        if !dmalab_protocol::kvm_skip::kvm_usable(&test) {
+            return None;
+        }
+        let vm = kvm_ioctls::Kvm::new().unwrap().create_vm().unwrap();
+        vm.create_irq_chip().unwrap();
+        Some(Arc::new(vm))
+    }
+
+    #[test]
+    fn a_route_change_waits_for_flush_or_for_the_next_message() {
+        let Some(vm) = vm() else { return };
+        let mut sink = IrqRoutes::new(vm, 2).unwrap();
+        let routing = sink.routing();
+        assert_eq!(routing.installs(), (1, 0), "the default table at start-up");
+        let msg = MsiMessage {
+            address: 0xfee0_0000,
+            data: 0x31,
+        };
+        // Under the device lock: recorded, not installed.
+        sink.route_changed(0, Some(msg));
+        assert_eq!(routing.installs(), (1, 0));
+        assert_eq!(routing.routes()[0], Some(msg));
+        // After the lock: installed once.
+        routing.flush();
+        routing.flush();
+        assert_eq!(routing.installs(), (2, 0));
+        // A change and a message in the same hold: the route goes first.
+        sink.route_changed(1, Some(msg));
+        sink.signal(1, msg);
+        assert_eq!(routing.installs(), (3, 0));
+        assert_eq!(sink.counts().per_slot, vec![0, 1]);
+        assert_eq!(sink.counts().route_updates, 2);
+        // A slot the device does not have changes nothing.
+        sink.route_changed(7, Some(msg));
+        routing.flush();
+        assert_eq!(routing.installs(), (3, 0));
     }
 
     #[test]

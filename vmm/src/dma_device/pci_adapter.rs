@@ -20,7 +20,10 @@
 //! is enforced by the model (it reads all ones and counts the access).
 //!
 //! `DmaBar` is what the MMIO bus calls for one BAR: it counts the exit per
-//! register (`stats.rs`) and runs the access through `Dma::access`. A
+//! register (`stats.rs`) and runs the access through `Dma::access`. After
+//! a write (BAR or config space), with the device lock released, a routing
+//! change the write caused goes to KVM (`msix_delivery.rs`: the ioctl is
+//! slow and stays out of the lock). A
 //! `TAIL` write that exits (`--doorbell exit`) is the model's doorbell with
 //! its value; in instant mode `Dma::access` then runs the model to idle
 //! before the vCPU returns to the guest.
@@ -32,6 +35,7 @@ use vm_device::bus::{MmioAddress, MmioAddressOffset};
 use vm_device::DeviceMmio;
 
 use super::doorbell::Doorbells;
+use super::msix_delivery::Routing;
 use super::{guest_warn, Dma, BAR0_ADDR, BAR2_ADDR};
 use crate::boot::layout;
 use crate::devices::bus::{self, MmioBus};
@@ -49,6 +53,7 @@ const BAR_SIZE: u64 = 0x1000;
 #[derive(Debug)]
 pub struct DmaBar {
     dma: Arc<Dma>,
+    routing: Arc<Routing>,
     bar: u8,
 }
 
@@ -61,6 +66,7 @@ impl DeviceMmio for DmaBar {
     fn mmio_write(&self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
         self.dma.exits.count(self.bar, offset);
         self.dma.access(|m| m.mmio_write(self.bar, offset, data));
+        self.routing.flush();
     }
 }
 
@@ -68,6 +74,7 @@ impl DeviceMmio for DmaBar {
 #[derive(Debug)]
 pub struct DmaPci {
     dma: Arc<Dma>,
+    routing: Arc<Routing>,
     mmio: MmioBus,
     doorbells: Option<Doorbells>,
     /// Where BAR0 / BAR2 are mapped on the MMIO bus now.
@@ -76,8 +83,10 @@ pub struct DmaPci {
 
 impl DmaPci {
     pub fn new(dma: Arc<Dma>, mmio: MmioBus, doorbells: Option<Doorbells>) -> Self {
+        let routing = dma.lock().model.interrupts().routing();
         Self {
             dma,
+            routing,
             mmio,
             doorbells,
             mapped: [None, None],
@@ -121,6 +130,7 @@ impl DmaPci {
                     BAR_SIZE,
                     Arc::new(DmaBar {
                         dma: self.dma.clone(),
+                        routing: self.routing.clone(),
                         bar,
                     }),
                 )
@@ -194,6 +204,7 @@ impl PciDevice for DmaPci {
         // The device lock is released when `access` returns: only then are
         // the MMIO bus and the ioeventfds touched.
         let moved = self.dma.access(|m| m.config_write(at, data));
+        self.routing.flush();
         if let Some(moved) = moved {
             self.moved(moved);
         }

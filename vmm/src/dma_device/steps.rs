@@ -29,6 +29,7 @@ fn wanted(to: StepTo, kind: &EventKind) -> bool {
                 cycle: 0,
                 kind: *kind,
             },
+            1,
             0,
         )
         .is_some(),

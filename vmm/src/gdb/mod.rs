@@ -223,6 +223,7 @@ impl GdbStub {
 
 /// Accepts gdb connections one at a time until the VM is over.
 fn serve(listener: &Listener, target: &mut VmTarget, connected: &AtomicBool) {
+    crate::seccomp::enter(crate::seccomp::Thread::Gdb);
     while target.exited().is_none() {
         let conn = match listener.accept() {
             Ok(conn) => conn,

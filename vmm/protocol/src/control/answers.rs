@@ -109,14 +109,24 @@ pub struct Registers {
 pub struct Event {
     /// Device cycle.
     pub cycle: u64,
+    /// The same as modelled time: nanoseconds at the device clock. The
+    /// guest's view of device time (its `CYCLE` register, its completion
+    /// records' timestamps); in instant and stepped timing it stands still
+    /// while the guest runs.
+    pub ns: u64,
     /// Host microseconds since the VM was built, when the VM saw it.
     pub host_us: u64,
     pub channel: Option<u8>,
     /// What happened: `doorbell`, `fetch`, `completion`, `msi-sent`,
     /// `msi-dropped`, `msi-held`, `fault`, `state`, `reset`, `removed`,
-    /// `register-error`, `isr`, `dpc`, `irp-complete`, `watchdog`,
+    /// `register-error`; the driver's markers: `isr`, `dpc`, `timer-dpc`,
+    /// `start-io` and each one's `…-end`, `irp-start`, `irp-complete`,
     /// `marker`.
     pub what: String,
+    /// A routine's end marker: its own time as the guest measured it with
+    /// its TSC, in µs (steal time left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_us: Option<u32>,
     /// The rest, for a human.
     pub detail: String,
 }
@@ -129,8 +139,9 @@ impl std::fmt::Display for Event {
             .map_or_else(|| "dev".to_string(), |c| format!("ch{c}"));
         write!(
             f,
-            "cycle {:>12}  host {:>9.3} ms  {:<4} {:<13} {}",
+            "cycle {:>12}  dev {:>12.3} µs  host {:>9.3} ms  {:<4} {:<13} {}",
             self.cycle,
+            self.ns as f64 / 1000.0,
             self.host_us as f64 / 1000.0,
             channel,
             self.what,

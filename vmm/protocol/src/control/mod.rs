@@ -11,7 +11,7 @@
 //! ← {"id":1,"ok":{"time":{"now":5200,"next":null}}}
 //! → {"id":2,"cmd":"step","to":{"cycles":1000}}
 //! ← {"id":2,"error":"step needs stepped timing or a paused VM (the VM runs realtime)"}
-//! ← {"event":{"cycle":6100,"host_us":8123,"channel":0,"what":"completion","detail":"seq 3 index 2 status 0 bytes 4096"}}
+//! ← {"event":{"cycle":6100,"ns":6100,"host_us":8123,"channel":0,"what":"completion","detail":"seq 3 index 2 status 0 bytes 4096"}}
 //! ```
 //!
 //! A line that is not JSON is read as words, the way `dmalab ctl` takes
@@ -29,7 +29,7 @@ pub use answers::{
 };
 
 /// The protocol's version, answered to `version`.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Longest request line the VM accepts.
 pub const MAX_LINE: usize = 4096;

@@ -96,9 +96,11 @@ fn lines_read_back_as_written() {
         Line::Event {
             event: Event {
                 cycle: 9,
+                ns: 9,
                 host_us: 10,
                 channel: Some(0),
                 what: "completion".into(),
+                guest_us: None,
                 detail: "seq 1".into(),
             },
         },

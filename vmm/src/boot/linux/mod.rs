@@ -183,8 +183,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// Writes the zero page and the command line (the caller writes the
-    /// page tables, the boot GDT and the MP table).
+    /// Writes the zero page, the command line and the RNG seed's
+    /// `setup_data` (the caller writes the page tables, the boot GDT and
+    /// the MP table).
     pub fn write_zero_page<M: GuestMemory>(&self, memory: &M, cmdline: &str) -> Result<(), Error> {
         self.check_cmdline(cmdline)?;
         let mut bytes = Vec::with_capacity(cmdline.len() + 1);
@@ -193,8 +194,19 @@ impl Kernel {
         memory
             .write_slice(&bytes, GuestAddress(layout::CMDLINE_ADDR))
             .map_err(|e| Error::Write("the command line", e))?;
+        // A host that cannot give randomness boots the kernel without a
+        // seed, as before: slower where ring 0 is emulated, never wrong.
+        let seed = host_random_seed();
+        if let Some(seed) = &seed {
+            memory
+                .write_slice(
+                    &zeropage::rng_seed_entry(seed),
+                    GuestAddress(zeropage::SETUP_DATA_ADDR),
+                )
+                .map_err(|e| Error::Write("the RNG seed", e))?;
+        }
         let initrd = self.initrd.as_ref().map(|i| (i.addr, i.bytes.len() as u64));
-        let params = zeropage::build(&self.header, self.ram_bytes, initrd);
+        let params = zeropage::build(&self.header, self.ram_bytes, initrd, seed.is_some());
         memory
             .write_obj(params, GuestAddress(ZERO_PAGE_ADDR))
             .map_err(|e| Error::Write("the zero page", e))
@@ -225,6 +237,15 @@ impl Kernel {
         sregs.gdt.limit = gdt::LINUX_GDT_LIMIT;
         sregs
     }
+}
+
+/// `zeropage::RNG_SEED_LEN` bytes from `getrandom(2)`, or None.
+fn host_random_seed() -> Option<[u8; zeropage::RNG_SEED_LEN]> {
+    let mut seed = [0u8; zeropage::RNG_SEED_LEN];
+    // SAFETY: getrandom writes at most `seed.len()` bytes into `seed`,
+    // which lives for the whole call.
+    let got = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+    (usize::try_from(got).ok() == Some(seed.len())).then_some(seed)
 }
 
 /// The initrd's address: as high as `ram_end` and the header's

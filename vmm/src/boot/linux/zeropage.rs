@@ -14,11 +14,21 @@
 //!   (a hole, which `e820__setup_pci_gap` reports as free for PCI), and so
 //!   are the IOAPIC and local APIC pages, which the kernel claims itself;
 //! - RAM from 4 GiB when `--memory` is more than 3 GiB.
+//!
+//! One `setup_data` entry follows the command line: `SETUP_RNG_SEED`, 32
+//! bytes from the host's `getrandom(2)`, as boot loaders and QEMU hand the
+//! kernel. Without it a kernel with no RDRAND (hidden where ring 0 is
+//! emulated) has an empty entropy pool for the whole boot, and every
+//! `get_random_bytes()` (dmatest draws its offsets and lengths from it)
+//! hashes the input pool again with BLAKE2s: 4–8 % of the emulated
+//! instructions of a Linux test run. The kernel credits the seed when
+//! `CONFIG_RANDOM_TRUST_BOOTLOADER=y` (distribution kernels, the dmalab
+//! image) or `random.trust_bootloader=on`; it zeroes it after reading.
 
 use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
 
 use super::ZERO_PAGE_ADDR;
-use crate::boot::layout::{self, CMDLINE_ADDR, HIGH_RAM_BASE, MIB, MPTABLE_ADDR};
+use crate::boot::layout::{self, CMDLINE_ADDR, CMDLINE_MAX, HIGH_RAM_BASE, MIB, MPTABLE_ADDR};
 
 /// e820 types (`arch/x86/include/asm/e820/types.h`).
 pub const E820_RAM: u32 = 1;
@@ -27,6 +37,32 @@ pub const E820_RESERVED: u32 = 2;
 /// `CMDLINE_ADDR` as the header's 32-bit pointer.
 const CMDLINE_PTR: u32 = 0x7000;
 const _: () = assert!(CMDLINE_PTR as u64 == CMDLINE_ADDR);
+
+/// `setup_data` types (`arch/x86/include/uapi/asm/bootparam.h`).
+pub const SETUP_RNG_SEED: u32 = 9;
+/// Bytes of boot-loader randomness handed to the kernel.
+pub const RNG_SEED_LEN: usize = 32;
+const RNG_SEED_LEN_FIELD: u32 = 32;
+const _: () = assert!(RNG_SEED_LEN_FIELD as usize == RNG_SEED_LEN);
+/// The `setup_data` list: right after the command line's page, below the
+/// page tables (`layout.rs`), in RAM the kernel reserves while it parses it.
+pub const SETUP_DATA_ADDR: u64 = 0x8000;
+const SETUP_DATA_HEADER: usize = 16;
+// The command line's NUL is at CMDLINE_ADDR + CMDLINE_MAX at the latest.
+const _: () = assert!(CMDLINE_ADDR + (CMDLINE_MAX as u64) < SETUP_DATA_ADDR);
+const _: () =
+    assert!(SETUP_DATA_ADDR + (SETUP_DATA_HEADER + RNG_SEED_LEN) as u64 <= layout::PML4_ADDR);
+
+/// A `struct setup_data` of type `SETUP_RNG_SEED` carrying `seed`, the
+/// last of the list (`next` = 0).
+pub fn rng_seed_entry(seed: &[u8; RNG_SEED_LEN]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(SETUP_DATA_HEADER + RNG_SEED_LEN);
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&SETUP_RNG_SEED.to_le_bytes());
+    bytes.extend_from_slice(&RNG_SEED_LEN_FIELD.to_le_bytes());
+    bytes.extend_from_slice(seed);
+    bytes
+}
 
 /// The e820 map for `ram_bytes` of RAM.
 pub fn e820(ram_bytes: u64) -> Vec<boot_e820_entry> {
@@ -47,13 +83,22 @@ pub fn e820(ram_bytes: u64) -> Vec<boot_e820_entry> {
     map
 }
 
-/// The zero page for a kernel with setup header `header`.
-pub fn build(header: &setup_header, ram_bytes: u64, initrd: Option<(u64, u64)>) -> boot_params {
+/// The zero page for a kernel with setup header `header`; `setup_data`
+/// says whether the list at `SETUP_DATA_ADDR` was written.
+pub fn build(
+    header: &setup_header,
+    ram_bytes: u64,
+    initrd: Option<(u64, u64)>,
+    setup_data: bool,
+) -> boot_params {
     let mut params = boot_params {
         hdr: *header,
         ..Default::default()
     };
     params.hdr.cmd_line_ptr = CMDLINE_PTR;
+    if setup_data {
+        params.hdr.setup_data = SETUP_DATA_ADDR;
+    }
     if let Some((addr, size)) = initrd {
         // Below 4 GiB by placement: the ext_ fields stay zero.
         params.hdr.ramdisk_image = u32::try_from(addr).unwrap_or(0);
@@ -95,7 +140,12 @@ mod tests {
     #[test]
     fn the_zero_page_points_at_the_command_line_and_initrd() {
         assert_eq!(std::mem::size_of::<boot_params>(), 4096);
-        let p = build(&synthetic_header(), 64 * MIB, Some((0x3f0_0000, 0x1234)));
+        let p = build(
+            &synthetic_header(),
+            64 * MIB,
+            Some((0x3f0_0000, 0x1234)),
+            false,
+        );
         assert_eq!({ p.hdr.cmd_line_ptr }, 0x7000);
         assert_eq!({ p.hdr.cmdline_size }, 2048);
         assert_eq!(
@@ -104,5 +154,19 @@ mod tests {
         );
         assert_eq!((p.e820_entries, p.sentinel), (3, 0));
         assert_eq!({ p.hdr.header }, 0x5372_6448);
+        assert_eq!({ p.hdr.setup_data }, 0);
+    }
+
+    #[test]
+    fn the_rng_seed_is_one_setup_data_entry() {
+        let p = build(&synthetic_header(), 64 * MIB, None, true);
+        assert_eq!({ p.hdr.setup_data }, SETUP_DATA_ADDR);
+        let seed: [u8; RNG_SEED_LEN] = std::array::from_fn(|i| u8::try_from(i).unwrap());
+        let e = rng_seed_entry(&seed);
+        assert_eq!(e.len(), 48);
+        assert_eq!(&e[..8], &[0; 8], "last entry");
+        assert_eq!(&e[8..12], &9u32.to_le_bytes());
+        assert_eq!(&e[12..16], &32u32.to_le_bytes());
+        assert_eq!(&e[16..], &seed);
     }
 }
