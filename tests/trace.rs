@@ -2,7 +2,8 @@
 //! instant mode: the driver's markers are in it without being asked for
 //! (ISR, DpcForIsr and StartIo as begin/end pairs, each IRP an async span
 //! from StartIo to its completion), a descriptor's bursts are one span,
-//! the file stays under 2 MB, and two runs write the same bytes.
+//! the file stays under 2 MB, and two runs write the same bytes; and a
+//! realtime trace, whose routine ends carry the guest's own times.
 
 mod common;
 
@@ -99,4 +100,39 @@ fn a_stress_trace_has_markers_coalesced_bursts_and_is_byte_identical() {
         .iter()
         .filter(|e| e["name"] == "bursts")
         .any(|e| e["args"]["bursts"].as_u64().unwrap_or(0) > 1));
+}
+
+#[test]
+fn a_realtime_trace_carries_the_guests_own_routine_times() {
+    let test = "a_realtime_trace_carries_the_guests_own_routine_times";
+    if !kvm_usable(test) {
+        return;
+    }
+    let scratch = Scratch::new("trace-rt");
+    let path = scratch.path().join("copy.json");
+    let run = common::run_dmalab(
+        &[
+            "run",
+            "--scenario",
+            "copy",
+            "--timing",
+            "realtime",
+            "--trace",
+            path.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code(), 0, "{run}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("trace file")).expect("trace JSON");
+    let events = json["traceEvents"].as_array().unwrap();
+    let ends: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "E").collect();
+    let begins = events.iter().filter(|e| e["ph"] == "B").count();
+    assert!(!ends.is_empty() && ends.len() == begins, "{begins} begins");
+    // Every routine's end: the guest's TSC measure, at least 1 µs.
+    assert!(
+        ends.iter()
+            .all(|e| e["args"]["guest_us"].as_u64().is_some_and(|us| us >= 1)),
+        "{ends:?}"
+    );
 }

@@ -159,7 +159,7 @@ enum dma_chan_error {
 /* TRACE_MARKER kinds (bits 31:24; the host's decoder is
  * device-model/src/trace/marker.rs). A routine's begin carries the IRP's
  * tag; its end, the kind | DMA_MARK_END, carries its own guest time in
- * microseconds (0xffff at most). */
+ * microseconds (1 at least, 0xffff at most). */
 #define DMA_MARK_ISR 1
 #define DMA_MARK_DPC 2
 #define DMA_MARK_IRP 3

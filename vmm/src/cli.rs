@@ -40,7 +40,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", value_parser = parse_scenario)]
     pub scenario: Option<String>,
 
-    /// Seconds before the VM is stopped and dmalab exits 73.
+    /// Seconds before the VM is stopped and dmalab exits 73 (extended by
+    /// the time its threads waited for a busy host's CPU, up to as much
+    /// again: docs/vmm.md).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
     pub timeout: Duration,
 

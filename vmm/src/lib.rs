@@ -29,11 +29,13 @@
 pub mod boot;
 pub mod cli;
 pub mod console_ring;
+pub mod cpu_wait;
 pub mod devices;
 pub mod dma_device;
 pub mod error;
 pub mod gdb;
 pub mod guest_image;
+pub mod guest_state;
 pub mod kernel_file;
 pub mod pause;
 pub mod regdump;

@@ -405,7 +405,8 @@ fn supervise(
     // Last: a filter is inherited by the threads started after it.
     crate::seccomp::enter(crate::seccomp::Thread::Main);
 
-    let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause);
+    let mut waited = Duration::ZERO;
+    let first = first_report(&inbox, timeout, ring.as_ref(), &threads, pause, &mut waited);
     // Nothing parks any more: the run is ending.
     pause.release();
     let first = match first {
@@ -425,11 +426,24 @@ fn supervise(
                 eprintln!("dmalab: {name}: stopped the VM");
                 return Ok(code);
             }
-            eprintln!(
-                "dmalab: timeout: the guest did not exit within {:.1} s; stopped it",
-                timeout.as_secs_f64()
-            );
-            print_stopped(&reports, threads.len(), &Symbols::from_elf(guest_elf));
+            if waited.is_zero() {
+                eprintln!(
+                    "dmalab: timeout: the guest did not exit within {:.1} s; stopped it",
+                    timeout.as_secs_f64()
+                );
+            } else {
+                eprintln!(
+                    "dmalab: timeout: the guest did not exit within {:.1} s \
+                     (+{:.1} s its threads waited for a host CPU); stopped it",
+                    timeout.as_secs_f64(),
+                    waited.as_secs_f64()
+                );
+            }
+            let symbols = Symbols::from_elf(guest_elf);
+            print_stopped(&reports, threads.len(), &symbols);
+            if let Some(state) = crate::guest_state::read(&vm.memory, &symbols, threads.len()) {
+                eprintln!("dmalab: guest state: {state}");
+            }
             return Ok(status::TIMEOUT);
         }
         Err(RecvTimeoutError::Disconnected) => return Err(Error::NoReport),
@@ -438,19 +452,30 @@ fn supervise(
     Ok(verdict(first, guest_elf))
 }
 
-/// The first vCPU report, or `Timeout` once `timeout` (plus the time paused)
-/// has passed. Meanwhile every `CONSOLE_POLL`, if console bytes wait in the
-/// coalesced ring, vCPU 0 is kicked so it drains them.
+/// The first vCPU report, or `Timeout` once `timeout` has passed, plus the
+/// time paused, plus the longest wait of a vCPU or the device thread for a
+/// host CPU (`cpu_wait.rs`; at most `timeout`, left in `waited`).
+/// Meanwhile every `CONSOLE_POLL`, if console bytes wait in the coalesced
+/// ring, vCPU 0 is kicked so it drains them.
 fn first_report(
     inbox: &mpsc::Receiver<Report>,
     timeout: Duration,
     ring: Option<&RingPeek>,
     threads: &[JoinHandle<()>],
     pause: &PauseGate,
+    waited: &mut Duration,
 ) -> Result<Report, RecvTimeoutError> {
     let start = Instant::now();
+    let waits = crate::cpu_wait::CpuWait::start();
     loop {
-        let deadline = start + timeout + pause.paused_total();
+        let mut deadline = start + timeout + pause.paused_total() + *waited;
+        if Instant::now() >= deadline {
+            let longest = waits.longest().min(timeout);
+            if longest > *waited {
+                deadline += longest - *waited;
+                *waited = longest;
+            }
+        }
         let paused = pause.is_paused();
         let left = deadline.saturating_duration_since(Instant::now());
         // Polled, so that a stop signal is seen within CONSOLE_POLL.

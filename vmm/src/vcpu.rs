@@ -104,6 +104,7 @@ enum Step {
 impl Vcpu {
     /// Runs the guest until it ends, then reports to `reports`.
     pub fn run(mut self, reports: Sender<Report>) {
+        crate::cpu_wait::count_this_thread();
         crate::seccomp::enter(crate::seccomp::Thread::Vcpu);
         let registration = vcpu_kick::Registration::new(self.fd.get_kvm_run());
         self.pause.enter(usize::from(self.index));

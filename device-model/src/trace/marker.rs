@@ -6,7 +6,8 @@
 //! A routine's run is a pair: a begin marker (its argument the IRP's tag)
 //! and an end marker, the begin kind with bit 7 set, whose argument is the
 //! routine's own time as the guest measured it with its TSC, in µs
-//! (steal time left out, 0xFFFF at most). IRP start and IRP completion are
+//! (steal time left out, 1 at least, 0xFFFF at most; 0 when the VMM left
+//! it out of a trace). IRP start and IRP completion are
 //! single markers carrying the tag: the two ends of an IRP's async span.
 
 /// What a marker says.

@@ -48,7 +48,8 @@ void dmadrv_trace(PVOID Context, WDM_TRACE_ROUTINE Routine, BOOLEAN End,
 		  PVOID Object, ULONG Id, ULONG OwnUs)
 {
 	struct dmadrv *d = Context;
-	unsigned int i, kind = 0, us = OwnUs < 0xffff ? OwnUs : 0xffff;
+	/* Whole µs, at least 1 (0 is "left out" to the host). */
+	unsigned int i, kind = 0, us = OwnUs < 0xffff ? OwnUs + !OwnUs : 0xffff;
 	struct dmadrv_chan *x = NULL;
 
 	for (i = 0; i < d->channels && !x; i++) {

@@ -434,6 +434,7 @@ fn set_fifo(priority: u8) -> std::io::Result<()> {
 }
 
 fn run(mut manager: EventManager<DeviceLoop>, stopped: &AtomicBool) {
+    crate::cpu_wait::count_this_thread();
     crate::seccomp::enter(crate::seccomp::Thread::Device);
     while !stopped.load(Ordering::Acquire) {
         if let Err(e) = manager.run_with_timeout(-1) {

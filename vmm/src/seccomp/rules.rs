@@ -197,7 +197,11 @@ const MAIN: &[Syscall] = &[
         SYS_tgkill,
         "kicking vCPUs (timeout, signals, console drain)"
     ),
-    sys!(SYS_openat, "writing --trace and --report at the end"),
+    sys!(
+        SYS_openat,
+        "writing --trace and --report at the end; reading the vCPU and device \
+         threads' schedstat for the timeout's CPU-wait extension (cpu_wait.rs)"
+    ),
     sys!(SYS_unlink, "removing the control socket at the end"),
     sys!(SYS_timerfd_settime, RESUMES),
     sys!(SYS_ioctl, "the requests below"),
