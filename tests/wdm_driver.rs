@@ -249,3 +249,44 @@ fn markers_put_the_driver_timeline_in_the_device_trace() {
     assert_eq!(count("DpcForIsr"), 14, "{run}");
     assert!(count("timer DPC") >= 1, "{run}");
 }
+
+/// A run that times out says where the driver was: the guest's state
+/// block read by the VMM (each CPU's IRQL and routine, IRPs outstanding).
+/// Stepped time with no client: the driver's requests never complete,
+/// and its watchdog DPC keeps trying to reset the channel.
+#[test]
+fn a_timeout_says_where_the_driver_was() {
+    if !kvm_usable("a_timeout_says_where_the_driver_was") {
+        return;
+    }
+    let run = common::run_dmalab(
+        &[
+            "run",
+            "--scenario",
+            "copy",
+            "--timing",
+            "stepped",
+            "--timeout",
+            "2",
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code(), 73, "{run}");
+    let state = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dmalab: guest state: "))
+        .unwrap_or_else(|| panic!("no guest state line\n{run}"));
+    let (irps, cpus) = state
+        .split_once(" IRPs outstanding; ")
+        .expect("IRPs, then CPUs");
+    let irps: u32 = irps.parse().expect("a count");
+    assert!(
+        irps >= 1,
+        "requests were posted and never completed: {state}"
+    );
+    assert!(
+        cpus.starts_with("cpu0 at ") && cpus.contains("_LEVEL"),
+        "{state}"
+    );
+}

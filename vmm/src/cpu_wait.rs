@@ -114,27 +114,36 @@ mod tests {
             eprintln!("no schedstat on this kernel: nothing to measure");
             return;
         }
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
         let cpu = first_allowed_cpu();
-        let wait = CpuWait::start();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
             .map(|i| {
-                let stop = stop.clone();
+                let (stop, ready) = (stop.clone(), ready.clone());
                 std::thread::Builder::new()
                     .name(format!("vcpu{i}"))
                     .spawn(move || {
                         count_this_thread();
                         pin_to(cpu);
-                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        ready.fetch_add(1, Ordering::Release);
+                        while !stop.load(Ordering::Relaxed) {
                             std::hint::spin_loop();
                         }
                     })
                     .unwrap()
             })
             .collect();
+        // Both counted and pinned before the window opens (on a loaded
+        // host a new thread may wait a while for its first run).
+        while ready.load(Ordering::Acquire) < 2 {
+            std::thread::yield_now();
+        }
+        let wait = CpuWait::start();
         std::thread::sleep(Duration::from_millis(200));
         let longest = wait.longest();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         for t in threads {
             t.join().unwrap();
         }

@@ -35,6 +35,7 @@ pub mod dma_device;
 pub mod error;
 pub mod gdb;
 pub mod guest_image;
+pub mod guest_state;
 pub mod kernel_file;
 pub mod pause;
 pub mod regdump;

@@ -439,7 +439,11 @@ fn supervise(
                     waited.as_secs_f64()
                 );
             }
-            print_stopped(&reports, threads.len(), &Symbols::from_elf(guest_elf));
+            let symbols = Symbols::from_elf(guest_elf);
+            print_stopped(&reports, threads.len(), &symbols);
+            if let Some(state) = crate::guest_state::read(&vm.memory, &symbols, threads.len()) {
+                eprintln!("dmalab: guest state: {state}");
+            }
             return Ok(status::TIMEOUT);
         }
         Err(RecvTimeoutError::Disconnected) => return Err(Error::NoReport),

@@ -150,8 +150,35 @@ pub fn run_one(exe: &Path, scenario: &Scenario, dir: &Path, index: usize) -> Fin
     }
 }
 
+/// Realtime lateness beyond which a verdict may be the host's doing: half
+/// the driver's watchdog period (10 ms), the shortest period its timing
+/// decisions use. A device that ran this late against its model (the
+/// host kept the device thread from a CPU) makes a correct driver's
+/// watchdog act on requests that were not hung.
+pub const HOST_LATE_NS: u64 = 5_000_000;
+
+/// How late the host ran the device against its model (the run report's
+/// realtime `lateness`, worst event kind), if late enough to flip a
+/// verdict.
+pub fn host_late(outcome: &Outcome) -> Option<u64> {
+    let report = outcome.report.as_ref()?;
+    let worst = report.lateness.values().map(|l| l.max_ns).max()?;
+    (worst >= HOST_LATE_NS).then_some(worst)
+}
+
+/// The finding that says a verdict came from a run the host made late.
+fn late_note(ns: u64) -> String {
+    format!(
+        "the device ran up to {:.1} ms late against its model in this run (host load), \
+         beyond half the driver's 10 ms watchdog period: the verdict may depend on the host",
+        ns as f64 / 1e6
+    )
+}
+
 /// Runs a scenario, again up to `retries` times while it fails
-/// (cargo-nextest's `--retries`): a pass on a retry is a flaky pass.
+/// (cargo-nextest's `--retries`): a pass on a retry is a flaky pass. A
+/// failure in a run the host made late (`host_late`) gets one retry even
+/// with `retries` 0, and a failure that stays late says so.
 pub fn run_with_retries(
     exe: &Path,
     scenario: &Scenario,
@@ -160,7 +187,14 @@ pub fn run_with_retries(
     retries: u32,
 ) -> Finished {
     let mut finished = run_one(exe, scenario, dir, index);
-    let first = finished.violations.clone();
+    let mut first = finished.violations.clone();
+    let retries = match host_late(&finished.outcome) {
+        Some(ns) if !first.is_empty() => {
+            first.push(late_note(ns));
+            retries.max(1)
+        }
+        _ => retries,
+    };
     let mut attempts = 1;
     while !finished.violations.is_empty() && attempts <= retries {
         let seconds = finished.seconds;
@@ -171,6 +205,10 @@ pub fn run_with_retries(
     finished.attempts = attempts;
     if finished.violations.is_empty() && attempts > 1 {
         finished.flaky = first;
+    } else if let Some(ns) = host_late(&finished.outcome) {
+        if !finished.violations.is_empty() {
+            finished.violations.push(late_note(ns));
+        }
     }
     finished
 }
@@ -280,6 +318,68 @@ mod tests {
         let f = run_one(Path::new("/no/such/dmalab"), &s, &dir, 0);
         assert!(
             f.violations[0].contains("cannot run dmalab"),
+            "{:?}",
+            f.violations
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A stand-in for dmalab that writes `report` as its run report and
+    /// exits 0 (no result line: the oracle fails it every time).
+    fn fake_dmalab(dir: &Path, report: &dmalab_protocol::report::RunReport) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let json = dir.join("canned.json");
+        std::fs::write(&json, serde_json::to_string(report).unwrap()).unwrap();
+        let exe = dir.join("fake-dmalab");
+        let script = format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --report ] && r=$2; shift; done\n\
+             cp {} \"$r\"\n",
+            json.display()
+        );
+        std::fs::write(&exe, script).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    }
+
+    /// A failure in a run the host made late is retried once even without
+    /// `--retries`, and still failing, says the verdict may depend on the
+    /// host; a failure in a punctual run is neither.
+    #[test]
+    fn a_failure_in_a_late_run_is_retried_once_and_says_so() {
+        use dmalab_protocol::report::{Lateness, RunReport};
+        let s = Scenario::parse("workload = \"copy\"\n", Path::new("x.toml"), "x").unwrap();
+        let dir = std::env::temp_dir().join(format!("dmalab-late-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut report = RunReport::default();
+        let late = Lateness {
+            count: 3,
+            p50_ns: 50_000,
+            p99_ns: HOST_LATE_NS,
+            max_ns: 113_000_000,
+        };
+        report.lateness.insert("completion".into(), late);
+        let exe = fake_dmalab(&dir, &report);
+        let f = run_with_retries(&exe, &s, &dir, 0, 0);
+        assert_eq!(f.attempts, 2, "{:?}", f.violations);
+        let last = f.violations.last().unwrap();
+        assert!(
+            last.contains("113.0 ms late") && last.contains("may depend on the host"),
+            "{last}"
+        );
+
+        report.lateness.insert(
+            "completion".into(),
+            Lateness {
+                max_ns: HOST_LATE_NS - 1,
+                ..late
+            },
+        );
+        let exe = fake_dmalab(&dir, &report);
+        let f = run_with_retries(&exe, &s, &dir, 0, 0);
+        assert_eq!(f.attempts, 1);
+        assert!(!f.violations.is_empty());
+        assert!(
+            f.violations.iter().all(|v| !v.contains("late")),
             "{:?}",
             f.violations
         );

@@ -90,6 +90,14 @@ pub fn where_it_was(stderr: &str, symbols: Option<&crate::symbols::Symbols>) -> 
     Some(format!("guest at RIP {rip:#x}{name}, {irql}"))
 }
 
+/// The VMM's reading of the guest's state block at a timeout (each CPU's
+/// IRQL and driver routine, the IRPs outstanding).
+fn driver_state(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dmalab: guest state: "))
+}
+
 /// The evidence lines of a failed scenario, indented for the failure block.
 pub fn evidence(outcome: &Outcome, symbols: Option<&crate::symbols::Symbols>) -> Vec<String> {
     let mut out = Vec::new();
@@ -117,6 +125,9 @@ pub fn evidence(outcome: &Outcome, symbols: Option<&crate::symbols::Symbols>) ->
     if outcome.exit == Some(i32::from(status::TIMEOUT)) || outcome.exit.is_none() {
         if let Some(place) = where_it_was(&outcome.stderr, symbols) {
             out.push(place);
+        }
+        if let Some(state) = driver_state(&outcome.stderr) {
+            out.push(format!("driver: {state}"));
         }
         let last: Vec<&str> = outcome
             .console
@@ -187,5 +198,12 @@ mod tests {
             "guest at RIP 0x101e27, interrupts off (an ISR or a raised IRQL above DISPATCH_LEVEL)"
         );
         assert_eq!(where_it_was("no dump", None), None);
+        let stderr = "dmalab: timeout\ndmalab: guest state: 2 IRPs outstanding; cpu0 at \
+                      DISPATCH_LEVEL in DpcForIsr\n";
+        assert_eq!(
+            driver_state(stderr),
+            Some("2 IRPs outstanding; cpu0 at DISPATCH_LEVEL in DpcForIsr")
+        );
+        assert_eq!(driver_state("dmalab: timeout\n"), None);
     }
 }

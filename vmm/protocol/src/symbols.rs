@@ -1,11 +1,16 @@
 //! Function symbols of an ELF64 guest image, to name a RIP in a failure
-//! block (`wdm_spin+0x17`). Only `.symtab` is read; every offset is
-//! bounds-checked, so a stripped or odd image just names nothing.
+//! block (`wdm_spin+0x17`), and its data objects by name (a state block
+//! the VMM reads). Only `.symtab` is read; every offset is bounds-checked,
+//! so a stripped or odd image just names nothing.
 
-/// Function symbols sorted by address: (start, size, name).
+use std::collections::BTreeMap;
+
+/// Function symbols sorted by address: (start, size, name); data objects
+/// by name: (address, size).
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
     funcs: Vec<(u64, u64, String)>,
+    objects: BTreeMap<String, (u64, u64)>,
 }
 
 /// `N` bytes of `b` at `base + off`, if they are all inside.
@@ -31,6 +36,7 @@ fn usize_at(b: &[u8], base: usize, off: usize) -> Option<usize> {
 }
 
 const SHT_SYMTAB: u32 = 2;
+const STT_OBJECT: u8 = 1;
 const STT_FUNC: u8 = 2;
 
 impl Symbols {
@@ -49,6 +55,7 @@ impl Symbols {
         let shnum = usize::from(u16_at(b, 0, 0x3c)?);
         let section = |i: usize| shoff.checked_add(i.checked_mul(shentsize)?);
         let mut funcs = Vec::new();
+        let mut objects = BTreeMap::new();
         for i in 0..shnum {
             let sh = section(i)?;
             if u32_at(b, sh, 4)? != SHT_SYMTAB {
@@ -60,7 +67,8 @@ impl Symbols {
             let strings = b.get(str_off..str_off.checked_add(str_size)?)?;
             let syms = b.get(off..off.checked_add(size)?)?;
             for sym in syms.chunks_exact(24) {
-                if sym[4] & 0xf != STT_FUNC {
+                let kind = sym[4] & 0xf;
+                if kind != STT_FUNC && kind != STT_OBJECT {
                     continue;
                 }
                 let name_at = usize::try_from(u32_at(sym, 0, 0)?).ok()?;
@@ -70,13 +78,22 @@ impl Symbols {
                     let end = s.iter().position(|&c| c == 0)?;
                     std::str::from_utf8(&s[..end]).ok()
                 });
-                if let Some(name) = name.filter(|n| !n.is_empty()) {
-                    funcs.push((value, len, name.to_string()));
+                match name.filter(|n| !n.is_empty()) {
+                    Some(name) if kind == STT_FUNC => funcs.push((value, len, name.to_string())),
+                    Some(name) => {
+                        objects.insert(name.to_string(), (value, len));
+                    }
+                    None => {}
                 }
             }
         }
         funcs.sort();
-        Some(Symbols { funcs })
+        Some(Symbols { funcs, objects })
+    }
+
+    /// The address and size of data object `name`.
+    pub fn object(&self, name: &str) -> Option<(u64, u64)> {
+        self.objects.get(name).copied()
     }
 
     /// The function holding `addr` and the offset into it.
@@ -88,7 +105,7 @@ impl Symbols {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.funcs.is_empty()
+        self.funcs.is_empty() && self.objects.is_empty()
     }
 }
 
@@ -113,5 +130,22 @@ mod tests {
         assert!(!syms.is_empty());
         let (start, len, name) = syms.funcs[syms.funcs.len() / 2].clone();
         assert_eq!(syms.name(start + len / 2), Some((name.as_str(), len / 2)));
+    }
+
+    /// A data object of this test's executable, found by name.
+    #[no_mangle]
+    #[used]
+    static DMALAB_SYMBOLS_PROBE: [u8; 24] = [7; 24];
+
+    #[test]
+    fn the_test_binary_names_its_own_data_objects() {
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let syms = Symbols::from_elf(&exe);
+        let (_, size) = syms.object("DMALAB_SYMBOLS_PROBE").expect("the probe");
+        assert_eq!(size, 24);
+        assert_eq!(syms.object("no_such_object"), None);
+        assert!(syms
+            .name(0)
+            .is_none_or(|(n, _)| n != "DMALAB_SYMBOLS_PROBE"));
     }
 }
