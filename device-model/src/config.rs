@@ -67,14 +67,30 @@ impl Default for TimingConfig {
 }
 
 /// Named timing profiles (`--device-profile`, `docs/timing-profiles.md`).
-pub const PROFILES: &[&str] = &["ioat-cb3"];
+pub const PROFILES: &[&str] = &["ioat-cb3", "avmm-gen3x8"];
 
 impl TimingConfig {
     /// The profile called `name`: `ioat-cb3` is the default model (see the
-    /// module documentation). `None` for an unknown name.
+    /// module documentation); `avmm-gen3x8` is Intel's PCIe Avalon-MM DMA
+    /// reference design on a Gen3 ×8 link, its bandwidth calibrated to
+    /// the figures Intel publishes for it (AN 690, "Peak Throughput": a
+    /// 256-bit interface at 250 MHz moves a 256-byte TLP in 8 data cycles
+    /// plus 1 header cycle). `None` for an unknown name.
     pub fn profile(name: &str) -> Option<TimingConfig> {
         match name {
             "ioat-cb3" => Some(TimingConfig::default()),
+            "avmm-gen3x8" => Some(TimingConfig {
+                clock_hz: 250_000_000,
+                // Not in the source: ioat-cb3's 500 ns PCIe read round trip,
+                // 150 ns write-back and 200 ns to the MSI, in 4 ns cycles.
+                fetch_latency: 125,
+                burst_bytes: 256,
+                // 256 bytes per 9 cycles of 4 ns: the smallest bandwidth
+                // whose burst takes 9 cycles (`burst_cycles` rounds up).
+                bus_bytes_per_sec: 7_111_111_112,
+                writeback_latency: 38,
+                irq_latency: 50,
+            }),
             _ => None,
         }
     }

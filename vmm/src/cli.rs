@@ -324,6 +324,13 @@ mod tests {
                 .device_profile,
             device_model::TimingConfig::default()
         );
+        assert_eq!(
+            run(&["--device-profile", "avmm-gen3x8"])
+                .unwrap()
+                .device_profile
+                .clock_hz,
+            250_000_000
+        );
         assert!(run(&["--seed", "-1"]).is_err());
     }
 

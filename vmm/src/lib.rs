@@ -32,6 +32,7 @@ pub mod console_ring;
 pub mod cpu_wait;
 pub mod devices;
 pub mod dma_device;
+pub mod ending;
 pub mod error;
 pub mod gdb;
 pub mod guest_image;

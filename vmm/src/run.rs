@@ -38,13 +38,13 @@ use crate::cli::{RunArgs, DEFAULT_PLAN};
 use crate::console_ring::RingPeek;
 use crate::devices::bus::lock;
 use crate::dma_device::{Dma, DmaDevice, DmaOptions};
+use crate::ending::{name_exception, print_stopped, verdict};
 use crate::error::{status, Error};
 use crate::guest_image::{BUILTIN_GUEST, BUILTIN_NAME};
 use crate::pause::PauseGate;
-use crate::regdump::RegDump;
 use crate::report::{self, Exits, RunReport};
 use crate::timings::{ExitKind, Stamp, Timings};
-use crate::vcpu::{Outcome, Report, Vcpu};
+use crate::vcpu::{Report, Vcpu};
 use crate::vcpu_kick;
 use crate::vm::{Vm, VmConfig};
 use dmalab_protocol::symbols::Symbols;
@@ -440,7 +440,7 @@ fn supervise(
                 );
             }
             let symbols = Symbols::from_elf(guest_elf);
-            print_stopped(&reports, threads.len(), &symbols);
+            print_stopped(&reports, threads.len(), &symbols, KICK_GRACE);
             if let Some(state) = crate::guest_state::read(&vm.memory, &symbols, threads.len()) {
                 eprintln!("dmalab: guest state: {state}");
             }
@@ -526,75 +526,6 @@ fn stop_all(
     }
     reports.sort_by_key(|r| r.index);
     reports
-}
-
-fn print_stopped(reports: &[Report], vcpus: usize, symbols: &Symbols) {
-    for report in reports {
-        match &report.outcome {
-            Outcome::Stopped(dump) => eprint!("{}", named(dump, symbols)),
-            other => describe(other, symbols),
-        }
-    }
-    for index in 0..vcpus {
-        if !reports.iter().any(|r| usize::from(r.index) == index) {
-            eprintln!(
-                "vCPU {index}: did not stop within {} s",
-                KICK_GRACE.as_secs()
-            );
-        }
-    }
-}
-
-/// The exit status for the first report, after printing what went wrong.
-fn verdict(report: Report, guest_elf: &[u8]) -> u8 {
-    if !matches!(report.outcome, Outcome::GuestExit(_)) {
-        describe(&report.outcome, &Symbols::from_elf(guest_elf));
-    }
-    match report.outcome {
-        Outcome::GuestExit(code) => code.min(status::GUEST_MAX),
-        Outcome::TripleFault { .. } => status::TRIPLE_FAULT,
-        Outcome::KvmFailure { .. } => status::KVM_INTERNAL,
-        Outcome::Stopped(_) => status::INTERNAL,
-    }
-}
-
-fn describe(outcome: &Outcome, symbols: &Symbols) {
-    match outcome {
-        Outcome::GuestExit(code) => log::debug!("guest exit status {code}"),
-        Outcome::TripleFault { why, dump } | Outcome::KvmFailure { why, dump } => {
-            eprintln!("dmalab: {why}");
-            eprint!("{}", named(dump, symbols));
-        }
-        Outcome::Stopped(dump) => {
-            eprintln!("dmalab: vCPU {} stopped without a request", dump.index);
-            eprint!("{}", named(dump, symbols));
-        }
-    }
-}
-
-/// `dump` with its RIP named from the guest ELF's symbols.
-fn named(dump: &RegDump, symbols: &Symbols) -> RegDump {
-    let mut dump = dump.clone();
-    dump.name_rip(symbols);
-    dump
-}
-
-/// After the guest's `EXCEPTION` line: where its RIP is, by name.
-fn name_exception(vm: &Vm, guest_elf: &[u8]) {
-    let Some(rip) = lock(&vm.exception)
-        .as_deref()
-        .and_then(report::exception_rip)
-    else {
-        return;
-    };
-    match Symbols::from_elf(guest_elf).name(rip) {
-        Some((name, off)) => {
-            eprintln!("dmalab: guest exception at rip {rip:#x} in {name}+{off:#x}")
-        }
-        None => {
-            eprintln!("dmalab: guest exception at rip {rip:#x} (no symbol for it in the guest ELF)")
-        }
-    }
 }
 
 fn flush_console(vm: &Vm) {

@@ -7,7 +7,8 @@
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
 //! one test per fault effect, `props.rs` the property tests, `counters.rs`
 //! the exact counters under trace overflow, `slices.rs` bounded slices
-//! against whole runs.
+//! against whole runs, `profiles.rs` timing profiles against the figures
+//! their sources publish.
 
 // Test data is built from small literals; truncation cannot happen there.
 #![allow(clippy::cast_possible_truncation)]
@@ -15,6 +16,7 @@
 mod counters;
 mod faults;
 mod pipeline;
+mod profiles;
 mod props;
 mod registers;
 mod slices;
@@ -83,7 +85,13 @@ impl Rig {
     }
 
     pub fn with_faults(cfg: DeviceConfig, faults: FaultEngine) -> Rig {
-        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap();
+        Self::with_memory(cfg, faults, MEM)
+    }
+
+    /// As `with_faults`, with `bytes` of guest memory (at least `MEM`).
+    pub fn with_memory(cfg: DeviceConfig, faults: FaultEngine, bytes: u64) -> Rig {
+        let size = usize::try_from(bytes.max(MEM)).unwrap();
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), size)]).unwrap();
         let dev = Controller::new(cfg, mem.clone(), RecordingSink::default())
             .unwrap()
             .with_faults(faults);

@@ -336,6 +336,9 @@ pub fn check(scenario: &Scenario, outcome: &Outcome) -> Vec<String> {
         crate::oracle_params::check(scenario, result, report, &mut bad);
     }
     expected(&eval, scenario, exit, &mut bad);
+    if let Some(report) = &outcome.report {
+        crate::oracle_params::note_late_interrupts(scenario, report, &mut bad);
+    }
     bad
 }
 

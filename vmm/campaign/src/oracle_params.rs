@@ -192,6 +192,39 @@ pub fn check(scenario: &Scenario, result: &ResultLine, report: &RunReport, bad: 
     }
 }
 
+/// The driver's watchdog period: `dmadrv.watchdog_ms=N` on the command
+/// line, else 10 ms.
+fn watchdog_ms(cmdline: &str) -> u64 {
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("dmadrv.watchdog_ms="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+}
+
+/// A realtime run whose watchdog counts broke an expectation while the
+/// host delivered an MSI a whole watchdog period late: that interrupt
+/// was lost as far as the driver could tell, so the count may be the
+/// host's load, not the driver. Adds one line saying so (the verdict
+/// stands; `--retries` tells load from a bug).
+pub fn note_late_interrupts(scenario: &Scenario, report: &RunReport, bad: &mut Vec<String>) {
+    if scenario.timing != Timing::Realtime || !bad.iter().any(|v| v.contains("watchdog_")) {
+        return;
+    }
+    let Some(msi) = report.lateness.get("msi") else {
+        return;
+    };
+    let period_ns = watchdog_ms(&scenario.cmdline) * 1_000_000;
+    if msi.max_ns >= period_ns {
+        bad.push(format!(
+            "host load: an MSI was delivered {:.1} ms late, past the {} ms watchdog period \
+             (the watchdog counts may be the host's; rerun with --retries)",
+            msi.max_ns as f64 / 1e6,
+            period_ns / 1_000_000
+        ));
+    }
+}
+
 /// Descriptors in a row on one channel that each moved 0 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
@@ -284,6 +317,42 @@ mod tests {
         let spike = vec![zero(1, 0), entry(1, 0, "latency-spike", None), zero(2, 0)];
         assert_eq!(no_progress_runs(&spike, false)[0].len, 2);
         assert_eq!(no_progress_runs(&spike, true).len(), 1);
+    }
+
+    #[test]
+    fn a_late_msi_is_named_beside_a_broken_watchdog_count() {
+        let mut scenario = crate::random::scenario(1, 0, &crate::random::Fixed::default());
+        scenario.timing = Timing::Realtime;
+        scenario.cmdline = "irps=8".into();
+        let mut report = RunReport::default();
+        report.lateness.insert(
+            "msi".into(),
+            dmalab_protocol::report::Lateness {
+                count: 3,
+                max_ns: 19_400_000,
+                ..Default::default()
+            },
+        );
+        let mut bad = vec!["watchdog_recoveries = 1, expected 0".to_string()];
+        note_late_interrupts(&scenario, &report, &mut bad);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[1].contains("19.4 ms late, past the 10 ms"), "{bad:?}");
+        // On time, another period, instant timing, or no watchdog count: nothing.
+        for (cmdline, timing, first) in [
+            (
+                "irps=8 dmadrv.watchdog_ms=50",
+                Timing::Realtime,
+                "watchdog_recoveries = 1",
+            ),
+            ("irps=8", Timing::Instant, "watchdog_recoveries = 1"),
+            ("irps=8", Timing::Realtime, "lost = 1"),
+        ] {
+            scenario.cmdline = cmdline.into();
+            scenario.timing = timing;
+            let mut bad = vec![first.to_string()];
+            note_late_interrupts(&scenario, &report, &mut bad);
+            assert_eq!(bad.len(), 1, "{cmdline} {timing:?} {bad:?}");
+        }
     }
 
     #[test]

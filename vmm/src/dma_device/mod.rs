@@ -11,6 +11,8 @@
 //! - `doorbell.rs`: the channels' `TAIL` registers as KVM ioeventfds
 //!   (`--doorbell ioeventfd`);
 //! - `clock.rs`: `--timing instant|realtime|stepped`, the realtime timerfd;
+//! - `realtime.rs`: catching the model up to host time, lateness, spins,
+//!   the timer wake-up;
 //! - `device_thread.rs`: the event loop (event-manager) that takes the
 //!   ioeventfd doorbells, the timerfd and the control socket;
 //! - `control_socket.rs`: the stepped mode's line protocol;
@@ -49,6 +51,7 @@ pub mod doorbell;
 pub mod lateness;
 pub mod msix_delivery;
 pub mod pci_adapter;
+mod realtime;
 pub mod stats;
 pub mod steps;
 pub mod watch;
@@ -281,54 +284,6 @@ impl Dma {
         st
     }
 
-    /// Realtime: processes the events host time has made due, a slice per
-    /// lock hold; stops early when the run ends.
-    /// Each slice's guest-observable events are measured against host time
-    /// (`lateness.rs`) before the trace can drain.
-    fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
-        let target = self.clock.now_cycles();
-        while !self.stopping() && !self.advance_measured(&mut st, target) {
-            st = self.next_slice(st);
-        }
-        st
-    }
-
-    /// One slice of realtime progress up to `target`, its guest-observable
-    /// events measured against host time; whether the model reached it.
-    fn advance_measured(&self, st: &mut DeviceState, target: u64) -> bool {
-        let from = st.model.trace_events().len();
-        let done = st.model.advance_slice(target, self.slice).done;
-        let host_ns = self.clock.elapsed_ns();
-        let released = st.model.trace_events().get(from..).unwrap_or(&[]);
-        st.lateness
-            .observe(released, host_ns, |c| self.clock.modelled_ns(c));
-        done
-    }
-
-    /// Realtime: events due within `SPIN_NS` of host time are waited for
-    /// by spinning and processed at once, instead of by a timer wake-up
-    /// (tens of µs here). A doorbell's fetch, a small copy's record and its
-    /// interrupt fall due within about a µs of each other. The spin is
-    /// bounded by `SPIN_NS` per call; a frozen clock never spins.
-    fn spin_due(&self, st: &mut DeviceState) {
-        let limit = self.clock.elapsed_ns().saturating_add(SPIN_NS);
-        while let Some(next) = st.model.next_event() {
-            let due = self.clock.modelled_ns(next).saturating_add(1);
-            if due > limit || self.clock.frozen() {
-                return;
-            }
-            while self.clock.elapsed_ns() < due {
-                if self.clock.frozen() {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
-            if !self.advance_measured(st, self.clock.now_cycles()) {
-                return;
-            }
-        }
-    }
-
     /// `settle` for vCPU accesses and kicks: instant mode runs to idle a
     /// slice per lock hold, and stops early when the run ends.
     fn settle_sliced<'a>(&'a self, mut st: DeviceGuard<'a>) {
@@ -427,19 +382,6 @@ impl Dma {
         }
     }
 
-    fn rearm(&self, st: &mut DeviceState) {
-        let Some(next) = st.model.next_event() else {
-            return;
-        };
-        if st.armed.is_some_and(|a| a <= next) {
-            return;
-        }
-        match self.clock.arm_at(next) {
-            Ok(()) => st.armed = Some(next),
-            Err(e) => log::warn!("device timer: {e}"),
-        }
-    }
-
     /// Whether the VM is paused.
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Acquire)
@@ -451,49 +393,6 @@ impl Dma {
         if channel < 64 {
             self.lock().deferred |= 1 << channel;
         }
-    }
-
-    /// Realtime with a timer lead (`--realtime-spin`): the timer fired up
-    /// to the lead early; events due within it are waited for by spinning
-    /// with the device lock released (vCPU accesses go on meanwhile) and
-    /// processed as each falls due. Stops when the clock freezes or the
-    /// run ends.
-    fn spin_ahead<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
-        let lead = self.clock.lead_ns();
-        if lead == 0 {
-            return st;
-        }
-        while let Some(next) = st.model.next_event() {
-            let due = self.clock.modelled_ns(next).saturating_add(1);
-            if due > self.clock.elapsed_ns().saturating_add(lead) {
-                break;
-            }
-            drop(st);
-            while self.clock.elapsed_ns() < due {
-                if self.clock.frozen() || self.stopping() {
-                    return self.lock();
-                }
-                std::hint::spin_loop();
-            }
-            st = self.catch_up(self.lock());
-        }
-        st
-    }
-
-    /// Realtime: the timer expired; process what is due (a slice per lock
-    /// hold) and re-arm.
-    pub fn on_timer(&self) {
-        self.clock.acknowledge();
-        if self.is_paused() || self.stopping() {
-            return;
-        }
-        let mut st = self.lock();
-        st.armed = None;
-        st = self.catch_up(st);
-        st = self.spin_ahead(st);
-        self.spin_due(&mut st);
-        self.rearm(&mut st);
-        self.drain_if_due(&mut st);
     }
 }
 

@@ -15,7 +15,7 @@
 //!   are the IOAPIC and local APIC pages, which the kernel claims itself;
 //! - RAM from 4 GiB when `--memory` is more than 3 GiB.
 //!
-//! One `setup_data` entry follows the command line: `SETUP_RNG_SEED`, 32
+//! One `setup_data` entry follows the MP table: `SETUP_RNG_SEED`, 32
 //! bytes from the host's `getrandom(2)`, as boot loaders and QEMU hand the
 //! kernel. Without it a kernel with no RDRAND (hidden where ring 0 is
 //! emulated) has an empty entropy pool for the whole boot, and every
@@ -28,7 +28,7 @@
 use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
 
 use super::ZERO_PAGE_ADDR;
-use crate::boot::layout::{self, CMDLINE_ADDR, CMDLINE_MAX, HIGH_RAM_BASE, MIB, MPTABLE_ADDR};
+use crate::boot::layout::{self, CMDLINE_ADDR, HIGH_RAM_BASE, MIB, MPTABLE_ADDR, MPTABLE_END};
 
 /// e820 types (`arch/x86/include/asm/e820/types.h`).
 pub const E820_RAM: u32 = 1;
@@ -44,14 +44,16 @@ pub const SETUP_RNG_SEED: u32 = 9;
 pub const RNG_SEED_LEN: usize = 32;
 const RNG_SEED_LEN_FIELD: u32 = 32;
 const _: () = assert!(RNG_SEED_LEN_FIELD as usize == RNG_SEED_LEN);
-/// The `setup_data` list: right after the command line's page, below the
-/// page tables (`layout.rs`), in RAM the kernel reserves while it parses it.
-pub const SETUP_DATA_ADDR: u64 = 0x8000;
+/// The `setup_data` list: just above the MP table, in the map's reserved
+/// `[0x9FC00, 1 MiB)` and below the `$PIR` table. Not in RAM: the kernel
+/// marks `setup_data` in RAM as reserved in its copy of the e820 map,
+/// which splits the first RAM entry in three, and `e820__mapped_any`,
+/// which the direct-map set-up calls for every unmapped 2 MiB and 4 KiB
+/// slot, then scans a longer map.
+pub const SETUP_DATA_ADDR: u64 = MPTABLE_END;
 const SETUP_DATA_HEADER: usize = 16;
-// The command line's NUL is at CMDLINE_ADDR + CMDLINE_MAX at the latest.
-const _: () = assert!(CMDLINE_ADDR + (CMDLINE_MAX as u64) < SETUP_DATA_ADDR);
 const _: () =
-    assert!(SETUP_DATA_ADDR + (SETUP_DATA_HEADER + RNG_SEED_LEN) as u64 <= layout::PML4_ADDR);
+    assert!(SETUP_DATA_ADDR + (SETUP_DATA_HEADER + RNG_SEED_LEN) as u64 <= super::pirq::PIRQ_ADDR);
 
 /// A `struct setup_data` of type `SETUP_RNG_SEED` carrying `seed`, the
 /// last of the list (`next` = 0).

@@ -1,0 +1,113 @@
+//! Realtime mode's side of the device: bringing the model up to host
+//! time a slice per lock hold, measuring each released event's lateness,
+//! spinning for events about to fall due, and the timer that wakes the
+//! device thread (`clock.rs` has the clock itself).
+
+use super::device_lock::DeviceGuard;
+use super::{DeviceState, Dma, SPIN_NS};
+
+impl Dma {
+    /// Realtime: processes the events host time has made due, a slice per
+    /// lock hold; stops early when the run ends.
+    /// Each slice's guest-observable events are measured against host time
+    /// (`lateness.rs`) before the trace can drain.
+    pub(super) fn catch_up<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let target = self.clock.now_cycles();
+        while !self.stopping() && !self.advance_measured(&mut st, target) {
+            st = self.next_slice(st);
+        }
+        st
+    }
+
+    /// One slice of realtime progress up to `target`, its guest-observable
+    /// events measured against host time; whether the model reached it.
+    fn advance_measured(&self, st: &mut DeviceState, target: u64) -> bool {
+        let from = st.model.trace_events().len();
+        let done = st.model.advance_slice(target, self.slice).done;
+        let host_ns = self.clock.elapsed_ns();
+        let released = st.model.trace_events().get(from..).unwrap_or(&[]);
+        st.lateness
+            .observe(released, host_ns, |c| self.clock.modelled_ns(c));
+        done
+    }
+
+    /// Realtime: events due within `SPIN_NS` of host time are waited for
+    /// by spinning and processed at once, instead of by a timer wake-up
+    /// (tens of µs here). A doorbell's fetch, a small copy's record and its
+    /// interrupt fall due within about a µs of each other. The spin is
+    /// bounded by `SPIN_NS` per call; a frozen clock never spins.
+    pub(super) fn spin_due(&self, st: &mut DeviceState) {
+        let limit = self.clock.elapsed_ns().saturating_add(SPIN_NS);
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > limit || self.clock.frozen() {
+                return;
+            }
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if !self.advance_measured(st, self.clock.now_cycles()) {
+                return;
+            }
+        }
+    }
+
+    pub(super) fn rearm(&self, st: &mut DeviceState) {
+        let Some(next) = st.model.next_event() else {
+            return;
+        };
+        if st.armed.is_some_and(|a| a <= next) {
+            return;
+        }
+        match self.clock.arm_at(next) {
+            Ok(()) => st.armed = Some(next),
+            Err(e) => log::warn!("device timer: {e}"),
+        }
+    }
+
+    /// Realtime with a timer lead (`--realtime-spin`): the timer fired up
+    /// to the lead early; events due within it are waited for by spinning
+    /// with the device lock released (vCPU accesses go on meanwhile) and
+    /// processed as each falls due. Stops when the clock freezes or the
+    /// run ends.
+    fn spin_ahead<'a>(&'a self, mut st: DeviceGuard<'a>) -> DeviceGuard<'a> {
+        let lead = self.clock.lead_ns();
+        if lead == 0 {
+            return st;
+        }
+        while let Some(next) = st.model.next_event() {
+            let due = self.clock.modelled_ns(next).saturating_add(1);
+            if due > self.clock.elapsed_ns().saturating_add(lead) {
+                break;
+            }
+            drop(st);
+            while self.clock.elapsed_ns() < due {
+                if self.clock.frozen() || self.stopping() {
+                    return self.lock();
+                }
+                std::hint::spin_loop();
+            }
+            st = self.catch_up(self.lock());
+        }
+        st
+    }
+
+    /// Realtime: the timer expired; process what is due (a slice per lock
+    /// hold) and re-arm.
+    pub fn on_timer(&self) {
+        self.clock.acknowledge();
+        if self.is_paused() || self.stopping() {
+            return;
+        }
+        let mut st = self.lock();
+        st.armed = None;
+        st = self.catch_up(st);
+        st = self.spin_ahead(st);
+        self.spin_due(&mut st);
+        self.rearm(&mut st);
+        self.drain_if_due(&mut st);
+    }
+}
