@@ -13,6 +13,8 @@
 #                        a guest (docs/debugging.md)
 #   socat                the control API's shell examples and their test
 #                        (docs/control-api.md, tests/control.rs)
+#   g++                  libFuzzer, which the device model's fuzz targets
+#                        build (device-model/fuzz/run.sh, run by CI)
 #   cargo, rustc         the VMM and the device model (the machine's rustup
 #                        toolchain; this script only checks that it is there)
 #
@@ -21,7 +23,7 @@ set -euo pipefail
 
 packages=(gcc make binutils
           linux-source-6.1 bc bison flex libelf-dev libssl-dev patch xz-utils cpio
-          gdb socat)
+          gdb socat g++)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -285,15 +285,19 @@ fn main_ioctls() -> Vec<Ioctl> {
 /// route change is still to be installed (`msix_delivery.rs`).
 const PENDING_ROUTE: &str = "a deferred doorbell's message installs a route change still pending";
 
-/// The system calls `thread` may make (common ones included).
-pub fn syscalls(thread: Thread) -> Vec<Syscall> {
-    let own = match thread {
+/// The system calls only `thread` (of the four kinds) may make.
+fn own(thread: Thread) -> &'static [Syscall] {
+    match thread {
         Thread::Main => MAIN,
         Thread::Vcpu => VCPU,
         Thread::Device => DEVICE,
         Thread::Gdb => GDB,
-    };
-    COMMON.iter().chain(own).copied().collect()
+    }
+}
+
+/// The system calls `thread` may make (common ones included).
+pub fn syscalls(thread: Thread) -> Vec<Syscall> {
+    COMMON.iter().chain(own(thread)).copied().collect()
 }
 
 /// The `ioctl` requests `thread` may issue.
@@ -363,6 +367,42 @@ mod tests {
         // control-socket trace) write files.
         for thread in [Thread::Vcpu, Thread::Gdb] {
             assert!(!syscalls(thread).iter().any(|c| c.nr == libc::SYS_openat));
+        }
+    }
+
+    /// docs/hardening.md names every call and request of each list, in
+    /// that thread's table row (the common ones in their paragraph).
+    #[test]
+    fn the_hardening_page_names_every_allowed_call() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/hardening.md"));
+        let row = |start: &str| {
+            doc.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no row {start}"))
+        };
+        let common = &doc[doc.find("The common list is").unwrap()..];
+        let common = &common[..common.find("Every entry in").unwrap()];
+        let name = |c: &Syscall| format!("`{}`", c.name.trim_start_matches("SYS_"));
+        for c in COMMON {
+            assert!(common.contains(&name(c)), "common list: {}", name(c));
+        }
+        for (thread, start) in [
+            (Thread::Vcpu, "| `vcpu0`"),
+            (Thread::Device, "| `dma-device`"),
+            (Thread::Gdb, "| `gdb`"),
+            (Thread::Main, "| main"),
+        ] {
+            let text = row(start);
+            for c in own(thread) {
+                assert!(text.contains(&name(c)), "{thread:?}: {}", name(c));
+            }
+            for r in ioctls(thread) {
+                assert!(
+                    text.contains(&format!("`{}`", r.name)),
+                    "{thread:?}: {}",
+                    r.name
+                );
+            }
         }
     }
 
