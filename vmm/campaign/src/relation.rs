@@ -132,29 +132,24 @@ impl Relation {
     }
 }
 
-/// A field of the DMA driver's result line (`dmalab_protocol::result`,
-/// checked against the guest's C source), so a misspelt or renamed field
-/// is a bad scenario file, not a failure at run time.
-/// A field of the Linux harness's result line: a name, or a dotted path
-/// into its objects (`dmatest.failures`); the harness is a different
-/// program, so only the shape is checked here.
+/// A field of the Linux harness's result line: a name or a dotted path
+/// into its objects (`dmatest.failures`), as `dmalab_protocol::linux`
+/// lists them (checked against the harness's C source), so a misspelt
+/// or renamed field is a bad scenario file, not a failure at run time.
 pub fn check_linux_field(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        });
-    if ok {
+    if dmalab_protocol::linux::is_field(name) {
         Ok(())
     } else {
         Err(format!(
-            "{name:?} is not a field name (lower case, digits, _; a.b for a nested one)"
+            "{name:?} is not a field of the Linux harness's result line \
+             (vmm/protocol/src/linux.rs lists them)"
         ))
     }
 }
 
+/// A field of the DMA driver's result line (`dmalab_protocol::result`,
+/// checked against the guest's C source), so a misspelt or renamed field
+/// is a bad scenario file, not a failure at run time.
 pub fn check_field(name: &str) -> Result<(), String> {
     if dmalab_protocol::result::is_driver_field(name) {
         Ok(())

@@ -192,6 +192,12 @@ fn a_linux_scenario_takes_the_harness_fields_and_no_workload() {
     )
     .unwrap_err();
     assert_eq!(e.field, "expect.relations[0]");
+    // So are the Linux harness's, against its own list.
+    for bad in ["dmatest.failure", "kunit.bogus", "errors_reportd"] {
+        let text = format!("guest = \"linux\"\n[expect]\nrelations = [\"{bad} >= 1\"]\n");
+        let e = Scenario::parse(&text, Path::new("l.toml"), "l").unwrap_err();
+        assert_eq!(e.field, "expect.relations[0]", "{bad}");
+    }
 }
 
 #[test]
