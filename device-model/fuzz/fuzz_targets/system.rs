@@ -141,8 +141,13 @@ fn check_rings(dev: &mut Dev) {
 }
 
 /// FLR, then one clean copy with an interrupt on channel 0, faults off.
+/// A surprise-removed device is gone for good (FLR is a config write it
+/// no longer decodes): it must stay inert instead.
 fn check_recovery(dev: &mut Dev, mem: &GuestMemoryMmap, seen: &Checked) {
     *dev.faults_mut() = FaultEngine::disabled();
+    if dev.is_removed() {
+        return check_gone(dev, mem, seen);
+    }
     dev.config_write(AF_CTRL, &[1]);
     dev.run_until_idle();
     dev.config_write(0x10, &0xE000_0000u32.to_le_bytes());
@@ -190,6 +195,25 @@ fn check_recovery(dev: &mut Dev, mem: &GuestMemoryMmap, seen: &Checked) {
         data: 0x41,
     };
     assert_eq!(s.last, Some((0, msg)));
+}
+
+/// A removed device: config space reads all ones, FLR and a doorbell
+/// move no data and send no message.
+fn check_gone(dev: &mut Dev, mem: &GuestMemoryMmap, seen: &Checked) {
+    let mut id = [0u8; 4];
+    dev.config_read(0, &mut id);
+    assert_eq!(id, [0xFF; 4], "a removed device reads all ones");
+    let before = seen.0.borrow().signals;
+    let dst = HIGH + 0x100;
+    mem.write_slice(&[0u8; 256], GuestAddress(dst)).unwrap();
+    dev.config_write(AF_CTRL, &[1]);
+    dev.config_write(CMD, &[CMD_MEMORY_BUS_MASTER, 0]);
+    reg_write(dev, channel_reg(0, regs::CH_TAIL), 1);
+    dev.run_until_idle();
+    let mut out = [0u8; 256];
+    mem.read_slice(&mut out, GuestAddress(dst)).unwrap();
+    assert_eq!(out, [0u8; 256], "a removed device moves no data");
+    assert_eq!(seen.0.borrow().signals, before, "a removed device sends nothing");
 }
 
 fuzz_target!(|input: &[u8]| {
