@@ -408,6 +408,7 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             self.dispatch(c, slot);
             n += 1;
         }
+        self.guest.flush();
         n
     }
 

@@ -6,13 +6,15 @@
 //! `registers.rs` covers the register map and hostile accesses,
 //! `pipeline.rs` transfers, timing, interrupts and coalescing, `faults.rs`
 //! one test per fault effect, `props.rs` the property tests, `counters.rs`
-//! the exact counters under trace overflow, `slices.rs` bounded slices
+//! the exact counters under trace overflow, `coalescing.rs` bursts moved
+//! together, `slices.rs` bounded slices
 //! against whole runs, `profiles.rs` timing profiles against the figures
 //! their sources publish.
 
 // Test data is built from small literals; truncation cannot happen there.
 #![allow(clippy::cast_possible_truncation)]
 
+mod coalescing;
 mod counters;
 mod faults;
 mod pipeline;
