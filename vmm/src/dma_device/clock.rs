@@ -55,7 +55,7 @@ pub enum Error {
 }
 
 /// Host monotonic time in ns.
-fn monotonic_ns() -> u64 {
+pub(super) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -137,6 +137,12 @@ impl DeviceClock {
             at => at,
         };
         now.saturating_sub(self.origin_ns.load(Ordering::Acquire))
+    }
+
+    /// Host ns since device cycle 0 at CLOCK_MONOTONIC `mono_ns` (a time
+    /// taken while the clock ran).
+    pub fn since_origin(&self, mono_ns: u64) -> u64 {
+        mono_ns.saturating_sub(self.origin_ns.load(Ordering::Acquire))
     }
 
     /// Modelled ns of device `cycle` since cycle 0.

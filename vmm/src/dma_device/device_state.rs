@@ -10,6 +10,7 @@ use device_model::fault::FaultEffect;
 use device_model::{EventKind, TraceEvent};
 use dmalab_protocol::control::CompletionInfo;
 
+use super::msix_delivery::MsiSend;
 use super::stats::Tally;
 use super::{lateness, watch, Model};
 
@@ -45,6 +46,12 @@ pub struct DeviceState {
     pub recording: Option<Vec<TraceEvent>>,
     /// Realtime: how late events were processed against their modelled time.
     pub lateness: lateness::LatenessTally,
+    /// Realtime: buffers for dating one slice's events (message sends as
+    /// kept by the sink and in ns since the clock's origin, each event's
+    /// release time), kept to reuse their allocations.
+    pub sends: Vec<MsiSend>,
+    pub send_ns: Vec<(u64, u64)>,
+    pub release_ns: Vec<u64>,
 }
 
 impl DeviceState {

@@ -448,7 +448,10 @@ impl DmaDevice {
             ..DeviceConfig::default()
         };
         config.validate().map_err(Error::Config)?;
-        let irq = IrqRoutes::new(vm.clone(), config.vectors()).map_err(Error::Irq)?;
+        let mut irq = IrqRoutes::new(vm.clone(), config.vectors()).map_err(Error::Irq)?;
+        if options.timing == TimingMode::Realtime {
+            irq.keep_sends();
+        }
         let model = Controller::new(config, memory.clone(), irq)
             .map_err(Error::Config)?
             .with_faults(FaultEngine::new(options.plan.clone(), options.seed));
@@ -471,6 +474,9 @@ impl DmaDevice {
                 watch: watch::WatchQueue::default(),
                 recording: None,
                 lateness: Default::default(),
+                sends: Vec::new(),
+                send_ns: Vec::new(),
+                release_ns: Vec::new(),
             }),
             stepped: parking_lot::Condvar::new(),
             stopping: AtomicBool::new(false),

@@ -144,12 +144,30 @@ impl Routing {
     }
 }
 
+/// Messages whose send times are kept at most between two takes
+/// (realtime takes them after every slice of model events).
+const SENDS_KEPT: usize = 4096;
+
+/// When one message was sent: CLOCK_MONOTONIC ns as its eventfd write
+/// began and as it returned (KVM has queued the interrupt and kicked the
+/// vCPU by then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsiSend {
+    pub begun_ns: u64,
+    pub done_ns: u64,
+}
+
 /// The device's interrupt sink: irqfds + GSI routes.
 #[derive(Debug)]
 pub struct IrqRoutes {
     irqfds: Vec<EventFd>,
     routing: Arc<Routing>,
     counts: SignalCounts,
+    /// Realtime: each message's send times since the last take (`None`:
+    /// not kept). More than [`SENDS_KEPT`] untaken are dropped, and the
+    /// take says so.
+    sends: Option<Vec<MsiSend>>,
+    sends_dropped: bool,
 }
 
 impl IrqRoutes {
@@ -178,7 +196,25 @@ impl IrqRoutes {
                 per_slot: vec![0; usize::from(slots)],
                 ..SignalCounts::default()
             },
+            sends: None,
+            sends_dropped: false,
         })
+    }
+
+    /// Keeps each message's send times (realtime lateness).
+    pub fn keep_sends(&mut self) {
+        self.sends = Some(Vec::new());
+    }
+
+    /// The send times kept since the last take, in send order; `None` if
+    /// they are not kept or some were dropped.
+    pub fn take_sends(&mut self, out: &mut Vec<MsiSend>) -> bool {
+        out.clear();
+        let Some(sends) = &mut self.sends else {
+            return false;
+        };
+        out.append(sends);
+        !std::mem::take(&mut self.sends_dropped)
     }
 
     /// Counters so far.
@@ -201,7 +237,17 @@ impl InterruptSink for IrqRoutes {
         };
         // A route reported in this hold goes to KVM before its message.
         self.routing.flush();
-        if let Err(e) = fd.write(1) {
+        let begun_ns = self.sends.is_some().then(super::clock::monotonic_ns);
+        let r = fd.write(1);
+        if let (Some(sends), Some(begun_ns)) = (&mut self.sends, begun_ns) {
+            if sends.len() < SENDS_KEPT {
+                let done_ns = super::clock::monotonic_ns();
+                sends.push(MsiSend { begun_ns, done_ns });
+            } else {
+                self.sends_dropped = true;
+            }
+        }
+        if let Err(e) = r {
             guest_warn(format_args!("irqfd write for slot {slot} failed: {e}"));
             return;
         }

@@ -4,7 +4,7 @@
 //! device thread (`clock.rs` has the clock itself).
 
 use super::device_lock::DeviceGuard;
-use super::{DeviceState, Dma, SPIN_NS};
+use super::{lateness, DeviceState, Dma, SPIN_NS};
 
 impl Dma {
     /// Realtime: processes the events host time has made due, a slice per
@@ -20,14 +20,27 @@ impl Dma {
     }
 
     /// One slice of realtime progress up to `target`, its guest-observable
-    /// events measured against host time; whether the model reached it.
+    /// events measured against host time (each dated by the message sends
+    /// around it: `lateness::release_times`); whether the model reached it.
     fn advance_measured(&self, st: &mut DeviceState, target: u64) -> bool {
         let from = st.model.trace_events().len();
+        // Sends before this slice (a register access's) are not its own.
+        st.model.interrupts_mut().take_sends(&mut st.sends);
         let done = st.model.advance_slice(target, self.slice).done;
-        let host_ns = self.clock.elapsed_ns();
+        let end_ns = self.clock.elapsed_ns();
+        let matched = st.model.interrupts_mut().take_sends(&mut st.sends);
+        st.send_ns.clear();
+        st.send_ns.extend(st.sends.iter().map(|s| {
+            (
+                self.clock.since_origin(s.begun_ns),
+                self.clock.since_origin(s.done_ns),
+            )
+        }));
         let released = st.model.trace_events().get(from..).unwrap_or(&[]);
+        let sends = matched.then_some(st.send_ns.as_slice());
+        lateness::release_times(released, sends, end_ns, &mut st.release_ns);
         st.lateness
-            .observe(released, host_ns, |c| self.clock.modelled_ns(c));
+            .observe(released, &st.release_ns, |c| self.clock.modelled_ns(c));
         done
     }
 
