@@ -155,6 +155,12 @@ fn main() {
             trace: false,
         },
         Case {
+            len: 64 << 10,
+            channels: 1,
+            batch: 256,
+            trace: true,
+        },
+        Case {
             len: 1 << 20,
             channels: 1,
             batch: 16,

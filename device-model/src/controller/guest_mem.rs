@@ -76,6 +76,10 @@ pub(super) struct GuestMem<M> {
     mem: M,
     scratch: Vec<u8>,
     pending: Pending,
+    /// The last two ranges `in_ram` found wholly in guest memory (a
+    /// descriptor's source and destination, checked at its fetch): a
+    /// burst inside one needs no lookup. Guest memory never changes shape.
+    known: [(u64, u64); 2],
 }
 
 impl<M: GuestMemory> GuestMem<M> {
@@ -85,6 +89,7 @@ impl<M: GuestMemory> GuestMem<M> {
             mem,
             scratch: vec![0; burst],
             pending: Pending::None,
+            known: [(0, 0); 2],
         }
     }
 
@@ -105,6 +110,25 @@ impl<M: GuestMemory> GuestMem<M> {
                 || self
                     .mem
                     .check_range(GuestAddress(addr), count, Permissions::ReadWrite))
+    }
+
+    /// `in_ram` for a transfer's whole range, remembered so that its
+    /// bursts need no lookup (the last two: a copy's source and
+    /// destination).
+    pub(super) fn in_ram_for_bursts(&mut self, addr: u64, len: u64) -> bool {
+        let ok = self.in_ram(addr, len);
+        if ok && len > 0 {
+            self.known = [self.known[1], (addr, addr + len)];
+        }
+        ok
+    }
+
+    /// `in_ram` for one burst: inside a remembered transfer range, or
+    /// looked up.
+    fn burst_in_ram(&self, addr: u64, len: u64) -> bool {
+        let inside =
+            |&(s, e): &(u64, u64)| s <= addr && addr.checked_add(len).is_some_and(|x| x <= e);
+        self.known.iter().any(inside) || self.in_ram(addr, len)
     }
 
     fn check(pci: &mut ConfigSpace) -> Result<(), DmaError> {
@@ -167,10 +191,10 @@ impl<M: GuestMemory> GuestMem<M> {
     ) -> Result<(), (DmaError, bool)> {
         let n = u64::from(len).min(self.scratch.len() as u64);
         Self::check(pci).map_err(|e| (e, true))?;
-        if !self.in_ram(src, n) {
+        if !self.burst_in_ram(src, n) {
             return Err((Self::range_error(pci, src), true));
         }
-        if !self.in_ram(dst, n) {
+        if !self.burst_in_ram(dst, n) {
             return Err((Self::range_error(pci, dst), false));
         }
         let overlap = |s: u64, d: u64, l: u64| s < d.saturating_add(l) && d < s.saturating_add(l);
@@ -218,7 +242,7 @@ impl<M: GuestMemory> GuestMem<M> {
     ) -> Result<(), DmaError> {
         let n = u64::from(len).min(self.scratch.len() as u64);
         Self::check(pci)?;
-        if !self.in_ram(dst, n) {
+        if !self.burst_in_ram(dst, n) {
             return Err(Self::range_error(pci, dst));
         }
         let offset = u64::from(offset);

@@ -153,13 +153,13 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return Some(status::ERR_LEN);
         }
         let len = u64::from(d.len);
-        if d.op == OP_COPY && !self.guest.in_ram(d.src, len) {
+        if d.op == OP_COPY && !self.guest.in_ram_for_bursts(d.src, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
             return Some(status::ERR_SRC);
         }
-        if !self.guest.in_ram(d.dst, len) {
+        if !self.guest.in_ram_for_bursts(d.dst, len) {
             self.pci
                 .config_mut()
                 .flag_status(crate::pci::config::STS_RECEIVED_MASTER_ABORT);
@@ -289,8 +289,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             return;
         }
         let n = self.cfg.channels;
-        for i in 1..=n {
-            let c = (last + i) % n;
+        let mut c = last;
+        for _ in 0..n {
+            c = if c + 1 >= n { 0 } else { c + 1 };
             let ch = &self.channels[usize::from(c)];
             if ch.wants_bus && ch.active.is_some() {
                 return self.grant(c);

@@ -170,3 +170,53 @@ fn a_slice_stops_after_its_budget() {
     whole.ring(0);
     assert_eq!(whole.dev.run_until_idle(), total);
 }
+
+/// One long copy on channel 2, then, at every offset of a burst period
+/// (so that another channel's fetch ends before, on and after one of
+/// channel 2's burst ends: a tie goes to the lower channel), copies on
+/// channels 0 and 1 of a few bursts
+/// each, back to back: the bursts a whole run processes in streaks
+/// (`Controller::burst_streak`) and slices of one event, which never
+/// streak, leave the same trace, memory and counters.
+#[test]
+fn burst_streaks_match_event_by_event_processing() {
+    fn run(offset: u64, one_by_one: bool) -> Rig {
+        let cfg = DeviceConfig {
+            channels: 3,
+            ..DeviceConfig::default()
+        };
+        let mut rig = Rig::new(cfg);
+        for c in 0..3 {
+            rig.setup(c, 16);
+        }
+        let data: Vec<u8> = (0..0x8000u32).map(|i| (i * 13 % 251) as u8).collect();
+        rig.fill(DATA, &data);
+        rig.post(2, copy(DATA, DATA + 0x10000, 0x6000, 1));
+        rig.post(2, copy(DATA, DATA + 0x18000, 0x1000 + 77, 2));
+        rig.ring(2);
+        let at = 1_000 + offset;
+        if one_by_one {
+            while !rig.dev.advance_slice(at, 1).done {}
+        } else {
+            rig.dev.advance_to(at);
+        }
+        for c in 0..2u8 {
+            for i in 0..3u64 {
+                let dst = DATA + 0x20000 + 0x2000 * (u64::from(c) * 3 + i);
+                rig.post(c, copy(DATA + 0x100 * i, dst, 700 + 300 * i as u32, 10 + i));
+            }
+            rig.ring(c);
+        }
+        if one_by_one {
+            while !rig.dev.run_slice(1).done {}
+        } else {
+            rig.dev.run_until_idle();
+        }
+        rig
+    }
+    for offset in 0..40 {
+        let (whole, single) = (run(offset, false), run(offset, true));
+        assert!(whole.dev.counters().completions >= 8);
+        assert_same(&whole, &single, &format!("offset {offset}"));
+    }
+}
