@@ -70,16 +70,20 @@ enum Pending {
 /// flush does; a slice of model events moves about this much anyway).
 const RUN_MAX: u64 = 1 << 20;
 
+/// Transfer ranges remembered for their bursts' checks.
+const KNOWN: usize = 8;
+
 /// Guest memory as the device reaches it, the burst buffer that copies
 /// and fills go through (allocated once), and the bursts not yet moved.
 pub(super) struct GuestMem<M> {
     mem: M,
     scratch: Vec<u8>,
     pending: Pending,
-    /// The last two ranges `in_ram` found wholly in guest memory (a
-    /// descriptor's source and destination, checked at its fetch): a
-    /// burst inside one needs no lookup. Guest memory never changes shape.
-    known: [(u64, u64); 2],
+    /// The last ranges `in_ram_for_bursts` found wholly in guest memory
+    /// (descriptors' sources and destinations, checked at their fetch;
+    /// enough for four channels' transfers): a burst inside one needs no
+    /// lookup. Guest memory never changes shape.
+    known: [(u64, u64); KNOWN],
 }
 
 impl<M: GuestMemory> GuestMem<M> {
@@ -89,7 +93,7 @@ impl<M: GuestMemory> GuestMem<M> {
             mem,
             scratch: vec![0; burst],
             pending: Pending::None,
-            known: [(0, 0); 2],
+            known: [(0, 0); KNOWN],
         }
     }
 
@@ -112,13 +116,13 @@ impl<M: GuestMemory> GuestMem<M> {
                     .check_range(GuestAddress(addr), count, Permissions::ReadWrite))
     }
 
-    /// `in_ram` for a transfer's whole range, remembered so that its
-    /// bursts need no lookup (the last two: a copy's source and
-    /// destination).
+    /// `in_ram` for a transfer's whole range, remembered (the last
+    /// [`KNOWN`]) so that its bursts need no lookup.
     pub(super) fn in_ram_for_bursts(&mut self, addr: u64, len: u64) -> bool {
         let ok = self.in_ram(addr, len);
         if ok && len > 0 {
-            self.known = [self.known[1], (addr, addr + len)];
+            self.known.rotate_right(1);
+            self.known[0] = (addr, addr + len);
         }
         ok
     }

@@ -427,6 +427,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
         let Some(seq) = self.channels[i].active.map(|a| a.seq) else {
             return 0;
         };
+        if budget == 0 || self.bus_owner != Some(c) {
+            return 0;
+        }
         let other = self
             .channels
             .iter()
