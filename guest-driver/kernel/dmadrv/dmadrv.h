@@ -112,6 +112,9 @@ struct dmadrv_stats {
 	uint64_t spurious; /* ISR returned FALSE */
 	uint64_t dpcs; /* DpcForIsr runs */
 	uint64_t stale_records; /* records with a cookie not in flight */
+	/* records the watchdog drained while a DpcForIsr queued before it
+	 * still waited: 0 unless the watchdog ignores a queued DPC */
+	uint64_t watchdog_took_queued;
 	uint64_t started_from_dpc; /* StartIo called from DpcForIsr */
 	uint64_t status[10]; /* completion records by device status */
 	uint64_t fail_hw, fail_io, fail_timeout, fail_removed, fail_param;

@@ -302,13 +302,13 @@ size_t dmadrv_result_fields(char *buf, size_t size)
 
 	IRQL_REQUIRES(PASSIVE_LEVEL);
 	n = ksnprintf(buf, size,
-		      "\"drv_irps\":%lu,\"irps_ok\":%lu,\"irps_failed\":%lu,\"irps_rejected\":%lu,\"irps_cancelled_queued\":%lu,\"transfers\":%lu,\"reprograms\":%lu,\"short_transfers\":%lu,\"retries\":%lu,\"resets\":%lu,\"watchdog_recoveries\":%lu,\"watchdog_timeouts\":%lu,\"drv_isrs\":%lu,\"error_isrs\":%lu,\"spurious\":%lu,\"drv_dpcs\":%lu,\"stale_records\":%lu,\"started_from_dpc\":%lu",
+		      "\"drv_irps\":%lu,\"irps_ok\":%lu,\"irps_failed\":%lu,\"irps_rejected\":%lu,\"irps_cancelled_queued\":%lu,\"transfers\":%lu,\"reprograms\":%lu,\"short_transfers\":%lu,\"retries\":%lu,\"resets\":%lu,\"watchdog_recoveries\":%lu,\"watchdog_timeouts\":%lu,\"drv_isrs\":%lu,\"error_isrs\":%lu,\"spurious\":%lu,\"drv_dpcs\":%lu,\"stale_records\":%lu,\"started_from_dpc\":%lu,\"watchdog_took_queued\":%lu",
 		      s->irps, s->irps_ok, s->irps_failed, s->irps_rejected,
 		      s->irps_cancelled, s->transfers, s->reprograms,
 		      s->short_transfers, s->retries, s->resets,
 		      s->watchdog_recoveries, s->watchdog_timeouts, s->isrs,
 		      s->error_isrs, s->spurious, s->dpcs, s->stale_records,
-		      s->started_from_dpc);
+		      s->started_from_dpc, s->watchdog_took_queued);
 	if (n < size)
 		n += ksnprintf(buf + n, size - n,
 			       ",\"rec_ok\":%lu,\"rec_short\":%lu,\"rec_err_dma\":%lu,\"rec_aborted\":%lu,\"rec_err_fetch\":%lu,\"rec_err_halted\":%lu,\"rec_err_other\":%lu,\"fail_hw\":%lu,\"fail_io\":%lu,\"fail_timeout\":%lu,\"fail_removed\":%lu,\"fail_param\":%lu,\"first_fail_status\":\"0x%x\"",

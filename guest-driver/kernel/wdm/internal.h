@@ -136,7 +136,8 @@ void wdm_lock_release(struct wdm_cpu *c, PKSPIN_LOCK l, const char *fn);
 /* ke.c */
 void wdm_timers_init(void);
 /* Interrupts off: queue the DPCs of the timers due at this tick. */
-void wdm_timers_expire(void);
+/* Expires due timers; how many timer DPCs it queued. */
+unsigned int wdm_timers_expire(void);
 extern volatile uint64_t wdm_next_timer_tick;
 uint64_t wdm_ticks_from_due(LARGE_INTEGER due);
 
@@ -178,6 +179,10 @@ static inline KIRQL wdm_check_irql(const char *fn, KIRQL max)
 }
 /* Thresholds in TSC cycles (scaled, docs/wdm.md). */
 extern uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
+/* verifier.timer_dpc_delay_us in TSC cycles (0: off): how long the DPC
+ * queue waits, at DISPATCH_LEVEL with interrupts on, after a timer
+ * expiry queued a DPC (verifier.c). */
+extern uint64_t wdm_timer_dpc_delay_cycles;
 /*
  * A routine timed over TSC cycles dt, during which the host stole
  * stolen_ns of the CPU's steal time (steal.h): the routine's own time is

@@ -93,11 +93,21 @@ static inline void queue_unlock(struct wdm_cpu *c)
 	__atomic_store_n(&c->dpc_lock, 0, __ATOMIC_RELEASE);
 }
 
-static void dpc_drain(struct wdm_cpu *c)
+static void dpc_drain(struct wdm_cpu *c, bool timer_dpcs)
 {
 	KIRQL old = c->irql;
 
 	c->irql = DISPATCH_LEVEL;
+	if (timer_dpcs && wdm_timer_dpc_delay_cycles) {
+		/* verifier.timer_dpc_delay_us: interrupts taken meanwhile
+		 * queue their DPCs behind the timer's. */
+		uint64_t until = rdtsc() + wdm_timer_dpc_delay_cycles;
+
+		irq_enable();
+		while (rdtsc() < until)
+			cpu_relax();
+		irq_disable();
+	}
 	for (;;) {
 		PKDPC d;
 		PVOID a1, a2;
@@ -129,10 +139,12 @@ void wdm_irq_exit(void)
 {
 	struct wdm_cpu *c = wdm_cpu();
 
+	unsigned int timer_dpcs = 0;
+
 	if (lapic_ticks >= wdm_next_timer_tick && c == wdm_cpus)
-		wdm_timers_expire();
+		timer_dpcs = wdm_timers_expire();
 	if (c->irql < DISPATCH_LEVEL && !IsListEmpty(&c->dpcs))
-		dpc_drain(c);
+		dpc_drain(c, timer_dpcs > 0);
 }
 
 /* The IPI only interrupts: its exit (wdm_irq_exit) runs the queue. */
@@ -193,7 +205,7 @@ KIRQL KeRaiseIrqlToDpcLevel(void)
  * (nothing queued) keeps no stack frame. */
 static __attribute__((noinline)) void drain_and_enable(struct wdm_cpu *c)
 {
-	dpc_drain(c);
+	dpc_drain(c, false);
 	irq_enable();
 }
 
@@ -255,7 +267,7 @@ BOOLEAN KeInsertQueueDpc(PKDPC Dpc, PVOID SystemArgument1,
 	if (queued && cpu != me)
 		lapic_send_ipi(cpus[cpu].apic_id, VEC_DPC_IPI);
 	else if (queued && c->irql < DISPATCH_LEVEL && (flags & RFLAGS_IF))
-		dpc_drain(c);
+		dpc_drain(c, false);
 	wdm_irq_restore(flags);
 	return queued;
 }
@@ -300,7 +312,7 @@ void KeFlushQueuedDpcs(void)
 	wdm_check_irql("KeFlushQueuedDpcs", PASSIVE_LEVEL);
 	flags = wdm_irq_save();
 	if (!IsListEmpty(&wdm_cpus[me].dpcs))
-		dpc_drain(&wdm_cpus[me]);
+		dpc_drain(&wdm_cpus[me], false);
 	wdm_irq_restore(flags);
 	for (i = 0; i < cpus_online; i++) {
 		struct wdm_cpu *c = &wdm_cpus[i];

@@ -71,9 +71,10 @@ static void recompute_next(void)
 	wdm_next_timer_tick = next;
 }
 
-void wdm_timers_expire(void)
+unsigned int wdm_timers_expire(void)
 {
 	uint64_t now = lapic_ticks;
+	unsigned int dpcs = 0;
 	PLIST_ENTRY e;
 
 	timers_lock();
@@ -88,11 +89,12 @@ void wdm_timers_expire(void)
 		t->Inserted = FALSE;
 		t->Header.SignalState = 1;
 		wdm_stats.timers_fired++;
-		if (t->Dpc)
-			KeInsertQueueDpc(t->Dpc, (PVOID)now, NULL);
+		if (t->Dpc && KeInsertQueueDpc(t->Dpc, (PVOID)now, NULL))
+			dpcs++;
 	}
 	recompute_next();
 	timers_unlock();
+	return dpcs;
 }
 
 void KeInitializeEvent(PKEVENT Event, EVENT_TYPE Type, BOOLEAN State)

@@ -20,6 +20,15 @@
  * `verifier.factor=` overrides the measured factor (1 = limits in raw
  * TSC time).
  *
+ * Race stress. `verifier.timer_dpc_delay_us=N` (default 0: off) makes the
+ * DPC queue wait N us of TSC time, at DISPATCH_LEVEL with interrupts on,
+ * whenever a timer expiry has queued a DPC, before it runs any: an
+ * interrupt that comes meanwhile runs its ISR, whose DPC queues behind
+ * the timer's. A driver's timer DPC then meets, at its start, the state
+ * an ISR left for a DPC that has not run yet, a window that is otherwise
+ * a few instructions wide (Driver Verifier's concurrency stress widens
+ * windows the same way). The wait is no routine's time.
+ *
  * Host preemption. The TSC is wall-clock time: a vCPU thread the host
  * deschedules mid-ISR made a 40 us ISR measure 42 ms. The timed paths
  * (interrupt.c, irql.c) read this CPU's KVM steal time (steal.h) just
@@ -70,6 +79,7 @@ const char *const wdm_violation_names[WDM_V_COUNT] = {
 
 uint64_t wdm_violations[WDM_V_COUNT];
 uint64_t wdm_isr_limit_cycles, wdm_dpc_limit_cycles;
+uint64_t wdm_timer_dpc_delay_cycles;
 /* min(limit, longest own time so far): 0 until the first one is timed */
 uint64_t wdm_isr_check_cycles, wdm_dpc_check_cycles;
 
@@ -140,6 +150,8 @@ void wdm_verifier_init(void)
 	dpc_us = key_u64("verifier.dpc_us", 15, DEFAULT_DPC_US);
 	wdm_isr_limit_cycles = isr_us * factor * khz / 1000;
 	wdm_dpc_limit_cycles = dpc_us * factor * khz / 1000;
+	wdm_timer_dpc_delay_cycles =
+		key_u64("verifier.timer_dpc_delay_us", 27, 0) * khz / 1000;
 	strict = cmdline_get("verifier", &v, &n) && str_eq_n(v, n, "strict");
 	steal = steal_enable();
 	if (steal == STEAL_ON)
@@ -250,6 +262,9 @@ void wdm_verifier_summary(void)
 		strict ? "strict" : "report", factor, calib_ps_per_insn,
 		NATIVE_PS_PER_INSN, isr_us, tsc_to_us(wdm_isr_limit_cycles),
 		dpc_us, tsc_to_us(wdm_dpc_limit_cycles));
+	if (wdm_timer_dpc_delay_cycles)
+		kprintf("verifier: timer DPCs delayed %lu us (race stress)\n",
+			tsc_to_us(wdm_timer_dpc_delay_cycles));
 	if (steal == STEAL_ON)
 		kprintf("verifier: steal time on: %lu us stolen by the host since init, at most %lu us from one ISR/DPC (not counted in its time)\n",
 			(steal_ns(this_cpu()->index) - steal_at_init) / 1000,

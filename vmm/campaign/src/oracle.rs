@@ -501,6 +501,18 @@ fn universal(eval: &Eval<'_>, expect: &Expect, timing: Timing, bad: &mut Vec<Str
             }
         }
     }
+    // A record the watchdog took while the DpcForIsr its interrupt had
+    // queued still waited: the DPC's work done by the wrong routine (the
+    // dmalab driver reports it; a driver that does not is not judged).
+    if !overridden("watchdog_took_queued") {
+        if let Ok(v) = eval.field("watchdog_took_queued") {
+            if v != 0.0 {
+                bad.push(format!(
+                    "the watchdog took records a queued DpcForIsr was to handle: watchdog_took_queued = {v}"
+                ));
+            }
+        }
+    }
 }
 
 /// Console lines of a Linux kernel in trouble.

@@ -70,6 +70,7 @@ pub const DRIVER_FIELDS: &[&str] = &[
     "drv_dpcs",
     "stale_records",
     "started_from_dpc",
+    "watchdog_took_queued",
     "rec_ok",
     "rec_short",
     "rec_err_dma",
