@@ -221,8 +221,9 @@ impl<M: GuestMemory> GuestMem<M> {
             _ => {
                 self.flush();
                 if overlap(src, dst, n) {
-                    // Moved now, through the burst buffer: a later burst
-                    // must read what this one wrote.
+                    // Moved now (the whole burst read, then written, as
+                    // `memmove` does): a later burst must read what this
+                    // one wrote.
                     self.move_copy(src, dst, n);
                     return Ok(());
                 }
