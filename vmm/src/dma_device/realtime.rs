@@ -36,6 +36,7 @@ impl Dma {
                 self.clock.since_origin(s.done_ns),
             )
         }));
+        st.lateness.observe_sends(&st.send_ns);
         let released = st.model.trace_events().get(from..).unwrap_or(&[]);
         let sends = matched.then_some(st.send_ns.as_slice());
         lateness::release_times(released, sends, end_ns, &mut st.release_ns);
