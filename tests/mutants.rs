@@ -50,8 +50,9 @@ const LIMIT: Duration = Duration::from_secs(300);
 /// lost hangs every such scenario) fails each in this time, so the
 /// campaign ends in bounded time and still names every killer. The
 /// correct driver's longest scenario must stay under a third of it (the
-/// baseline checks; ~1 s in a debug build, docs/benchmarks.md), so the
-/// cap cannot fail a correct run even on a loaded host.
+/// baseline checks; `stress-all-kinds`, 0.64 s when last run,
+/// docs/benchmarks.md), so the cap does not fail a correct run on a
+/// loaded host.
 const SCENARIO_TIMEOUT: f64 = 5.0;
 
 fn root() -> PathBuf {
