@@ -15,10 +15,11 @@ use device_model::fault::{FaultEffect, FaultRule};
 use crate::scenario::{Scenario, Timing};
 
 /// Boot, workload setup, report and oracle, seconds.
-const BASE: f64 = 0.020;
+const BASE: f64 = 0.060;
 /// One request of the workload, instant timing (8 requests of `copy`
-/// with nothing going wrong: ~0.04 s in all).
-const PER_IRP: f64 = 0.0025;
+/// with nothing going wrong: ~0.09 s in all, 32 of `stress` ~0.18 s,
+/// each at `-j 2` on the reference machine's 2 cores).
+const PER_IRP: f64 = 0.00375;
 /// Descriptors per request (a request is cut into transfers; `copy
 /// irps=8` posts ~20): what every/probability triggers count.
 const DESCRIPTORS_PER_IRP: f64 = 2.5;
@@ -27,13 +28,18 @@ const DESCRIPTORS_PER_IRP: f64 = 2.5;
 /// per request.
 const ATTEMPTS: f64 = 4.0;
 /// How much longer a request takes in realtime (device time is paced).
-const REALTIME_FACTOR: f64 = 2.0;
-/// A hang or a missing completion: found by the driver's watchdog after
-/// dmadrv.timeout_ms = 100 ms, per firing.
-const TIMEOUT_RECOVERY: f64 = 0.100;
+const REALTIME_FACTOR: f64 = 1.5;
+/// The driver's default `dmadrv.timeout_ms`, seconds: a hang or a
+/// missing completion is found by the watchdog this long after its
+/// transfer was posted, per firing (a command line's
+/// `dmadrv.timeout_ms=N` says otherwise; random plans set 20 ms).
+const DEFAULT_HANG_TIMEOUT: f64 = 0.100;
+/// What a watchdog timeout adds to the timeout itself: the watchdog
+/// looks every 10 ms, half a period on average, and resets the channel.
+const TIMEOUT_OVERHEAD: f64 = 0.005;
 /// A lost interrupt: the watchdog claims the record at its second look,
-/// one to two periods of 10 ms.
-const WATCHDOG_RECOVERY: f64 = 0.015;
+/// one to two periods of 10 ms (~20 ms a recovery measured).
+const WATCHDOG_RECOVERY: f64 = 0.020;
 /// An error the device reports (error interrupt, reset, retry).
 const ERROR_RECOVERY: f64 = 0.002;
 /// One extra interrupt of a storm (a VM exit, the ISR and a DPC).
@@ -60,6 +66,9 @@ pub struct Work {
     /// Descriptors the driver posts with nothing going wrong.
     pub descriptors: f64,
     pub realtime: bool,
+    /// Seconds a hang or a missing completion costs (`dmadrv.timeout_ms`
+    /// and the watchdog's look).
+    pub hang: f64,
 }
 
 /// `key=N` of `cmdline`.
@@ -96,6 +105,8 @@ impl Work {
                 .max(bytes / MAX_XFER)
                 .max(requests * DESCRIPTORS_PER_IRP),
             realtime: timing == Timing::Realtime,
+            hang: arg(cmdline, "dmadrv.timeout_ms").map_or(DEFAULT_HANG_TIMEOUT, |ms| ms / 1000.0)
+                + TIMEOUT_OVERHEAD,
         }
     }
 }
@@ -171,7 +182,7 @@ fn firings(rule: &FaultRule, work: &Work, descriptors: f64) -> f64 {
 fn rule_seconds(rule: &FaultRule, work: &Work, descriptors: f64) -> f64 {
     let n = firings(rule, work, descriptors);
     match rule.effect {
-        FaultEffect::MissingCompletion | FaultEffect::Hang => n * TIMEOUT_RECOVERY,
+        FaultEffect::MissingCompletion | FaultEffect::Hang => n * work.hang,
         FaultEffect::DropInterrupt => n * WATCHDOG_RECOVERY,
         FaultEffect::Halt | FaultEffect::FetchError | FaultEffect::DmaError { .. } => {
             n * ERROR_RECOVERY
@@ -252,6 +263,11 @@ mod tests {
             },
             effect: FaultEffect::Hang,
         });
-        assert!(estimate(&hung) > plain + 7.0 * TIMEOUT_RECOVERY);
+        assert!(estimate(&hung) > plain + 7.0 * DEFAULT_HANG_TIMEOUT);
+        // A shorter dmadrv.timeout_ms makes each hang cheaper.
+        let default = estimate(&hung);
+        hung.cmdline = "irps=8 dmadrv.timeout_ms=20".into();
+        let short = estimate(&hung);
+        assert!(short < default / 3.0, "{short} {default}");
     }
 }

@@ -18,6 +18,7 @@
 //! are removed unless `--keep`, so what is left is what a failure's replay
 //! command needs.
 
+mod args;
 pub mod child_runs;
 pub mod cost;
 pub mod failure;
@@ -37,81 +38,11 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clap::Args;
 use dmalab_protocol::status;
 use scenario::{Scenario, ScenarioError};
 
-/// `dmalab campaign [PATHS…]` (docs/campaign.md).
-#[derive(Debug, Clone, Args)]
-pub struct CampaignArgs {
-    /// Scenario files or directories (every *.toml below, sorted);
-    /// default tests/scenarios unless --random is given.
-    #[arg(value_name = "PATHS")]
-    pub paths: Vec<PathBuf>,
-
-    /// Scenarios run at once (default: the number of cores).
-    #[arg(long, short = 'j', value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub jobs: Option<u16>,
-
-    /// Also draw N random fault plans (named random-<SEED>-<k>).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub random: u64,
-
-    /// Seed of the random plans.
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-
-    /// Guest scenario every random plan runs (default: drawn per plan
-    /// from copy, fill and stress).
-    #[arg(long, value_name = "NAME", value_parser = dmalab_protocol::scenario_name)]
-    pub workload: Option<String>,
-
-    /// Guest command line of the random plans' workload (default: drawn
-    /// with the workload, cancellation included).
-    #[arg(long, value_name = "TEXT")]
-    pub random_cmdline: Option<String>,
-
-    /// Device time of the random plans: instant, realtime, or mixed
-    /// (drawn per plan and recorded in it, so replay is exact).
-    #[arg(long, value_name = "MODE", default_value = "mixed",
-          value_parser = ["instant", "realtime", "mixed"])]
-    pub random_timing: String,
-
-    /// Run one shard: count:M/N, hash:M/N or M/N (cargo-nextest's
-    /// syntax), or cost:M/N (shards of equal estimated time).
-    #[arg(long, value_name = "PART")]
-    pub partition: Option<crate::partition::Partition>,
-
-    /// Write the results as JUnit XML.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-
-    /// Directory for plans, reports and consoles (default: FILE.files/
-    /// beside --junit, else $TMPDIR/dmalab-campaign-<pid>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Run a failed scenario again up to N times; a pass on a retry is
-    /// reported as flaky (cargo-nextest's --retries).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub retries: u32,
-
-    /// Keep the files of passing scenarios too.
-    #[arg(long)]
-    pub keep: bool,
-
-    /// Guest kernel every scenario runs on (a dmalab guest built with
-    /// your driver, docs/your-driver.md); a scenario's own `kernel` wins.
-    #[arg(long, value_name = "GUEST")]
-    pub kernel: Option<PathBuf>,
-
-    /// Run only scenario NAME (a file's scenario under PATHS, or
-    /// random-<S>-<k>, drawn again) and judge it with the same oracle;
-    /// its files are kept.
-    #[arg(long, value_name = "NAME")]
-    pub replay: Option<String>,
-}
+use args::fixed;
+pub use args::CampaignArgs;
 
 /// Why a campaign could not start or finish its output.
 #[derive(Debug, thiserror::Error)]
@@ -223,19 +154,6 @@ pub fn load_named(paths: &[PathBuf]) -> Result<Vec<Scenario>, Error> {
     Ok(scenarios)
 }
 
-/// What the campaign's options fix for the random plans.
-fn fixed(args: &CampaignArgs) -> random::Fixed {
-    random::Fixed {
-        workload: args.workload.clone(),
-        cmdline: args.random_cmdline.clone(),
-        timing: match args.random_timing.as_str() {
-            "instant" => Some(scenario::Timing::Instant),
-            "realtime" => Some(scenario::Timing::Realtime),
-            _ => None,
-        },
-    }
-}
-
 /// The whole campaign in campaign order, before partitioning (with
 /// `--replay NAME`: that one scenario).
 pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
@@ -255,6 +173,9 @@ pub fn campaign(args: &CampaignArgs) -> Result<Vec<Scenario>, Error> {
     };
     let mut linux: Option<PathBuf> = None;
     for s in &mut all {
+        if let Some(cap) = args.timeout {
+            s.timeout = s.timeout.min(cap);
+        }
         if s.kernel.is_some() {
             continue;
         }
@@ -352,6 +273,9 @@ pub fn replay_line(args: &CampaignArgs, s: &Scenario) -> String {
     }
     if let Some(k) = &args.kernel {
         words.extend(["--kernel".into(), k.display().to_string()]);
+    }
+    if let Some(t) = args.timeout {
+        words.extend(["--timeout".into(), t.to_string()]);
     }
     words.extend(["--replay".into(), s.name.clone()]);
     words

@@ -85,8 +85,11 @@ fn a_thousand_plans_mix_timings_workloads_cancellation_and_races() {
 
 #[test]
 fn every_plan_fits_its_work_budget() {
-    // 20 seeds x 500 plans, every draw open, and the heaviest
-    // workloads the options allow in CI.
+    // 20 seeds x 500 plans, every draw open: within the budget that
+    // balances shards. The heaviest workload the options allow in CI
+    // (with its own command line, so the driver's 100 ms timeout) cannot
+    // always be capped that far without going below MIN_CAP, but still
+    // finishes with room for a host six times slower than this one.
     let heavy = Fixed {
         workload: Some("stress".into()),
         cmdline: Some("irps=64".into()),
@@ -94,12 +97,12 @@ fn every_plan_fits_its_work_budget() {
     };
     for seed in 0..20 {
         for index in 0..500 {
-            for fixed in [&Fixed::default(), &heavy] {
+            for (fixed, bound) in [(&Fixed::default(), WORK_BUDGET), (&heavy, TIMEOUT / 6.0)] {
                 let s = scenario(seed, index, fixed);
                 let est = crate::cost::estimate(&s);
                 assert!(
-                    est <= WORK_BUDGET,
-                    "{}: {est:.1} s expected\n{}",
+                    est <= bound,
+                    "{}: {est:.2} s expected, bound {bound} s\n{}",
                     s.name,
                     s.plan_toml
                 );
@@ -110,15 +113,28 @@ fn every_plan_fits_its_work_budget() {
 
 #[test]
 fn the_bound_changes_only_the_rare_heavy_plans() {
-    // 20 of 10,000 when written: the draws' mix stays what the docs say.
+    // 317 of 10,000 when written (3 %): only `max_times` of their
+    // heaviest rules, never below MIN_CAP, so the draws' mix stays what
+    // the docs say.
     let mut capped = 0;
     for seed in 0..20 {
         for index in 0..500 {
             let shape = shape(seed, index, &Fixed::default());
-            capped += usize::from(drawn_plan(seed, index, &shape) != plan_for(seed, index, &shape));
+            let drawn = drawn_plan(seed, index, &shape);
+            let bounded = plan_for(seed, index, &shape);
+            if drawn != bounded {
+                capped += 1;
+                for (d, b) in drawn.0.rules.iter().zip(&bounded.0.rules) {
+                    assert_eq!(d.effect, b.effect);
+                    if d != b {
+                        let m = b.trigger.max_times.unwrap();
+                        assert!(m >= MIN_CAP, "{:?} capped to {m}", b);
+                    }
+                }
+            }
         }
     }
-    assert!((1..100).contains(&capped), "{capped} of 10,000 capped");
+    assert!((1..500).contains(&capped), "{capped} of 10,000 capped");
 }
 
 #[test]
@@ -159,7 +175,7 @@ fn fixed_options_are_kept_and_the_rest_still_drawn() {
     let s = scenario(1, 2, &fixed);
     assert_eq!(
         (s.workload.as_str(), s.cmdline.as_str()),
-        ("stress", "irps=32")
+        ("stress", "irps=32 dmadrv.timeout_ms=20")
     );
     assert_eq!(s.timing, scenario(1, 2, &Fixed::default()).timing);
 }
