@@ -12,7 +12,7 @@
 //!   when the first did. A mutant no scenario kills is a gap in the
 //!   campaign and fails the test. Run it with
 //!   `cargo test -p dmalab --test mutants -- --ignored --nocapture`;
-//!   figures in docs/benchmarks.md. `DMALAB_MUTANTS=name,name` runs only
+//!   figures in docs/benchmarks-campaign.md. `DMALAB_MUTANTS=name,name` runs only
 //!   those mutants (after the baseline), e.g. to check that a new
 //!   scenario or invariant kills one.
 
@@ -51,7 +51,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 /// campaign ends in bounded time and still names every killer. The
 /// correct driver's longest scenario must stay under a third of it (the
 /// baseline checks; `stress-all-kinds`, 0.64 s when last run,
-/// docs/benchmarks.md), so the cap does not fail a correct run on a
+/// docs/benchmarks-campaign.md), so the cap does not fail a correct run on a
 /// loaded host.
 const SCENARIO_TIMEOUT: f64 = 5.0;
 
@@ -261,7 +261,7 @@ fn run_one(name: &str, patch: Option<&Path>, work: &Path, driver: &Path, build: 
 }
 
 #[test]
-#[ignore = "builds a guest per mutant and runs a campaign on each: minutes (docs/benchmarks.md)"]
+#[ignore = "builds a guest per mutant and runs a campaign on each: minutes (docs/benchmarks-campaign.md)"]
 fn the_campaign_kills_every_mutant() {
     if !common::kvm_usable("the_campaign_kills_every_mutant") {
         return;

@@ -8,7 +8,7 @@
 //! check that shards of a campaign take similar times
 //! (docs/ci-sharding.md) and to size CI budgets. The constants were fitted
 //! to measured runs of random scenarios on the reference machine
-//! (docs/benchmarks.md); they are an estimate, not a promise.
+//! (docs/benchmarks-campaign.md); they are an estimate, not a promise.
 
 use device_model::fault::{FaultEffect, FaultRule};
 

@@ -47,7 +47,7 @@ fn ten_shards_cover_every_plan_once_and_cost_and_hash_shards_balance_time() {
         let scenarios: Vec<_> = (0..PLANS)
             .map(|k| random::scenario(seed, k, &Fixed::default()))
             .collect();
-        // The random mode's mix, for docs/benchmarks.md.
+        // The random mode's mix, for docs/benchmarks-campaign.md.
         let mut mix = std::collections::BTreeMap::<String, u32>::new();
         for s in &scenarios {
             let cancel = if s.cmdline.contains("cancel_every") {
