@@ -47,6 +47,8 @@ const PER_STORM_IRQ: f64 = 0.000_03;
 /// A storm at most: MSIs that arrive while one is pending merge (8
 /// storms of 100,000 took 0.6 s in `interrupt-storm-realtime`).
 const MAX_STORM: f64 = 0.075;
+/// The driver's watchdog period (`dmadrv.watchdog_ms`, 10 ms), seconds.
+const WATCHDOG_PERIOD: f64 = 0.010;
 /// Device cycles per second (1 GHz), for delays realtime waits out.
 const CYCLES_PER_SECOND: f64 = 1e9;
 
@@ -69,6 +71,10 @@ pub struct Work {
     /// Seconds a hang or a missing completion costs (`dmadrv.timeout_ms`
     /// and the watchdog's look).
     pub hang: f64,
+    /// How much longer a watchdog recovery takes: the guest's verifier
+    /// holds the DPC queue `verifier.timer_dpc_delay_us` after each timer
+    /// expiry, so every watchdog period (10 ms) is that much longer.
+    pub watchdog_stretch: f64,
 }
 
 /// `key=N` of `cmdline`.
@@ -96,6 +102,8 @@ impl Work {
             _ => 262_144.0,
         };
         let requests = irps(cmdline);
+        let dpc_delay = arg(cmdline, "verifier.timer_dpc_delay_us").unwrap_or(0.0) / 1e6;
+        let watchdog_stretch = 1.0 + dpc_delay / WATCHDOG_PERIOD;
         let max_bytes = arg(cmdline, "max_bytes").unwrap_or(default_max);
         let bytes = requests * (MEAN_REQUEST_SHARE * max_bytes).max(1.0);
         Work {
@@ -105,8 +113,12 @@ impl Work {
                 .max(bytes / MAX_XFER)
                 .max(requests * DESCRIPTORS_PER_IRP),
             realtime: timing == Timing::Realtime,
+            // A hang is found at a watchdog run: up to a period after
+            // the timeout, each run up to the delay late.
             hang: arg(cmdline, "dmadrv.timeout_ms").map_or(DEFAULT_HANG_TIMEOUT, |ms| ms / 1000.0)
-                + TIMEOUT_OVERHEAD,
+                + TIMEOUT_OVERHEAD
+                + 2.0 * dpc_delay,
+            watchdog_stretch,
         }
     }
 }
@@ -183,7 +195,7 @@ fn rule_seconds(rule: &FaultRule, work: &Work, descriptors: f64) -> f64 {
     let n = firings(rule, work, descriptors);
     match rule.effect {
         FaultEffect::MissingCompletion | FaultEffect::Hang => n * work.hang,
-        FaultEffect::DropInterrupt => n * WATCHDOG_RECOVERY,
+        FaultEffect::DropInterrupt => n * WATCHDOG_RECOVERY * work.watchdog_stretch,
         FaultEffect::Halt | FaultEffect::FetchError | FaultEffect::DmaError { .. } => {
             n * ERROR_RECOVERY
         }

@@ -89,6 +89,12 @@ const CANCEL_SHARE: f64 = 0.3;
 const REALTIME_SHARE: f64 = 0.3;
 /// Share of random plans with a race rule added (below).
 const RACE_SHARE: f64 = 0.4;
+/// Share of realtime random plans whose guest holds its DPC queue 1–3 ms
+/// after each timer expiry (`verifier.timer_dpc_delay_us`, docs/wdm.md):
+/// an interrupt arriving meanwhile queues its DpcForIsr behind the
+/// watchdog's, the window in which a watchdog that ignores a queued DPC
+/// takes its records (the oracle's `watchdog_took_queued`).
+const DPC_DELAY_SHARE: f64 = 0.3;
 
 /// What the campaign fixes for every random scenario (`--workload`,
 /// `--random-cmdline`, `--random-timing`); `None`: drawn per scenario.
@@ -302,6 +308,17 @@ pub fn shape(seed: u64, index: u64, fixed: &Fixed) -> Shape {
     } else {
         Timing::Instant
     });
+    // Drawn last, so the draws above stay what they were for every plan.
+    let dpc_delay_ms = rng.range(1, 3);
+    let cmdline =
+        if timing == Timing::Realtime && fixed.cmdline.is_none() && rng.chance(DPC_DELAY_SHARE) {
+            format!(
+                "{cmdline} verifier.timer_dpc_delay_us={}",
+                dpc_delay_ms * 1000
+            )
+        } else {
+            cmdline
+        };
     Shape {
         workload,
         cmdline,
@@ -437,7 +454,28 @@ fn drawn_plan(seed: u64, index: u64, shape: &Shape) -> (FaultPlan, u64) {
     if rng.chance(RACE_SHARE) {
         rules.extend(race_rules(shape, &mut rng));
     }
+    if shape.cmdline.contains("verifier.timer_dpc_delay_us=") {
+        rules.push(queued_dpc_race(&mut rng));
+    }
     (FaultPlan { rules }, plan_seed)
+}
+
+/// With the guest's DPC delay on (`shape`): interrupts a period and a
+/// half late, on many descriptors in a row, so that some arrive while the
+/// watchdog's DPC waits behind the delay, with a record the watchdog saw
+/// a period before (what `delay-interrupt-past-period` does by name).
+fn queued_dpc_race(rng: &mut SplitMix64) -> FaultRule {
+    FaultRule {
+        name: Some("race-queued-dpc".into()),
+        trigger: Trigger {
+            every: Some(1),
+            max_times: Some(rng.range(3, 5)),
+            ..Trigger::default()
+        },
+        effect: FaultEffect::DelayInterrupt {
+            cycles: rng.range(WATCHDOG_CYCLES * 6 / 5, WATCHDOG_CYCLES * 8 / 5),
+        },
+    }
 }
 
 /// The fault plan of random scenario `index` for a run of `shape`, and

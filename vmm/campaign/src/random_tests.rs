@@ -60,12 +60,16 @@ fn thirty_two_scenarios_cover_every_kind_and_trigger_key() {
 fn a_thousand_plans_mix_timings_workloads_cancellation_and_races() {
     let mut realtime = 0;
     let mut workloads = BTreeSet::new();
-    let (mut cancel, mut races, mut several) = (0, 0, 0);
+    let (mut cancel, mut races, mut several, mut dpc_delay) = (0, 0, 0, 0);
     for index in 0..1000 {
         let s = scenario(5, index, &Fixed::default());
         realtime += usize::from(s.timing == Timing::Realtime);
         workloads.insert(s.workload.clone());
         cancel += usize::from(s.cmdline.contains("cancel_every="));
+        if s.cmdline.contains("verifier.timer_dpc_delay_us=") {
+            assert_eq!(s.timing, Timing::Realtime, "{}", s.cmdline);
+            dpc_delay += 1;
+        }
         let names: Vec<String> = s.plan.rules.iter().filter_map(|r| r.name.clone()).collect();
         races += usize::from(names.iter().any(|n| n.starts_with("race-")));
         several += usize::from(
@@ -81,6 +85,10 @@ fn a_thousand_plans_mix_timings_workloads_cancellation_and_races() {
     assert!((200..400).contains(&cancel), "{cancel} cancelling");
     assert!((300..500).contains(&races), "{races} with race rules");
     assert!(several > 15, "{several} with errors on several channels");
+    assert!(
+        (50..150).contains(&dpc_delay),
+        "{dpc_delay} realtime plans with the guest's DPC delay"
+    );
 }
 
 #[test]
