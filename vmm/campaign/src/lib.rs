@@ -6,7 +6,8 @@
 //! `random-<S>-<k>` (`random.rs`). `--partition` keeps one shard of that
 //! list (`partition.rs`). Every scenario file is loaded and checked before
 //! anything runs: a bad one is one line and exit 64. Then `child_runs.rs` runs
-//! them in parallel child VMs, the oracle (`oracle.rs`) judges each, and
+//! them in parallel child VMs, the oracle (`oracle.rs`, its bounds in
+//! `bounds.rs`) judges each, and
 //! this module prints progress, a results table, the replay command of
 //! each failure and the summary line `campaign: N passed, M failed`, and
 //! writes `--junit` (`junit.rs`). Exit 0 iff every scenario passed, 1
@@ -19,6 +20,7 @@
 //! command needs.
 
 mod args;
+pub mod bounds;
 pub mod child_runs;
 pub mod cost;
 pub mod failure;
