@@ -206,8 +206,8 @@ impl IrqRoutes {
         self.sends = Some(Vec::new());
     }
 
-    /// The send times kept since the last take, in send order; `None` if
-    /// they are not kept or some were dropped.
+    /// Moves the send times kept since the last take into `out`, in send
+    /// order; whether they are all there (kept, and none dropped).
     pub fn take_sends(&mut self, out: &mut Vec<MsiSend>) -> bool {
         out.clear();
         let Some(sends) = &mut self.sends else {
