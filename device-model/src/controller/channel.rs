@@ -168,6 +168,8 @@ pub(super) struct Channel {
     pub(super) stopping: bool,
     /// Has a burst ready for the bus.
     pub(super) wants_bus: bool,
+    /// Cycle its current burst was granted the bus (for the trace).
+    pub(super) burst_granted: u64,
     /// Waiting for completion-ring space.
     pub(super) comp_full: bool,
     /// Interrupting completions not yet signalled (coalescing).
@@ -216,6 +218,7 @@ impl Channel {
             hung: false,
             stopping: false,
             wants_bus: false,
+            burst_granted: 0,
             comp_full: false,
             irq_pending: 0,
             delayed: Vec::with_capacity(4),

@@ -222,15 +222,8 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             self.cfg.timing.burst_cycles(bytes)
         };
         ch.timers[T_BURST] = self.now.saturating_add(cycles);
+        ch.burst_granted = self.now;
         self.bus_owner = Some(c);
-        self.trace.push(
-            self.now,
-            EventKind::BurstStart {
-                channel: c,
-                seq: a.seq,
-                bytes,
-            },
-        );
     }
 
     fn on_burst_end(&mut self, c: u8) {
@@ -267,15 +260,9 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
                 a.limit = a.moved;
             }
         }
-        self.trace.push(
-            self.now,
-            EventKind::BurstEnd {
-                channel: c,
-                seq: a.seq,
-                bytes,
-            },
-        );
         let ch = &mut self.channels[usize::from(c)];
+        self.trace
+            .push_burst(ch.burst_granted, self.now, c, a.seq, bytes);
         ch.active = Some(a);
         if a.moved >= a.limit {
             ch.wants_bus = false;

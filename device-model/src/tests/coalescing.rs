@@ -26,15 +26,9 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Bytes of `BurstEnd` events in the trace so far.
+/// Bytes of the bursts in the trace so far.
 fn moved(rig: &Rig) -> usize {
-    rig.kinds(|k| matches!(k, EventKind::BurstEnd { .. }))
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::BurstEnd { bytes, .. } => bytes as usize,
-            _ => 0,
-        })
-        .sum()
+    rig.bursts().iter().map(|b| b.bytes as usize).sum()
 }
 
 #[test]
@@ -138,14 +132,7 @@ fn two_channels_interleaving_bursts_both_land_whole() {
     rig.ring(0);
     rig.ring(1);
     rig.dev.run_until_idle();
-    let owners: Vec<u8> = rig
-        .kinds(|k| matches!(k, EventKind::BurstEnd { .. }))
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::BurstEnd { channel, .. } => channel,
-            _ => 9,
-        })
-        .collect();
+    let owners: Vec<u8> = rig.bursts().iter().map(|b| b.channel).collect();
     assert!(
         owners.windows(2).any(|w| w[0] != w[1]),
         "the bursts interleave: {owners:?}"

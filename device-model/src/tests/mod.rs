@@ -222,6 +222,55 @@ impl Rig {
             .copied()
             .collect()
     }
+
+    /// Every burst in the trace, its runs (`EventKind::Bursts`) taken
+    /// apart: all but a run's last burst are full ones of the configured
+    /// length, back to back; checks that they add up to the run.
+    pub fn bursts(&self) -> Vec<Burst> {
+        let timing = self.dev.config().timing;
+        let full = timing.burst_bytes;
+        let mut out = Vec::new();
+        for e in self.dev.trace_events() {
+            let EventKind::Bursts {
+                channel,
+                seq,
+                start,
+                bursts,
+                bytes,
+            } = e.kind
+            else {
+                continue;
+            };
+            assert!(bursts > 0, "an empty run: {e:?}");
+            let last = bytes - full * (bursts - 1);
+            assert!(last > 0 && last <= full, "run bytes: {e:?}");
+            let mut at = start;
+            for k in 0..bursts {
+                let b = if k + 1 == bursts { last } else { full };
+                let end = at + timing.burst_cycles(b);
+                out.push(Burst {
+                    channel,
+                    seq,
+                    start: at,
+                    end,
+                    bytes: b,
+                });
+                at = end;
+            }
+            assert_eq!(at, e.cycle, "run's bursts do not end where it does: {e:?}");
+        }
+        out
+    }
+}
+
+/// One burst, taken out of its run in the trace (`Rig::bursts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    pub channel: u8,
+    pub seq: u64,
+    pub start: u64,
+    pub end: u64,
+    pub bytes: u32,
 }
 
 /// A COPY descriptor with IOC.

@@ -22,14 +22,8 @@ fn one_copy_has_the_documented_cycle_stamps() {
         at(&rig, |k| matches!(k, EventKind::DescriptorFetch { .. })),
         vec![500]
     );
-    assert_eq!(
-        at(&rig, |k| matches!(k, EventKind::BurstStart { .. })),
-        vec![500]
-    );
-    assert_eq!(
-        at(&rig, |k| matches!(k, EventKind::BurstEnd { .. })),
-        vec![508]
-    );
+    let spans: Vec<(u64, u64)> = rig.bursts().iter().map(|b| (b.start, b.end)).collect();
+    assert_eq!(spans, vec![(500, 508)]);
     assert_eq!(
         at(&rig, |k| matches!(k, EventKind::Completion { .. })),
         vec![658]
@@ -84,9 +78,11 @@ fn large_copy_is_cut_into_bursts() {
     rig.post(0, copy(DATA, DATA + 0x8000, 4096, 1));
     rig.ring(0);
     rig.dev.run_until_idle();
-    let ends = at(&rig, |k| matches!(k, EventKind::BurstEnd { .. }));
+    let ends: Vec<u64> = rig.bursts().iter().map(|b| b.end).collect();
     assert_eq!(ends.len(), 16);
     assert_eq!(ends[15], 500 + 16 * 32);
+    let runs = rig.kinds(|k| matches!(k, EventKind::Bursts { .. }));
+    assert_eq!(runs.len(), 1, "one channel alone streams one run");
     assert_eq!(rig.read(DATA + 0x8000, 4096), src);
 }
 
@@ -100,11 +96,7 @@ fn the_bus_is_shared_round_robin() {
     rig.ring(0);
     rig.ring(1);
     rig.dev.run_until_idle();
-    let starts: Vec<(u64, u8)> = rig
-        .kinds(|k| matches!(k, EventKind::BurstStart { .. }))
-        .iter()
-        .map(|e| (e.cycle, e.kind.channel().unwrap()))
-        .collect();
+    let starts: Vec<(u64, u8)> = rig.bursts().iter().map(|b| (b.start, b.channel)).collect();
     let expect: Vec<(u64, u8)> = (0..8).map(|i| (500 + 32 * i, (i % 2) as u8)).collect();
     assert_eq!(starts, expect);
 }
@@ -135,7 +127,7 @@ fn fence_waits_for_earlier_write_backs() {
         );
         rig.ring(0);
         rig.dev.run_until_idle();
-        let starts = at(&rig, |k| matches!(k, EventKind::BurstStart { .. }));
+        let starts: Vec<u64> = rig.bursts().iter().map(|b| b.start).collect();
         assert_eq!(starts, vec![500, expect]);
         let recs: Vec<_> = rig.completions(0).iter().map(|r| r.cookie).collect();
         assert_eq!(recs, vec![1, 2]);
@@ -405,10 +397,13 @@ fn chrome_trace_has_a_track_per_channel_and_paired_spans() {
         .iter()
         .filter(|e| e["ph"] == "X" && e["tid"] == 1)
         .all(|e| e["args"]["bursts"] == 3 && e["args"]["bytes"] == 600));
-    let bursts = events
+    let bursts: u32 = events
         .iter()
-        .filter(|e| matches!(e.kind, EventKind::BurstEnd { .. }))
-        .count();
+        .map(|e| match e.kind {
+            EventKind::Bursts { bursts, .. } => bursts,
+            _ => 0,
+        })
+        .sum();
     assert_eq!(bursts, 12);
     let marker = list.iter().find(|e| e["cat"] == "driver").unwrap();
     assert_eq!(

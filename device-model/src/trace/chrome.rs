@@ -115,25 +115,22 @@ pub fn to_chrome_json(events: &[TraceEvent], channels: u8, clock_hz: u64) -> Str
                     "args": {"status": status, "bytes": bytes, "written": written}}),
                 );
             }
-            EventKind::BurstStart { channel, seq, .. } => {
+            EventKind::Bursts {
+                channel,
+                seq,
+                start,
+                bursts,
+                bytes,
+            } => {
                 if let Some(slot) = runs.get_mut(usize::from(channel)) {
                     if slot.as_ref().is_some_and(|r| r.seq != seq) {
                         if let Some(run) = slot.take() {
                             out.push(run.to_json(tid, clock_hz));
                         }
                     }
-                    slot.get_or_insert(BurstRun::new(seq, ev.cycle));
-                }
-            }
-            EventKind::BurstEnd {
-                channel,
-                seq,
-                bytes,
-            } => {
-                if let Some(slot) = runs.get_mut(usize::from(channel)) {
-                    let run = slot.get_or_insert(BurstRun::new(seq, ev.cycle));
+                    let run = slot.get_or_insert(BurstRun::new(seq, start));
                     run.end = ev.cycle;
-                    run.bursts += 1;
+                    run.bursts += u64::from(bursts);
                     run.bytes += u64::from(bytes);
                 }
             }
@@ -230,18 +227,12 @@ mod tests {
                 },
             },
             TraceEvent {
-                cycle: 10,
-                kind: EventKind::BurstStart {
-                    channel: 1,
-                    seq: 1,
-                    bytes: 64,
-                },
-            },
-            TraceEvent {
                 cycle: 18,
-                kind: EventKind::BurstEnd {
+                kind: EventKind::Bursts {
                     channel: 1,
                     seq: 1,
+                    start: 10,
+                    bursts: 1,
                     bytes: 64,
                 },
             },
@@ -280,33 +271,28 @@ mod tests {
         assert_eq!(names.len(), 6);
     }
 
-    fn burst(cycle: u64, channel: u8, seq: u64, end: bool) -> TraceEvent {
-        let kind = if end {
-            EventKind::BurstEnd {
+    fn run(start: u64, end: u64, channel: u8, seq: u64, bursts: u32) -> TraceEvent {
+        TraceEvent {
+            cycle: end,
+            kind: EventKind::Bursts {
                 channel,
                 seq,
-                bytes: 256,
-            }
-        } else {
-            EventKind::BurstStart {
-                channel,
-                seq,
-                bytes: 256,
-            }
-        };
-        TraceEvent { cycle, kind }
+                start,
+                bursts,
+                bytes: 256 * bursts,
+            },
+        }
     }
 
     #[test]
     fn a_descriptors_bursts_coalesce_into_one_span_per_channel() {
         // Channels 0 and 1 share the bus round-robin: seq 1 on channel 0,
-        // seq 2 on channel 1, then seq 3 on channel 0 (never completed).
+        // seq 2 on channel 1, then seq 3 on channel 0 (never completed);
+        // seq 3's run was split in two by a drain of the buffer.
         let mut ev = Vec::new();
         for i in 0..4u64 {
-            ev.push(burst(i * 20, 0, 1, false));
-            ev.push(burst(i * 20 + 8, 0, 1, true));
-            ev.push(burst(i * 20 + 10, 1, 2, false));
-            ev.push(burst(i * 20 + 18, 1, 2, true));
+            ev.push(run(i * 20, i * 20 + 8, 0, 1, 1));
+            ev.push(run(i * 20 + 10, i * 20 + 18, 1, 2, 1));
         }
         ev.push(TraceEvent {
             cycle: 100,
@@ -319,8 +305,8 @@ mod tests {
                 written: true,
             },
         });
-        ev.push(burst(120, 0, 3, false));
-        ev.push(burst(128, 0, 3, true));
+        ev.push(run(120, 128, 0, 3, 1));
+        ev.push(run(128, 144, 0, 3, 2));
         let v: Value = serde_json::from_str(&to_chrome_json(&ev, 2, 1_000_000_000)).unwrap();
         let spans: Vec<&Value> = v["traceEvents"]
             .as_array()
@@ -338,7 +324,9 @@ mod tests {
         assert_eq!(of(2)["tid"], 2);
         assert_eq!(of(2)["args"]["bursts"], 4);
         assert_eq!(of(2)["ts"], 0.01);
-        assert_eq!(of(3)["args"]["bursts"], 1);
+        assert_eq!(of(3)["args"]["bursts"], 3);
+        assert_eq!(of(3)["args"]["bytes"], 768);
+        assert_eq!(of(3)["dur"], 0.024);
     }
 
     #[test]

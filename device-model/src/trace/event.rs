@@ -76,22 +76,23 @@ pub enum EventKind {
         /// Length asked.
         len: u32,
     },
-    /// A burst was granted the bus.
-    BurstStart {
+    /// A run of one descriptor's bursts on its channel, back to back: the
+    /// first granted the bus at `start`, the last finished at the event's
+    /// cycle. A burst that starts the cycle the run's last one finished,
+    /// for the same descriptor, extends the run in the buffer
+    /// (`Trace::push_burst`) instead of adding an event, so a channel
+    /// streaming alone costs one event per descriptor, not two per burst.
+    /// Every burst of a run but its last is a full `burst_bytes` one.
+    Bursts {
         /// Channel.
         channel: u8,
         /// Descriptor sequence number.
         seq: u64,
-        /// Bytes in the burst.
-        bytes: u32,
-    },
-    /// A burst finished.
-    BurstEnd {
-        /// Channel.
-        channel: u8,
-        /// Descriptor sequence number.
-        seq: u64,
-        /// Bytes in the burst.
+        /// Cycle the run's first burst was granted the bus.
+        start: u64,
+        /// Bursts in the run.
+        bursts: u32,
+        /// Bytes moved by the run.
         bytes: u32,
     },
     /// A completion record was written (or, with `written = false`,
@@ -200,8 +201,7 @@ impl EventKind {
             EventKind::Doorbell { channel, .. }
             | EventKind::FetchStart { channel, .. }
             | EventKind::DescriptorFetch { channel, .. }
-            | EventKind::BurstStart { channel, .. }
-            | EventKind::BurstEnd { channel, .. }
+            | EventKind::Bursts { channel, .. }
             | EventKind::Completion { channel, .. }
             | EventKind::FaultApplied { channel, .. }
             | EventKind::ChannelState { channel, .. } => Some(channel),
@@ -215,8 +215,7 @@ impl EventKind {
             EventKind::Doorbell { .. } => "doorbell",
             EventKind::FetchStart { .. } => "fetch_start",
             EventKind::DescriptorFetch { .. } => "descriptor_fetch",
-            EventKind::BurstStart { .. } => "burst_start",
-            EventKind::BurstEnd { .. } => "burst_end",
+            EventKind::Bursts { .. } => "bursts",
             EventKind::Completion { .. } => "completion",
             EventKind::MsiRaised { .. } => "msi_raised",
             EventKind::MsiMasked { .. } => "msi_masked",

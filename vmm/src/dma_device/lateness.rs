@@ -282,9 +282,11 @@ mod tests {
             // Not guest-observable: not measured.
             TraceEvent {
                 cycle: 900,
-                kind: EventKind::BurstEnd {
+                kind: EventKind::Bursts {
                     channel: 0,
                     seq: 1,
+                    start: 800,
+                    bursts: 1,
                     bytes: 64,
                 },
             },

@@ -40,9 +40,7 @@ pub fn event(e: &TraceEvent, clock_hz: u64, host_us: u64) -> Option<Event> {
             "doorbell".into(),
             format!("tail {tail}{}", if from_shadow { " (shadow)" } else { "" }),
         ),
-        EventKind::FetchStart { .. }
-        | EventKind::BurstStart { .. }
-        | EventKind::BurstEnd { .. } => return None,
+        EventKind::FetchStart { .. } | EventKind::Bursts { .. } => return None,
         EventKind::DescriptorFetch {
             channel,
             index,
@@ -204,9 +202,11 @@ mod tests {
         assert_eq!(irp.what, "irp-complete");
         let burst = TraceEvent {
             cycle: 5,
-            kind: EventKind::BurstEnd {
+            kind: EventKind::Bursts {
                 channel: 0,
                 seq: 1,
+                start: 0,
+                bursts: 1,
                 bytes: 256,
             },
         };
