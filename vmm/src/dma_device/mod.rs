@@ -94,6 +94,10 @@ const SLICE_BYTES: u64 = 1 << 20;
 /// Realtime: host ns the device lock's holder spins for an event about to
 /// fall due rather than leaving it to the timer (`Dma::spin_due`).
 const SPIN_NS: u64 = 5_000;
+/// Realtime: host ns the device thread spins, in all, following one
+/// stream of dense events (`Dma::follow`) before it leaves the rest to
+/// the timer: a 64 KiB copy is ~8 µs of bursts, a 4 MiB one ~0.5 ms.
+const FOLLOW_NS: u64 = 200_000;
 
 /// A vCPU access this long or longer is reported to the guest as stolen
 /// time (`Dma::access`): well above a plain exit's ~10 µs, so that the
@@ -250,10 +254,14 @@ impl Dma {
     /// waits for steps (the same thread serves them).
     pub fn doorbell_access(&self, f: impl FnOnce(&mut Model)) {
         let mut st = self.lock();
-        if self.clock.mode() == TimingMode::Realtime {
+        let realtime = self.clock.mode() == TimingMode::Realtime;
+        if realtime {
             st = self.catch_up(st);
         }
         f(&mut st.model);
+        if realtime && !self.stopping() {
+            st = self.follow(st);
+        }
         self.settle_sliced(st);
     }
 

@@ -19,6 +19,15 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// `dmalab_protocol::kvm_skip` (a loud line, or a failure under
 /// `DMALAB_REQUIRE_KVM=1` or `CI=true`).
 pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
+    rig_with_profile(timing, doorbell, device_model::TimingConfig::default())
+}
+
+/// As `rig`, with the device timed by `profile`.
+pub fn rig_with_profile(
+    timing: TimingMode,
+    doorbell: DoorbellMode,
+    profile: device_model::TimingConfig,
+) -> Option<Rig> {
     let test = dmalab_protocol::kvm_skip::current_test();
     if !dmalab_protocol::kvm_skip::kvm_usable(&test) {
         return None;
@@ -31,7 +40,7 @@ pub fn rig(timing: TimingMode, doorbell: DoorbellMode) -> Option<Rig> {
     let mmio = MmioBus::default();
     let options = DmaOptions {
         timing,
-        profile: device_model::TimingConfig::default(),
+        profile,
         doorbell,
         plan: FaultPlan::default(),
         seed: 0,
@@ -60,6 +69,12 @@ impl Rig {
     /// one 64-byte copy 0x8000 → 0x9000 with IOC posted, shadow tail 1;
     /// the doorbell not rung.
     pub fn post_one_copy(&self) {
+        self.post_copy(0x8000, 0x9000, 64);
+    }
+
+    /// As `post_one_copy`, for a copy of `len` bytes of 7s from `src` to
+    /// `dst`.
+    pub fn post_copy(&self, src: u64, dst: u64, len: u32) {
         let dma = &self.device.dma;
         let w = |r, v: u32| dma.access(|m| m.mmio_write(0, channel_reg(0, r), &v.to_le_bytes()));
         dma.access(|m| m.config_write(4, &[0x06, 0]));
@@ -69,12 +84,12 @@ impl Rig {
         w(regs::CH_SHADOW_BASE, 0x3000);
         w(regs::CH_CTRL, regs::CTRL_ENABLE);
         self.memory
-            .write_slice(&[7u8; 64], GuestAddress(0x8000))
+            .write_slice(&vec![7u8; len as usize], GuestAddress(src))
             .unwrap();
         let d = device_model::descriptor::Descriptor {
-            src: 0x8000,
-            dst: 0x9000,
-            len: 64,
+            src,
+            dst,
+            len,
             op: device_model::descriptor::OP_COPY,
             flags: device_model::descriptor::FLAG_IOC,
             cookie: 9,
@@ -85,11 +100,14 @@ impl Rig {
         self.memory.write_obj(1u32, GuestAddress(0x3000)).unwrap();
     }
 
+    /// Whether `len` bytes at `dst` are all 7s (`post_copy`'s data).
+    pub fn copied_to(&self, dst: u64, len: usize) -> bool {
+        let mut out = vec![0u8; len];
+        self.memory.read_slice(&mut out, GuestAddress(dst)).unwrap();
+        out.iter().all(|&b| b == 7)
+    }
+
     pub fn copied(&self) -> bool {
-        let mut out = [0u8; 64];
-        self.memory
-            .read_slice(&mut out, GuestAddress(0x9000))
-            .unwrap();
-        out == [7u8; 64]
+        self.copied_to(0x9000, 64)
     }
 }
