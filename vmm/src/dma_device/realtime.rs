@@ -97,7 +97,11 @@ impl Dma {
         while let Some(next) = st.model.next_event() {
             let due = self.clock.modelled_ns(next).saturating_add(1);
             let now = self.clock.elapsed_ns();
-            if due > now.saturating_add(window) || spun > FOLLOW_NS {
+            if due > now.saturating_add(window)
+                || spun > FOLLOW_NS
+                || self.clock.frozen()
+                || self.stopping()
+            {
                 break;
             }
             if due > now {
