@@ -13,7 +13,12 @@
 //! - `descriptor_fetch`: the device's first reaction to a doorbell (the
 //!   fetch that ends `fetch_latency` after it);
 //! - `msi_send`: not a lateness: how long each message's send took, the
-//!   part of `msi`'s lateness that is the host's interrupt injection.
+//!   part of `msi`'s lateness that is the host's interrupt injection;
+//! - `host_stall`: not a lateness either: each gap of `STALL_NS` or more
+//!   between two clock reads of the device thread while it spun for an
+//!   event ([`Stalls`]): time the host did not run it (an interrupt, a
+//!   tick of a nested hypervisor, another thread on its CPU), which no
+//!   setting of dmalab's can win back.
 //!
 //! An event's host time is when the model released it. A slice of
 //! events is processed under one lock hold, and the one slow step inside
@@ -170,6 +175,49 @@ pub fn release_times(
     }
 }
 
+/// A gap this long between two clock reads of a spinning thread is a
+/// stall: the thread did not run (a read takes tens of ns).
+pub const STALL_NS: u64 = 5_000;
+
+/// Stalls seen by a thread spinning on the clock: up to `MAX_STALLS` per
+/// spin, handed to [`LatenessTally::observe_stalls`] once the device lock
+/// is held again.
+#[derive(Debug, Clone, Copy)]
+pub struct Stalls {
+    last: u64,
+    found: [u64; MAX_STALLS],
+    n: usize,
+}
+
+const MAX_STALLS: usize = 8;
+
+impl Stalls {
+    /// A spin starting at host time `now` (ns).
+    pub fn new(now: u64) -> Self {
+        Self {
+            last: now,
+            found: [0; MAX_STALLS],
+            n: 0,
+        }
+    }
+
+    /// The spin's next clock read, `now`.
+    #[inline]
+    pub fn read(&mut self, now: u64) {
+        let gap = now.saturating_sub(self.last);
+        self.last = now;
+        if gap >= STALL_NS && self.n < MAX_STALLS {
+            self.found[self.n] = gap;
+            self.n += 1;
+        }
+    }
+
+    /// The stalls seen, in ns.
+    pub fn found(&self) -> &[u64] {
+        &self.found[..self.n]
+    }
+}
+
 /// Lateness per event kind.
 #[derive(Debug, Default, Clone)]
 pub struct LatenessTally {
@@ -206,6 +254,14 @@ impl LatenessTally {
                 .entry("msi_send")
                 .or_default()
                 .record(done.saturating_sub(begun));
+        }
+    }
+
+    /// Records host stalls a spinning device thread saw ([`Stalls`]), as
+    /// the kind `host_stall`.
+    pub fn observe_stalls(&mut self, stalls: &Stalls) {
+        for &ns in stalls.found() {
+            self.kinds.entry("host_stall").or_default().record(ns);
         }
     }
 
@@ -251,6 +307,26 @@ mod tests {
                 "{v}: floor {floor}"
             );
         }
+    }
+
+    #[test]
+    fn stalls_are_the_long_gaps_between_clock_reads() {
+        let mut s = Stalls::new(1_000);
+        for t in [1_040, 1_080, 7_080, 7_100, 7_150, 27_150, 27_200] {
+            s.read(t);
+        }
+        assert_eq!(s.found(), &[6_000, 20_000]);
+        let mut tally = LatenessTally::default();
+        tally.observe_stalls(&s);
+        let h = &tally.summaries()["host_stall"];
+        assert_eq!((h.count, h.max_ns), (2, 20_000));
+        // A spin keeps the first few; a clock never goes back.
+        let mut s = Stalls::new(0);
+        for k in 1..=20u64 {
+            s.read(k * 10_000);
+        }
+        s.read(5);
+        assert_eq!(s.found().len(), MAX_STALLS);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! device thread (`clock.rs` has the clock itself).
 
 use super::device_lock::DeviceGuard;
-use super::{lateness, DeviceState, Dma, FOLLOW_NS, SPIN_NS};
+use super::lateness::{self, Stalls};
+use super::{DeviceState, Dma, FOLLOW_NS, SPIN_NS};
 
 impl Dma {
     /// Realtime: processes the events host time has made due, a slice per
@@ -57,12 +58,20 @@ impl Dma {
             if due > limit || self.clock.frozen() {
                 return;
             }
-            while self.clock.elapsed_ns() < due {
+            let mut stalls = Stalls::new(self.clock.elapsed_ns());
+            loop {
+                let t = self.clock.elapsed_ns();
+                stalls.read(t);
+                if t >= due {
+                    break;
+                }
                 if self.clock.frozen() {
+                    st.lateness.observe_stalls(&stalls);
                     return;
                 }
                 std::hint::spin_loop();
             }
+            st.lateness.observe_stalls(&stalls);
             if !self.advance_measured(st, self.clock.now_cycles()) {
                 return;
             }
@@ -106,18 +115,21 @@ impl Dma {
             }
             if due > now {
                 drop(st);
+                let mut stalls = Stalls::new(now);
                 loop {
                     let t = self.clock.elapsed_ns();
+                    stalls.read(t);
                     if t >= due {
                         spun += t - now;
                         break;
                     }
                     if self.clock.frozen() || self.stopping() {
-                        return self.lock();
+                        break;
                     }
                     std::hint::spin_loop();
                 }
                 st = self.lock();
+                st.lateness.observe_stalls(&stalls);
             }
             st = self.catch_up(st);
         }
