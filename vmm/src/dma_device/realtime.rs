@@ -58,23 +58,29 @@ impl Dma {
             if due > limit || self.clock.frozen() {
                 return;
             }
-            let mut stalls = Stalls::new(self.clock.elapsed_ns());
-            loop {
-                let t = self.clock.elapsed_ns();
-                stalls.read(t);
-                if t >= due {
-                    break;
-                }
-                if self.clock.frozen() {
-                    st.lateness.observe_stalls(&stalls);
-                    return;
-                }
-                std::hint::spin_loop();
-            }
+            let (stalls, reached) = self.spin_until(self.clock.elapsed_ns(), due, || false);
             st.lateness.observe_stalls(&stalls);
-            if !self.advance_measured(st, self.clock.now_cycles()) {
+            if !reached || !self.advance_measured(st, self.clock.now_cycles()) {
                 return;
             }
+        }
+    }
+
+    /// Spins from host time `from` until host time reaches `due` (ns
+    /// since the clock's origin), the clock freezes or `stop` says so;
+    /// the stalls seen on the way, and whether `due` was reached.
+    fn spin_until(&self, from: u64, due: u64, stop: impl Fn() -> bool) -> (Stalls, bool) {
+        let mut stalls = Stalls::new(from);
+        loop {
+            let t = self.clock.elapsed_ns();
+            stalls.read(t);
+            if t >= due {
+                return (stalls, true);
+            }
+            if self.clock.frozen() || stop() {
+                return (stalls, false);
+            }
+            std::hint::spin_loop();
         }
     }
 
@@ -115,19 +121,8 @@ impl Dma {
             }
             if due > now {
                 drop(st);
-                let mut stalls = Stalls::new(now);
-                loop {
-                    let t = self.clock.elapsed_ns();
-                    stalls.read(t);
-                    if t >= due {
-                        spun += t - now;
-                        break;
-                    }
-                    if self.clock.frozen() || self.stopping() {
-                        break;
-                    }
-                    std::hint::spin_loop();
-                }
+                let (stalls, _) = self.spin_until(now, due, || self.stopping());
+                spun += self.clock.elapsed_ns().saturating_sub(now);
                 st = self.lock();
                 st.lateness.observe_stalls(&stalls);
             }
