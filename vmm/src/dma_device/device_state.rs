@@ -142,8 +142,27 @@ impl DeviceState {
             return Some(json);
         };
         value["metadata"] = serde_json::json!({ "realtime_lateness": lateness });
+        let clock_hz = self.model.config().timing.clock_hz;
+        if let Some(list) = value["traceEvents"].as_array_mut() {
+            list.extend(lateness_counters(self.lateness.samples(), clock_hz));
+        }
         Some(value.to_string())
     }
+}
+
+/// Each measured event's lateness as a Chrome counter event on the device
+/// track, one counter per kind ("late µs: completion", …): Perfetto draws
+/// them as graphs over device time, under the events they measure.
+fn lateness_counters(
+    samples: &[lateness::Sample],
+    clock_hz: u64,
+) -> impl Iterator<Item = serde_json::Value> + '_ {
+    let us = move |cycle: u64| cycle as f64 * 1e6 / clock_hz.max(1) as f64;
+    samples.iter().map(move |s| {
+        serde_json::json!({"ph": "C", "pid": 1, "tid": 0, "ts": us(s.cycle),
+            "name": format!("late µs: {}", s.kind),
+            "args": {"µs": s.late_ns as f64 / 1000.0}})
+    })
 }
 
 /// Clears the guest's own time from the driver's routine end markers.

@@ -222,9 +222,39 @@ impl Stalls {
 #[derive(Debug, Default, Clone)]
 pub struct LatenessTally {
     kinds: BTreeMap<&'static str, Histogram>,
+    /// Each measured event's lateness, for the kept trace (`--trace`),
+    /// up to `samples_cap`; `None` when no trace is kept.
+    samples: Option<Vec<Sample>>,
+    samples_cap: usize,
+}
+
+/// One measured event's lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// The event's modelled cycle.
+    pub cycle: u64,
+    /// Its measured kind (`completion`, `msi`, …).
+    pub kind: &'static str,
+    pub late_ns: u64,
 }
 
 impl LatenessTally {
+    /// A tally that also keeps each measured event's lateness, up to
+    /// `cap` of them (for `--trace`).
+    pub fn with_samples(cap: usize) -> Self {
+        Self {
+            samples: Some(Vec::new()),
+            samples_cap: cap,
+            ..Self::default()
+        }
+    }
+
+    /// Each measured event's lateness, in the order released (empty when
+    /// none are kept).
+    pub fn samples(&self) -> &[Sample] {
+        self.samples.as_deref().unwrap_or(&[])
+    }
+
     /// Records `events`, released at host times `host_ns` (one per event,
     /// ns since the clock's origin: [`release_times`]); `modelled_ns`
     /// converts an event's cycle to ns since the same origin. An event
@@ -240,6 +270,15 @@ impl LatenessTally {
             if let Some(kind) = measured_kind(&e.kind) {
                 let late = host_ns.saturating_sub(modelled_ns(e.cycle));
                 self.kinds.entry(kind).or_default().record(late);
+                if let Some(samples) = &mut self.samples {
+                    if samples.len() < self.samples_cap {
+                        samples.push(Sample {
+                            cycle: e.cycle,
+                            kind,
+                            late_ns: late,
+                        });
+                    }
+                }
             }
         }
     }
@@ -393,6 +432,24 @@ mod tests {
         assert_eq!(s["msi"].count, 1);
         let p99 = s["msi"].p99_ns;
         assert!((3000 - 3000 / 64..=3000).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn samples_are_kept_per_event_up_to_the_cap() {
+        let modelled = |c: u64| c;
+        let mut off = LatenessTally::default();
+        off.observe(&[completion(10)], &[15], modelled);
+        assert!(off.samples().is_empty(), "no trace kept, no samples");
+        let mut tally = LatenessTally::with_samples(2);
+        tally.observe(&[completion(10), msi(10)], &[15, 40], modelled);
+        tally.observe(&[completion(20)], &[21], modelled);
+        let kept: Vec<_> = tally
+            .samples()
+            .iter()
+            .map(|s| (s.cycle, s.kind, s.late_ns))
+            .collect();
+        assert_eq!(kept, [(10, "completion", 5), (10, "msi", 30)]);
+        assert_eq!(tally.summaries()["completion"].count, 2, "still counted");
     }
 
     fn msi(cycle: u64) -> TraceEvent {

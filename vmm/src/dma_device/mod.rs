@@ -481,7 +481,11 @@ impl DmaDevice {
                 injected: Vec::new(),
                 watch: watch::WatchQueue::default(),
                 recording: None,
-                lateness: Default::default(),
+                lateness: if options.keep_trace {
+                    lateness::LatenessTally::with_samples(device_state::KEEP_AT_MOST)
+                } else {
+                    lateness::LatenessTally::default()
+                },
                 sends: Vec::new(),
                 send_ns: Vec::new(),
                 release_ns: Vec::new(),

@@ -90,3 +90,45 @@ fn a_device_thread_doorbell_follows_its_transfer_to_the_end() {
     drop(st);
     assert!(rig.copied_to(0x40000, LEN as usize));
 }
+
+/// Realtime with `--trace`: the trace carries the lateness summary as
+/// metadata and each measured event's own lateness as a counter per kind,
+/// stamped with the event's device time.
+#[test]
+fn the_kept_trace_carries_each_events_lateness() {
+    let Some(rig) = rig(TimingMode::Realtime, DoorbellMode::Ioeventfd) else {
+        return;
+    };
+    rig.post_one_copy();
+    let dma = &rig.device.dma;
+    dma.eventfd_doorbell(0);
+    let mut st = dma.lock();
+    assert_eq!(st.model.next_event(), None);
+    st.drain();
+    let json: serde_json::Value = serde_json::from_str(&st.chrome_json(false).unwrap()).unwrap();
+    let summary = &json["metadata"]["realtime_lateness"];
+    assert_eq!(summary["completion"]["count"], 1);
+    assert_eq!(summary["descriptor_fetch"]["count"], 1);
+    let list = json["traceEvents"].as_array().unwrap();
+    let stamp = |name: &str| {
+        list.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} event"))["ts"]
+            .as_f64()
+            .unwrap()
+    };
+    let late = list
+        .iter()
+        .find(|e| e["ph"] == "C" && e["name"] == "late µs: completion")
+        .expect("a completion lateness counter");
+    // The record's write is the end of its descriptor's span.
+    let record = list
+        .iter()
+        .find(|e| e["ph"] == "e" && e["cat"] == "descriptor")
+        .unwrap();
+    assert_eq!(late["ts"], record["ts"]);
+    let us = late["args"]["µs"].as_f64().unwrap();
+    let max_us = summary["completion"]["max_ns"].as_f64().unwrap() / 1000.0;
+    assert!((us - max_us).abs() < 1e-6, "{us} against {max_us}");
+    assert!(stamp("late µs: descriptor_fetch") < late["ts"].as_f64().unwrap());
+}
