@@ -408,45 +408,36 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             self.dispatch(c, slot);
             n += 1;
             if slot == channel::T_BURST {
-                n += self.burst_streak(c, until, max_events - n);
+                n += self.burst_streak(until, max_events - n);
             }
         }
         self.guest.flush();
         n
     }
 
-    /// After a burst of channel `c`: its following bursts, as long as each
-    /// is the next event of all (strictly before every other timer, so
-    /// ties still go through `process`'s order) and due by `until`,
-    /// without a scan of every timer per burst. Processes exactly what
-    /// `process` would, in the same order; stops when the burst ends the
-    /// transfer, or the bus or the transfer changes hands. Returns the
-    /// events processed (at most `budget`).
-    fn burst_streak(&mut self, c: u8, until: u64, budget: u64) -> u64 {
-        let i = usize::from(c);
-        let Some(seq) = self.channels[i].active.map(|a| a.seq) else {
-            return 0;
-        };
-        if budget == 0 || self.bus_owner != Some(c) {
-            return 0;
-        }
-        let other = self
-            .channels
-            .iter()
-            .enumerate()
-            .flat_map(|(k, ch)| {
-                ch.timers
-                    .iter()
-                    .enumerate()
-                    .filter(move |&(slot, _)| k != i || slot != channel::T_BURST)
-                    .map(|(_, &t)| t)
-            })
-            .min()
-            .unwrap_or(NEVER);
+    /// After a burst: the bursts that follow it on the bus, whichever
+    /// channel owns the bus for each (channels interleave round robin), as
+    /// long as each is the next event of all (strictly before every other
+    /// timer, so ties still go through `process`'s order) and due by
+    /// `until`, without a scan of every timer per burst. The bus has one
+    /// owner at a time, so at most one burst timer is armed: the others
+    /// are scanned once. Processes exactly what `process` would, in the
+    /// same order; stops when a burst ends its transfer (which arms other
+    /// timers) or the bus goes idle. Returns the events processed (at
+    /// most `budget`).
+    fn burst_streak(&mut self, until: u64, budget: u64) -> u64 {
+        let mut other = None;
         let mut n = 0;
-        while n < budget && self.bus_owner == Some(c) {
+        while n < budget {
+            let Some(c) = self.bus_owner else {
+                break;
+            };
+            let i = usize::from(c);
+            let Some(seq) = self.channels[i].active.map(|a| a.seq) else {
+                break;
+            };
             let t = self.channels[i].timers[channel::T_BURST];
-            if t > until || t >= other {
+            if t > until || t >= *other.get_or_insert_with(|| self.earliest_but_bursts()) {
                 break;
             }
             self.now = self.now.max(t);
@@ -458,6 +449,21 @@ impl<M: GuestMemory, S: InterruptSink> Controller<M, S> {
             }
         }
         n
+    }
+
+    /// The earliest armed timer that is not a burst's (`NEVER` if none).
+    fn earliest_but_bursts(&self) -> u64 {
+        self.channels
+            .iter()
+            .flat_map(|ch| {
+                ch.timers
+                    .iter()
+                    .enumerate()
+                    .filter(|&(slot, _)| slot != channel::T_BURST)
+                    .map(|(_, &t)| t)
+            })
+            .min()
+            .unwrap_or(NEVER)
     }
 
     #[inline]
