@@ -34,7 +34,8 @@ use super::{EventKind, TraceEvent};
 const MARKER_STEP_US: f64 = 0.0001;
 const MARKER_STEPS_MAX: u32 = 99;
 
-fn micros(cycle: u64, clock_hz: u64) -> f64 {
+/// Device cycle `cycle` as the trace's timestamp: µs at `clock_hz`.
+pub fn micros(cycle: u64, clock_hz: u64) -> f64 {
     cycle as f64 * 1e6 / clock_hz.max(1) as f64
 }
 

@@ -157,9 +157,9 @@ fn lateness_counters(
     samples: &[lateness::Sample],
     clock_hz: u64,
 ) -> impl Iterator<Item = serde_json::Value> + '_ {
-    let us = move |cycle: u64| cycle as f64 * 1e6 / clock_hz.max(1) as f64;
+    use device_model::trace::chrome::micros;
     samples.iter().map(move |s| {
-        serde_json::json!({"ph": "C", "pid": 1, "tid": 0, "ts": us(s.cycle),
+        serde_json::json!({"ph": "C", "pid": 1, "tid": 0, "ts": micros(s.cycle, clock_hz),
             "name": format!("late µs: {}", s.kind),
             "args": {"µs": s.late_ns as f64 / 1000.0}})
     })
